@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "lifecycled",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "lifecycled", targets: ["lifecycled"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // librdkafka from the system (Debian: librdkafka-dev).
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        // A tiny C++ shim over simdjson (Debian: libsimdjson-dev) with a C header for Swift.
+        .target(
+            name: "CSimdJSONBridge",
+            cxxSettings: [.unsafeFlags(["-O3"])],
+            linkerSettings: [.linkedLibrary("simdjson")]
+        ),
+        // The pure engine: events and time in, triggers out. No dependencies, no I/O.
+        .target(name: "LifecycleEngine"),
+        // YAML rules -> validated engine rules, with FILE:LINE:COL diagnostics.
+        .target(
+            name: "LifecycleConfig",
+            dependencies: ["LifecycleEngine", .product(name: "Yams", package: "Yams")]
+        ),
+        // JSON event decoding (simdjson) and trigger encoding.
+        .target(name: "LifecycleCodec", dependencies: ["LifecycleEngine", "CSimdJSONBridge"]),
+        .executableTarget(
+            name: "lifecycled",
+            dependencies: [
+                "LifecycleEngine", "LifecycleConfig", "LifecycleCodec",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Engine throughput and memory-per-user benchmark (run in release, see BENCHMARKS.md).
+        .executableTarget(
+            name: "LifecycleBench",
+            dependencies: ["LifecycleEngine", "LifecycleConfig", "LifecycleCodec"]
+        ),
+        .testTarget(name: "LifecycleEngineTests", dependencies: ["LifecycleEngine", "LifecycleConfig"]),
+        .testTarget(name: "LifecycleConfigTests", dependencies: ["LifecycleConfig"]),
+        .testTarget(name: "LifecycleCodecTests", dependencies: ["LifecycleCodec", "LifecycleConfig"]),
+        .testTarget(name: "KafkaSystemLibraryTests", dependencies: ["CRdKafka"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["LifecycleEngine"]),
+    ],
+    cxxLanguageStandard: .cxx17
+)

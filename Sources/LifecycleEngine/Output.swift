@@ -1,0 +1,70 @@
+/// A trigger fired by the engine: the moment to reach a user, with its evidence.
+public struct Trigger: Sendable, Equatable {
+    /// Deterministic: derived from trigger, user, `firedAt` and config version.
+    public var id: String
+    public var name: String
+    public var userID: String
+    /// Stream (event) time; for a timer, its deadline.
+    public var firedAt: Int64
+    /// The stage change that fired an `on_enter` trigger; nil for condition triggers.
+    public var transition: StageChange?
+    public var reason: String
+    /// The values the rule looked at, in a stable order.
+    public var evidence: [Evidence]
+    public var configVersion: String
+
+    public init(
+        id: String, name: String, userID: String, firedAt: Int64, transition: StageChange?,
+        reason: String, evidence: [Evidence], configVersion: String
+    ) {
+        self.id = id
+        self.name = name
+        self.userID = userID
+        self.firedAt = firedAt
+        self.transition = transition
+        self.reason = reason
+        self.evidence = evidence
+        self.configVersion = configVersion
+    }
+}
+
+public struct StageChange: Sendable, Equatable {
+    public var from: String
+    public var to: String
+    public init(from: String, to: String) {
+        self.from = from
+        self.to = to
+    }
+}
+
+public struct Evidence: Sendable, Equatable {
+    public enum Value: Sendable, Equatable {
+        case number(Double)
+        case integer(Int64)
+        case text(String)
+    }
+
+    public var name: String
+    public var value: Value
+    public init(_ name: String, _ value: Value) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// A goal event that arrived within a trigger's goal window: the reach worked.
+public struct Conversion: Sendable, Equatable {
+    public var trigger: String
+    public var triggerID: String
+    public var userID: String
+    public var firedAt: Int64
+    public var convertedAt: Int64
+
+    public init(trigger: String, triggerID: String, userID: String, firedAt: Int64, convertedAt: Int64) {
+        self.trigger = trigger
+        self.triggerID = triggerID
+        self.userID = userID
+        self.firedAt = firedAt
+        self.convertedAt = convertedAt
+    }
+}
