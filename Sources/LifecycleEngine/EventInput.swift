@@ -40,5 +40,5 @@ public struct PropertyValue {
         self.string = string
     }
 
-    public static let missing = PropertyValue(kind: .missing)
+    public static var missing: PropertyValue { PropertyValue(kind: .missing) }
 }

@@ -1,0 +1,461 @@
+/// The lifecycle engine for one input partition: events and "time is now T" in, triggers
+/// and conversions out. It never reads a clock, a file or a socket, so `replay` and the
+/// daemon run exactly the same code, and the same input always gives the same output.
+///
+/// Stream time is the largest event time seen (or the time passed to `advance(to:)`).
+/// Each user is evaluated when one of their events arrives and when one of their timers
+/// falls due; timers are only set where a rule's truth can change without an event
+/// (`inactive_for`, `in_stage_for`, and counters falling when a rule needs that).
+public struct PartitionEngine: Sendable {
+    public let rules: CompiledRules
+    public private(set) var streamTime: Int64 = .min
+    public private(set) var stats: EngineStats
+    /// Users currently in each stage, indexed like `rules.stageNames`.
+    public private(set) var usersPerStage: [Int]
+
+    private var ids = ByteInterner()
+    private var users: UserColumns
+    private var buckets = BucketStore()
+    private var timers = TimerQueue()
+    private var eventNames: ByteInterner
+    private var attributeValues: [ByteInterner]
+    /// Counter values of the user being evaluated, at the evaluation time.
+    private var counterValues: [Double]
+
+    /// Largest event time the bucket layout can represent (about the year 2097).
+    public static let maxEventTime: Int64 = BucketStore.maxBucketNumber * Millis.minute
+
+    public init(rules: CompiledRules) {
+        self.rules = rules
+        stats = EngineStats(triggerCount: rules.triggers.count)
+        usersPerStage = Array(repeating: 0, count: rules.stageNames.count)
+        users = UserColumns(attributeCount: rules.attributes.count, triggerCount: rules.triggers.count)
+        counterValues = Array(repeating: 0, count: rules.counters.count)
+        eventNames = Self.interner(rules.eventNames)
+        attributeValues = rules.attributes.map { Self.interner($0.values) }
+    }
+
+    /// An interner holding `strings` at indices 0, 1, ... (ids the compiled rules rely on).
+    private static func interner(_ strings: [String]) -> ByteInterner {
+        var table = ByteInterner()
+        for string in strings {
+            var bytes = Array(string.utf8)
+            _ = bytes.withUnsafeMutableBytes { table.intern(UnsafeRawBufferPointer($0)) }
+        }
+        return table
+    }
+
+    public var userCount: Int { ids.count }
+
+    // MARK: - Input
+
+    /// Applies one event. Due timers up to the event's time fire first, so output order
+    /// follows stream time.
+    @discardableResult
+    public mutating func ingest(_ event: EventInput, into output: inout EngineOutput) -> IngestOutcome {
+        guard event.time >= 0, event.time <= Self.maxEventTime else {
+            stats.eventsOutOfRange += 1
+            return .outOfRange
+        }
+        guard !event.userID.isEmpty, event.userID.count <= ByteInterner.maxKeyLength else {
+            stats.eventsInvalidUser += 1
+            return .invalidUser
+        }
+        if event.time > streamTime {
+            advance(to: event.time, into: &output)
+        } else if event.time < streamTime - rules.rules.events.allowedLateness {
+            stats.eventsLate += 1
+            return .late
+        }
+        let eventID = eventNames.find(event.name).map(Int.init) ?? rules.eventNames.count
+        let plan = rules.eventPlans[eventID]
+        if plan.erases {
+            if let user = ids.find(event.userID) { erase(Int(user)) }
+            stats.eventsErasing += 1
+            return .erased
+        }
+        let now = streamTime
+        let (index, inserted) = ids.intern(event.userID)
+        let user = Int(index)
+        if inserted {
+            users.reset(user, stage: rules.initialStage, at: event.time)
+            usersPerStage[Int(rules.initialStage)] += 1
+        } else {
+            rearmConditions(user, now: now)
+        }
+        apply(event, plan: plan, to: user, now: now)
+        computeCounters(user, now: now)
+        checkGoals(plan.goals, event: event, user: user, into: &output)
+        evaluate(user, now: now, activity: true, into: &output)
+        schedule(user, after: now)
+        stats.eventsApplied += 1
+        return .applied
+    }
+
+    /// Moves stream time forward to `time`, firing every timer due by then in deadline order.
+    /// Earlier times are ignored: stream time never goes back.
+    public mutating func advance(to time: Int64, into output: inout EngineOutput) {
+        while let next = timers.first, next.deadline <= time {
+            _ = timers.popFirst()
+            let user = Int(next.user)
+            guard users.scheduled.indices.contains(user), users.scheduled[user] == next.deadline else { continue }
+            users.scheduled[user] = .max
+            streamTime = max(streamTime, next.deadline)
+            let due = nextWake(user, from: next.deadline, inclusive: true)
+            if due == next.deadline {
+                computeCounters(user, now: due)
+                evaluate(user, now: due, activity: false, into: &output)
+                schedule(user, after: due)
+            } else if due != .max {
+                users.scheduled[user] = due
+                timers.push(.init(deadline: due, user: next.user))
+            }
+        }
+        streamTime = max(streamTime, time)
+    }
+
+    // MARK: - State changes
+
+    private mutating func apply(_ event: EventInput, plan: EventPlan, to user: Int, now: Int64) {
+        users.lastSeen[user] = max(users.lastSeen[user], event.time)
+        for counterIndex in plan.counters {
+            let counter = rules.counters[counterIndex]
+            let bucket = event.time / counter.resolution
+            // A bucket already out of its window can never count again.
+            guard (bucket + 1) * counter.resolution > now - counter.window else { continue }
+            switch counter.kind {
+            case .count:
+                buckets.add(to: &users.buckets[user], counter: counterIndex, bucket: bucket) { old in
+                    let (sum, overflow) = (old ?? 0).addingReportingOverflow(1)
+                    return overflow ? .max : sum
+                }
+            case .distinctDays:
+                buckets.add(to: &users.buckets[user], counter: counterIndex, bucket: bucket) { _ in 1 }
+            case .sum(let slot):
+                let property = event.properties[slot]
+                guard property.kind == .number else { continue }
+                buckets.add(to: &users.buckets[user], counter: counterIndex, bucket: bucket) { old in
+                    (Float(bitPattern: old ?? 0) + Float(property.number)).bitPattern
+                }
+            }
+        }
+        for attributeIndex in plan.attributes {
+            let property = event.properties[rules.attributes[attributeIndex].propertySlot]
+            guard property.kind == .string else { continue }
+            guard let value = internAttribute(attributeIndex, property.string) else {
+                stats.attributeValuesDropped += 1
+                continue
+            }
+            users.attributes[user * users.attributeCount + attributeIndex] = value
+        }
+    }
+
+    private mutating func internAttribute(_ attribute: Int, _ bytes: UnsafeRawBufferPointer) -> UInt16? {
+        if let known = attributeValues[attribute].find(bytes) { return UInt16(known) }
+        guard attributeValues[attribute].count <= Int(UInt16.max), bytes.count <= ByteInterner.maxKeyLength else {
+            return nil
+        }
+        return UInt16(attributeValues[attribute].intern(bytes).index)
+    }
+
+    private mutating func erase(_ user: Int) {
+        usersPerStage[Int(users.stage[user])] -= 1
+        buckets.clear(&users.buckets[user])
+        users.scheduled[user] = .max
+        ids.remove(UInt32(user))
+        stats.usersErased += 1
+    }
+
+    // MARK: - Evaluation
+
+    /// Fills `counterValues` for `user` at `now`, dropping buckets that left their window.
+    private mutating func computeCounters(_ user: Int, now: Int64) {
+        for index in counterValues.indices { counterValues[index] = 0 }
+        let counters = rules.counters
+        var values = counterValues
+        counterValues = []
+        buckets.filter(&users.buckets[user]) { entry in
+            let index = BucketStore.counter(entry)
+            guard let value = Self.contribution(entry, counters[index], now: now) else { return false }
+            values[index] += value
+            return true
+        }
+        counterValues = values
+    }
+
+    /// What a bucket adds to its counter at `now`, or nil once it has left the window.
+    @inline(__always)
+    private static func contribution(_ entry: UInt64, _ counter: CompiledCounter, now: Int64) -> Double? {
+        let end = (BucketStore.bucket(entry) + 1) * counter.resolution
+        guard end > now - counter.window else { return nil }
+        let raw = BucketStore.value(entry)
+        switch counter.kind {
+        case .count, .distinctDays: return Double(raw)
+        case .sum: return Double(Float(bitPattern: raw))
+        }
+    }
+
+    /// Before an event changes a user, forget condition edges that turned false since the
+    /// last evaluation (a window emptied), so the condition can fire again when it returns.
+    private mutating func rearmConditions(_ user: Int, now: Int64) {
+        let armed = rules.conditionTriggers.contains { users.flag(user, UserColumns.conditionBit($0)) }
+        guard armed else { return }
+        computeCounters(user, now: now)
+        for trigger in rules.conditionTriggers where users.flag(user, UserColumns.conditionBit(trigger)) {
+            if !holds(rules.triggers[trigger].condition!, user, now: now) {
+                users.setFlag(user, UserColumns.conditionBit(trigger), false)
+            }
+        }
+    }
+
+    private mutating func checkGoals(_ goals: [Int], event: EventInput, user: Int, into output: inout EngineOutput) {
+        for trigger in goals {
+            let firedAt = users.lastFired[user * users.triggerCount + trigger]
+            guard firedAt != UserColumns.never, !users.flag(user, UserColumns.convertedBit(trigger)),
+                let goal = rules.triggers[trigger].goal,
+                event.time >= firedAt, event.time - firedAt <= goal.within
+            else { continue }
+            if let condition = goal.condition, !holds(condition, user, now: streamTime) { continue }
+            users.setFlag(user, UserColumns.convertedBit(trigger), true)
+            stats.conversions[trigger] += 1
+            let userID = ids.string(UInt32(user))
+            output.conversions.append(Conversion(
+                trigger: rules.triggers[trigger].name,
+                triggerID: triggerID(trigger, userID: userID, firedAt: firedAt),
+                userID: userID, firedAt: firedAt, convertedAt: event.time))
+        }
+    }
+
+    /// Runs the stage machine to rest, then the condition triggers; `counterValues` must be
+    /// current for `user` at `now`.
+    private mutating func evaluate(_ user: Int, now: Int64, activity: Bool, into output: inout EngineOutput) {
+        var activityUnused = activity
+        // Each step enters a new stage; a cycle of always-true transitions stops after one lap.
+        for _ in 0..<rules.stageNames.count {
+            let from = users.stage[user]
+            guard let transition = rules.transitionsFrom[Int(from)].first(where: { transition in
+                if let condition = transition.condition { return holds(condition, user, now: now) }
+                return activityUnused
+            }) else { break }
+            if transition.condition == nil { activityUnused = false }
+            usersPerStage[Int(from)] -= 1
+            usersPerStage[Int(transition.to)] += 1
+            users.stage[user] = transition.to
+            users.stageSince[user] = now
+            for trigger in rules.onEnterTriggers[Int(transition.to)] {
+                fire(trigger, user, now: now, evidence: transition.evidence, reasonDetail: transition.text,
+                    change: StageChange(from: rules.stageNames[Int(from)], to: rules.stageNames[Int(transition.to)]),
+                    into: &output)
+            }
+        }
+        for trigger in rules.conditionTriggers {
+            let isTrue = holds(rules.triggers[trigger].condition!, user, now: now)
+            let bit = UserColumns.conditionBit(trigger)
+            if isTrue && !users.flag(user, bit) {
+                fire(trigger, user, now: now, evidence: rules.triggers[trigger].evidence, reasonDetail: nil, change: nil,
+                    into: &output)
+            }
+            users.setFlag(user, bit, isTrue)
+        }
+    }
+
+    private mutating func fire(
+        _ trigger: Int, _ user: Int, now: Int64, evidence: [EvidenceSource], reasonDetail: String?,
+        change: StageChange?, into output: inout EngineOutput
+    ) {
+        let rule = rules.triggers[trigger]
+        let slot = user * users.triggerCount + trigger
+        let last = users.lastFired[slot]
+        guard last == UserColumns.never || now - last >= rule.cooldown else {
+            stats.suppressedByCooldown[trigger] += 1
+            return
+        }
+        users.lastFired[slot] = now
+        users.setFlag(user, UserColumns.convertedBit(trigger), false)
+        stats.triggersFired[trigger] += 1
+        let userID = ids.string(UInt32(user))
+        var reason = rule.reason
+        if rule.condition == nil, rules.rules.triggers[trigger].reason == nil, let detail = reasonDetail {
+            reason += detail == "activity" ? " on activity" : ": \(detail)"
+        }
+        output.triggers.append(Trigger(
+            id: triggerID(trigger, userID: userID, firedAt: now),
+            name: rule.name, userID: userID, firedAt: now, transition: change, reason: reason,
+            evidence: self.evidence(evidence, user, now: now), configVersion: rules.configVersion))
+    }
+
+    private func triggerID(_ trigger: Int, userID: String, firedAt: Int64) -> String {
+        var hash = StableHash()
+        hash.combine(rules.triggers[trigger].name)
+        hash.combine(userID)
+        hash.combine(firedAt)
+        hash.combine(rules.configVersion)
+        return hash.hex128
+    }
+
+    private func evidence(_ sources: [EvidenceSource], _ user: Int, now: Int64) -> [Evidence] {
+        var items = sources.map { source -> Evidence in
+            switch source {
+            case .counter(let index):
+                let value = counterValues[index]
+                return Evidence(
+                    rules.counterNames[index], rules.counters[index].isIntegral ? .integer(Int64(value)) : .number(value))
+            case .attribute(let index):
+                return Evidence(rules.attributeNames[index], .text(attributeText(user, index)))
+            case .stage:
+                return Evidence("stage", .text(rules.stageNames[Int(users.stage[user])]))
+            case .elapsed(let base):
+                return Evidence(base.name, .integer(now - baseTime(base, user)))
+            }
+        }
+        items.append(Evidence("last_seen", .integer(users.lastSeen[user])))
+        return items
+    }
+
+    private func attributeText(_ user: Int, _ attribute: Int) -> String {
+        attributeValues[attribute].string(UInt32(users.attributes[user * users.attributeCount + attribute]))
+    }
+
+    @inline(__always)
+    private func baseTime(_ base: TimeBase, _ user: Int) -> Int64 {
+        base == .lastSeen ? users.lastSeen[user] : users.stageSince[user]
+    }
+
+    private func holds(_ condition: Condition, _ user: Int, now: Int64) -> Bool {
+        switch condition {
+        case .constant(let value): value
+        case .not(let inner): !holds(inner, user, now: now)
+        case .and(let lhs, let rhs): holds(lhs, user, now: now) && holds(rhs, user, now: now)
+        case .or(let lhs, let rhs): holds(lhs, user, now: now) || holds(rhs, user, now: now)
+        case .counter(let index, let op, let value): op.holds(counterValues[index], value)
+        case .counters(let lhs, let op, let rhs): op.holds(counterValues[lhs], counterValues[rhs])
+        case .attribute(let index, let equal, let value):
+            (users.attributes[user * users.attributeCount + index] == value) == equal
+        case .stage(let equal, let stage): (users.stage[user] == stage) == equal
+        case .elapsed(let base, let op, let threshold): op.holds(now - baseTime(base, user), threshold)
+        }
+    }
+
+    // MARK: - Timers
+
+    /// The earliest time after (or at, if `inclusive`) `time` at which a rule that matters in
+    /// the user's stage can change truth without an event; `Int64.max` if none.
+    private func nextWake(_ user: Int, from time: Int64, inclusive: Bool) -> Int64 {
+        var best = Int64.max
+        @inline(__always) func consider(_ candidate: Int64) {
+            if candidate < best, inclusive ? candidate >= time : candidate > time { best = candidate }
+        }
+        for atom in rules.timeAtomsByStage[Int(users.stage[user])] {
+            let (deadline, overflow) = baseTime(atom.base, user).addingReportingOverflow(atom.threshold)
+            guard !overflow else { continue }
+            // `elapsed OP threshold` can only change truth at these two instants.
+            consider(deadline)
+            consider(deadline + 1)
+        }
+        if rules.wakesOnCounterExpiry {
+            buckets.forEach(users.buckets[user]) { entry in
+                let counter = rules.counters[BucketStore.counter(entry)]
+                consider((BucketStore.bucket(entry) + 1) * counter.resolution + counter.window)
+            }
+        }
+        return best
+    }
+
+    private mutating func schedule(_ user: Int, after time: Int64) {
+        let wake = nextWake(user, from: time, inclusive: false)
+        // An earlier pending entry stays; when it pops, the user is rescheduled from there.
+        guard wake < users.scheduled[user] else { return }
+        users.scheduled[user] = wake
+        timers.push(.init(deadline: wake, user: UInt32(user)))
+    }
+
+    // MARK: - Inspection
+
+    /// Everything the engine knows about one user, for "why did this user get that trigger?".
+    public func report(userID: String) -> UserReport? {
+        var key = Array(userID.utf8)
+        guard let index = key.withUnsafeMutableBytes({ ids.find(UnsafeRawBufferPointer($0)) }) else { return nil }
+        let user = Int(index)
+        let now = streamTime
+        var values = Array(repeating: 0.0, count: rules.counters.count)
+        buckets.forEach(users.buckets[user]) { entry in
+            let counterIndex = BucketStore.counter(entry)
+            if let value = Self.contribution(entry, rules.counters[counterIndex], now: now) { values[counterIndex] += value }
+        }
+        let wake = nextWake(user, from: now, inclusive: false)
+        return UserReport(
+            userID: userID,
+            stage: rules.stageNames[Int(users.stage[user])],
+            stageSince: users.stageSince[user],
+            lastSeen: users.lastSeen[user],
+            counters: rules.counterNames.indices.map { (rules.counterNames[$0], values[$0]) },
+            attributes: rules.attributeNames.indices.map { (rules.attributeNames[$0], attributeText(user, $0)) },
+            nextTimer: wake == .max ? nil : wake,
+            lastFired: rules.triggerNames.indices.compactMap { trigger in
+                let time = users.lastFired[user * users.triggerCount + trigger]
+                return time == UserColumns.never ? nil : (rules.triggerNames[trigger], time)
+            },
+            streamTime: now)
+    }
+
+    /// Heap bytes held by the engine's state (capacity, not just use).
+    public var allocatedBytes: Int {
+        ids.allocatedBytes + users.allocatedBytes + buckets.allocatedBytes + timers.allocatedBytes
+            + attributeValues.reduce(0) { $0 + $1.allocatedBytes }
+    }
+}
+
+public enum IngestOutcome: Sendable, Equatable {
+    case applied
+    /// Older than stream time minus the allowed lateness: counted and dropped.
+    case late
+    /// An `erase_on` event: the user's state is gone.
+    case erased
+    /// Event time before 1970 or beyond the representable range.
+    case outOfRange
+    /// Empty or longer than 255 bytes.
+    case invalidUser
+}
+
+/// What one engine call produced; the caller drains it.
+public struct EngineOutput: Sendable {
+    public var triggers: [Trigger] = []
+    public var conversions: [Conversion] = []
+    public init() {}
+    public mutating func removeAll() {
+        triggers.removeAll(keepingCapacity: true)
+        conversions.removeAll(keepingCapacity: true)
+    }
+}
+
+public struct EngineStats: Sendable, Equatable {
+    public var eventsApplied = 0
+    public var eventsLate = 0
+    public var eventsOutOfRange = 0
+    public var eventsInvalidUser = 0
+    public var eventsErasing = 0
+    public var usersErased = 0
+    public var attributeValuesDropped = 0
+    /// Indexed like `CompiledRules.triggerNames`.
+    public var triggersFired: [Int]
+    public var conversions: [Int]
+    public var suppressedByCooldown: [Int]
+
+    init(triggerCount: Int) {
+        triggersFired = Array(repeating: 0, count: triggerCount)
+        conversions = triggersFired
+        suppressedByCooldown = triggersFired
+    }
+}
+
+public struct UserReport: Sendable {
+    public var userID: String
+    public var stage: String
+    public var stageSince: Int64
+    public var lastSeen: Int64
+    public var counters: [(name: String, value: Double)]
+    public var attributes: [(name: String, value: String)]
+    public var nextTimer: Int64?
+    public var lastFired: [(trigger: String, at: Int64)]
+    public var streamTime: Int64
+}

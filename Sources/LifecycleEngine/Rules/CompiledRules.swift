@@ -1,0 +1,322 @@
+/// Rules validated as a whole and lowered to index-based tables the engine runs without
+/// string lookups. Every semantic error is a `RuleError` at the config location it concerns.
+public struct CompiledRules: Sendable {
+    public let rules: Rules
+    /// Stamped on triggers and mixed into their ids.
+    public let configVersion: String
+    /// Dot paths of the event properties the rules read, in `EventInput.properties` order.
+    public let propertyPaths: [String]
+    public let stageNames: [String]
+    public let counterNames: [String]
+    public let attributeNames: [String]
+    public let triggerNames: [String]
+
+    let initialStage: UInt8
+    let counters: [CompiledCounter]
+    let attributes: [CompiledAttribute]
+    /// Transitions out of each stage, in config order (first match wins).
+    let transitionsFrom: [[CompiledTransition]]
+    let triggers: [CompiledTrigger]
+    /// `on_enter` triggers of each stage.
+    let onEnterTriggers: [[Int]]
+    /// Indices of `when:` triggers, in config order.
+    let conditionTriggers: [Int]
+    /// Known event names; an event's id is its index here, unknown names get `eventNames.count`.
+    let eventNames: [String]
+    /// What an event does, by event id (the last entry is for names the rules never mention).
+    let eventPlans: [EventPlan]
+    /// The time comparisons that can change a user's evaluation while in each stage.
+    let timeAtomsByStage: [[TimeAtom]]
+    /// Whether a counter decreasing as buckets leave their window can make a condition true,
+    /// so users need a wake-up when their oldest bucket expires.
+    let wakesOnCounterExpiry: Bool
+
+    static let maxCounters = 64
+    static let maxStages = 255
+
+    public init(_ rules: Rules, configVersion: String? = nil) throws(RuleError) {
+        self.rules = rules
+        self.configVersion = configVersion ?? rules.version ?? "unversioned"
+
+        var paths: [String] = []
+        func slot(_ path: String) -> Int {
+            if let index = paths.firstIndex(of: path) { return index }
+            paths.append(path)
+            return paths.count - 1
+        }
+
+        // Stages.
+        let lifecycle = rules.lifecycle
+        var stageIndex: [String: UInt8] = [:]
+        for stage in lifecycle.stages {
+            guard stageIndex[stage.value] == nil else {
+                throw RuleError("stage '\(stage.value)' is declared twice", at: stage.location)
+            }
+            guard stageIndex.count < Self.maxStages else {
+                throw RuleError("too many stages: at most \(Self.maxStages)", at: stage.location)
+            }
+            stageIndex[stage.value] = UInt8(stageIndex.count)
+        }
+        func stage(_ name: Located<String>, _ role: String) throws(RuleError) -> UInt8 {
+            guard let index = stageIndex[name.value] else {
+                throw RuleError(
+                    "\(role) names undeclared stage '\(name.value)': expected one of lifecycle.stages (\(lifecycle.stages.map(\.value).joined(separator: ", ")))",
+                    at: name.location)
+            }
+            return index
+        }
+        guard !lifecycle.stages.isEmpty else {
+            throw RuleError("lifecycle.stages is empty: declare at least the initial stage", at: lifecycle.initial.location)
+        }
+        initialStage = try stage(lifecycle.initial, "lifecycle.initial")
+        stageNames = lifecycle.stages.map(\.value)
+
+        // Counters and attributes share one namespace with the built-in names.
+        var names: Set<String> = Self.builtinNames
+        guard rules.counters.count <= Self.maxCounters else {
+            throw RuleError("too many counters: at most \(Self.maxCounters)", at: rules.counters[Self.maxCounters].location)
+        }
+        var compiledCounters: [CompiledCounter] = []
+        for counter in rules.counters {
+            guard names.insert(counter.name).inserted else {
+                throw RuleError("the name '\(counter.name)' is already used; counter names must be unique and not built-in", at: counter.location)
+            }
+            compiledCounters.append(try CompiledCounter(counter, propertySlot: slot))
+        }
+        counters = compiledCounters
+        counterNames = rules.counters.map(\.name)
+        let maxEntries = compiledCounters.reduce(0) { $0 + Int($1.window / $1.resolution) + 2 }
+        guard maxEntries <= Int(UInt16.max) else {
+            throw RuleError(
+                "windows and resolutions need up to \(maxEntries) buckets per user (limit \(UInt16.max)): use a coarser resolution",
+                at: rules.counters.first?.location ?? .unknown)
+        }
+
+        var compiledAttributes: [CompiledAttribute] = []
+        for attribute in rules.attributes {
+            guard names.insert(attribute.name).inserted else {
+                throw RuleError("the name '\(attribute.name)' is already used; attribute names must be unique and not built-in", at: attribute.location)
+            }
+            compiledAttributes.append(CompiledAttribute(
+                name: attribute.name, propertySlot: slot(attribute.path), values: [attribute.defaultValue]))
+        }
+        propertyPaths = paths
+        attributeNames = rules.attributes.map(\.name)
+
+        var compiler = ConditionCompiler(
+            counters: Dictionary(uniqueKeysWithValues: rules.counters.enumerated().map { ($1.name, $0) }),
+            attributes: compiledAttributes, stages: stageIndex, counterNames: counterNames)
+
+        // Transitions.
+        var transitionsFrom = Array(repeating: [CompiledTransition](), count: stageNames.count)
+        var edges = Array(repeating: [UInt8](), count: stageNames.count)
+        for transition in lifecycle.transitions {
+            let target = try stage(transition.to, "transition 'to'")
+            let compiled: CompiledTransition
+            switch transition.condition {
+            case .activity:
+                compiled = CompiledTransition(to: target, condition: nil, text: "activity", evidence: [])
+            case .when(let text):
+                let (condition, evidence) = try compiler.compile(text)
+                compiled = CompiledTransition(to: target, condition: condition, text: text.value, evidence: evidence)
+            }
+            for from in transition.from {
+                let source = try stage(from, "transition 'from'")
+                transitionsFrom[Int(source)].append(compiled)
+                edges[Int(source)].append(target)
+            }
+        }
+        self.transitionsFrom = transitionsFrom
+        try Self.checkReachable(lifecycle, initial: initialStage, edges: edges)
+
+        // Triggers.
+        var compiledTriggers: [CompiledTrigger] = []
+        var onEnter = Array(repeating: [Int](), count: stageNames.count)
+        var conditionTriggers: [Int] = []
+        for trigger in rules.triggers {
+            guard !compiledTriggers.contains(where: { $0.name == trigger.name }) else {
+                throw RuleError("trigger '\(trigger.name)' is defined twice", at: trigger.location)
+            }
+            var compiled = CompiledTrigger(
+                name: trigger.name, cooldown: trigger.cooldown, condition: nil, evidence: [], reason: trigger.reason ?? "",
+                goal: nil)
+            switch trigger.fire {
+            case .onEnter(let stageName):
+                let target = try stage(stageName, "trigger '\(trigger.name)' on_enter")
+                guard target != initialStage || !lifecycle.transitions.allSatisfy({ $0.to.value != stageName.value }) else {
+                    throw RuleError(
+                        "trigger '\(trigger.name)' fires on entering '\(stageName.value)', but users only start there and no transition enters it",
+                        at: stageName.location)
+                }
+                onEnter[Int(target)].append(compiledTriggers.count)
+                if trigger.reason == nil { compiled.reason = "entered \(stageName.value)" }
+            case .when(let text):
+                let (condition, evidence) = try compiler.compile(text)
+                compiled.condition = condition
+                compiled.evidence = evidence
+                conditionTriggers.append(compiledTriggers.count)
+                if trigger.reason == nil { compiled.reason = text.value }
+            }
+            if let goal = trigger.goal {
+                compiled.goal = CompiledGoal(
+                    condition: try goal.condition.map { (text) throws(RuleError) in try compiler.compile(text).0 },
+                    within: goal.within)
+            }
+            compiledTriggers.append(compiled)
+        }
+        triggers = compiledTriggers
+        triggerNames = compiledTriggers.map(\.name)
+        onEnterTriggers = onEnter
+        self.conditionTriggers = conditionTriggers
+        attributes = compiler.attributes
+
+        // Event plans: which counters, attributes, goals and erasure each event name touches.
+        var eventNames: [String] = []
+        func mention(_ selector: EventSelector) {
+            if case .names(let list) = selector {
+                for name in list where !eventNames.contains(name.value) { eventNames.append(name.value) }
+            }
+        }
+        rules.counters.forEach { mention($0.events) }
+        rules.attributes.forEach { mention($0.on) }
+        rules.triggers.forEach { if let goal = $0.goal { mention(goal.event) } }
+        mention(.names(rules.eraseOn))
+        self.eventNames = eventNames
+        func matches(_ selector: EventSelector, _ eventID: Int) -> Bool {
+            switch selector {
+            case .any: true
+            case .names(let list): eventID < eventNames.count && list.contains { $0.value == eventNames[eventID] }
+            }
+        }
+        eventPlans = (0...eventNames.count).map { eventID in
+            EventPlan(
+                counters: rules.counters.indices.filter { matches(rules.counters[$0].events, eventID) },
+                attributes: rules.attributes.indices.filter { matches(rules.attributes[$0].on, eventID) },
+                goals: rules.triggers.indices.filter { rules.triggers[$0].goal.map { matches($0.event, eventID) } ?? false },
+                erases: eventID < eventNames.count && rules.eraseOn.contains { $0.value == eventNames[eventID] })
+        }
+
+        // Timers: the time comparisons reachable from each stage.
+        let triggerAtoms = conditionTriggers.flatMap { compiledTriggers[$0].condition?.timeAtoms ?? [] }
+        timeAtomsByStage = transitionsFrom.map { transitions in
+            transitions.flatMap { $0.condition?.timeAtoms ?? [] } + triggerAtoms
+        }
+        wakesOnCounterExpiry =
+            transitionsFrom.joined().contains { $0.condition?.canBecomeTrueAsCountersDecrease(negated: false) ?? false }
+            || conditionTriggers.contains {
+                compiledTriggers[$0].condition?.canBecomeTrueAsCountersDecrease(negated: false) ?? false
+            }
+    }
+
+    static let builtinNames: Set<String> = ["stage", "inactive_for", "in_stage_for", "and", "or", "not", "true", "false", "any"]
+
+    /// Every declared stage must be reachable from the initial one.
+    private static func checkReachable(_ lifecycle: LifecycleRule, initial: UInt8, edges: [[UInt8]]) throws(RuleError) {
+        var reached = Set([initial])
+        var pending = [initial]
+        while let next = pending.popLast() {
+            for target in edges[Int(next)] where reached.insert(target).inserted { pending.append(target) }
+        }
+        for (index, stage) in lifecycle.stages.enumerated() where !reached.contains(UInt8(index)) {
+            throw RuleError(
+                "stage '\(stage.value)' is unreachable: no chain of transitions leads to it from '\(lifecycle.initial.value)'",
+                at: stage.location)
+        }
+    }
+
+    /// The event id for a name (`eventNames.count` for names the rules never mention).
+    func eventID(named name: String) -> Int { eventNames.firstIndex(of: name) ?? eventNames.count }
+}
+
+struct CompiledCounter: Sendable {
+    enum Kind: Sendable { case count, sum(slot: Int), distinctDays }
+    var kind: Kind
+    var window: Int64
+    /// Bucket width: the window may include at most one bucket of events older than itself.
+    var resolution: Int64
+
+    init(_ rule: CounterRule, propertySlot: (String) -> Int) throws(RuleError) {
+        guard rule.window > 0 else { throw RuleError("counter '\(rule.name)': the window must be longer than 0", at: rule.location) }
+        switch rule.aggregation {
+        case .count: kind = .count
+        case .sum(let path): kind = .sum(slot: propertySlot(path))
+        case .distinctDays: kind = .distinctDays
+        }
+        if case .distinctDays = kind {
+            guard rule.resolution == nil || rule.resolution == Millis.day else {
+                throw RuleError("counter '\(rule.name)': distinct days are counted in 1d buckets; remove 'resolution'", at: rule.location)
+            }
+            resolution = Millis.day
+        } else {
+            resolution = rule.resolution ?? min(Millis.hour, rule.window)
+        }
+        guard resolution >= Millis.minute, resolution <= rule.window else {
+            throw RuleError(
+                "counter '\(rule.name)': resolution must be between 1m and the window (\(Millis.formatDuration(rule.window)))",
+                at: rule.location)
+        }
+        window = rule.window
+    }
+
+    var isIntegral: Bool {
+        if case .sum = kind { return false }
+        return true
+    }
+}
+
+struct CompiledAttribute: Sendable {
+    var name: String
+    var propertySlot: Int
+    /// Values known at compile time: the default (id 0) and every literal the conditions use.
+    var values: [String]
+}
+
+struct CompiledTransition: Sendable {
+    var to: UInt8
+    /// nil: any activity (an event from the user).
+    var condition: Condition?
+    var text: String
+    var evidence: [EvidenceSource]
+}
+
+struct CompiledTrigger: Sendable {
+    var name: String
+    var cooldown: Int64
+    /// nil for `on_enter` triggers.
+    var condition: Condition?
+    var evidence: [EvidenceSource]
+    var reason: String
+    var goal: CompiledGoal?
+}
+
+struct CompiledGoal: Sendable {
+    var condition: Condition?
+    var within: Int64
+}
+
+struct EventPlan: Sendable {
+    var counters: [Int]
+    var attributes: [Int]
+    var goals: [Int]
+    var erases: Bool
+}
+
+/// What a trigger reports as evidence: the names its rule looked at.
+enum EvidenceSource: Sendable, Equatable {
+    case counter(Int)
+    case attribute(Int)
+    case stage
+    case elapsed(TimeBase)
+}
+
+enum TimeBase: Sendable {
+    case lastSeen, stageEntered
+    var name: String { self == .lastSeen ? "inactive_for" : "in_stage_for" }
+}
+
+/// A time comparison `elapsed-since-base OP threshold`; its truth can only change at
+/// `base + threshold` or one millisecond later, which is where the engine sets timers.
+struct TimeAtom: Sendable {
+    var base: TimeBase
+    var threshold: Int64
+}

@@ -1,0 +1,156 @@
+/// A condition lowered to indices into the user's state; evaluated on the hot path.
+indirect enum Condition: Sendable {
+    case constant(Bool)
+    case not(Condition)
+    case and(Condition, Condition)
+    case or(Condition, Condition)
+    case counter(Int, Comparison, Double)
+    case counters(Int, Comparison, Int)
+    case attribute(Int, equal: Bool, UInt16)
+    case stage(equal: Bool, UInt8)
+    case elapsed(TimeBase, Comparison, Int64)
+
+    var timeAtoms: [TimeAtom] {
+        switch self {
+        case .constant, .counter, .counters, .attribute, .stage: []
+        case .not(let inner): inner.timeAtoms
+        case .and(let lhs, let rhs), .or(let lhs, let rhs): lhs.timeAtoms + rhs.timeAtoms
+        case .elapsed(let base, _, let threshold): [TimeAtom(base: base, threshold: threshold)]
+        }
+    }
+
+    /// Whether some counter comparison can turn true (for the whole condition) as a counter
+    /// falls, e.g. `logins_7d < 1`; monotone rules like `logins_7d >= 3` need no expiry timers.
+    func canBecomeTrueAsCountersDecrease(negated: Bool) -> Bool {
+        switch self {
+        case .constant, .attribute, .stage, .elapsed: false
+        case .not(let inner): inner.canBecomeTrueAsCountersDecrease(negated: !negated)
+        case .and(let lhs, let rhs), .or(let lhs, let rhs):
+            lhs.canBecomeTrueAsCountersDecrease(negated: negated) || rhs.canBecomeTrueAsCountersDecrease(negated: negated)
+        case .counters: true
+        case .counter(_, let op, _):
+            switch op {
+            case .equal, .notEqual: true
+            case .less, .lessOrEqual: !negated
+            case .greater, .greaterOrEqual: negated
+            }
+        }
+    }
+}
+
+/// Type-checks expressions against the declared names and lowers them to `Condition`.
+struct ConditionCompiler {
+    let counters: [String: Int]
+    /// Grows as string literals compared with attributes are interned.
+    var attributes: [CompiledAttribute]
+    let stages: [String: UInt8]
+    let counterNames: [String]
+
+    private enum Name {
+        case counter(Int), attribute(Int), stage, elapsed(TimeBase)
+    }
+
+    mutating func compile(_ text: Located<String>) throws(RuleError) -> (Condition, [EvidenceSource]) {
+        let expression: Expression
+        do {
+            expression = try Expression.parse(text.value)
+        } catch {
+            throw RuleError("invalid condition: \(error.message)", at: text.location.advanced(by: error.offset))
+        }
+        var evidence: [EvidenceSource] = []
+        let condition = try lower(expression, text.location, &evidence)
+        return (condition, evidence)
+    }
+
+    private mutating func lower(
+        _ expression: Expression, _ location: SourceLocation, _ evidence: inout [EvidenceSource]
+    ) throws(RuleError) -> Condition {
+        switch expression {
+        case .literal(let value): return .constant(value)
+        case .not(let inner): return .not(try lower(inner, location, &evidence))
+        case .and(let lhs, let rhs): return .and(try lower(lhs, location, &evidence), try lower(rhs, location, &evidence))
+        case .or(let lhs, let rhs): return .or(try lower(lhs, location, &evidence), try lower(rhs, location, &evidence))
+        case .compare(let lhs, let op, let rhs):
+            if case .name = lhs.kind {
+                return try comparison(lhs, op, rhs, location, &evidence)
+            }
+            if case .name = rhs.kind {
+                return try comparison(rhs, op.swapped, lhs, location, &evidence)
+            }
+            throw RuleError(
+                "this comparison has no name on either side: compare a counter, attribute, stage, inactive_for or in_stage_for",
+                at: location.advanced(by: lhs.offset))
+        }
+    }
+
+    private func resolve(_ name: String, at location: SourceLocation) throws(RuleError) -> Name {
+        if let index = counters[name] { return .counter(index) }
+        if let index = attributes.firstIndex(where: { $0.name == name }) { return .attribute(index) }
+        switch name {
+        case "stage": return .stage
+        case "inactive_for": return .elapsed(.lastSeen)
+        case "in_stage_for": return .elapsed(.stageEntered)
+        default:
+            let known = counterNames + attributes.map(\.name) + ["stage", "inactive_for", "in_stage_for"]
+            throw RuleError("unknown name '\(name)': expected one of \(known.joined(separator: ", "))", at: location)
+        }
+    }
+
+    private mutating func comparison(
+        _ lhs: Operand, _ op: Comparison, _ rhs: Operand, _ base: SourceLocation, _ evidence: inout [EvidenceSource]
+    ) throws(RuleError) -> Condition {
+        guard case .name(let name) = lhs.kind else { preconditionFailure("lhs is a name by construction") }
+        let nameLocation = base.advanced(by: lhs.offset)
+        let valueLocation = base.advanced(by: rhs.offset)
+        func note(_ source: EvidenceSource) {
+            if !evidence.contains(source) { evidence.append(source) }
+        }
+        switch try resolve(name, at: nameLocation) {
+        case .counter(let index):
+            note(.counter(index))
+            switch rhs.kind {
+            case .number(let value): return .counter(index, op, value)
+            case .name(let other):
+                guard case .counter(let otherIndex) = try resolve(other, at: valueLocation) else {
+                    throw RuleError("counter '\(name)' can only be compared with a number or another counter", at: valueLocation)
+                }
+                note(.counter(otherIndex))
+                return .counters(index, op, otherIndex)
+            case .string, .duration:
+                throw RuleError("counter '\(name)' is a number: compare it with a number such as 3", at: valueLocation)
+            }
+        case .attribute(let index):
+            note(.attribute(index))
+            guard case .string(let value) = rhs.kind else {
+                throw RuleError("attribute '\(name)' is text: compare it with a quoted string such as 'free'", at: valueLocation)
+            }
+            guard op == .equal || op == .notEqual else {
+                throw RuleError("attribute '\(name)' can only be compared with == or !=", at: base.advanced(by: lhs.offset))
+            }
+            return .attribute(index, equal: op == .equal, intern(value, attribute: index))
+        case .stage:
+            note(.stage)
+            guard case .string(let value) = rhs.kind, op == .equal || op == .notEqual else {
+                throw RuleError("stage can only be compared with == or != and a quoted stage name such as 'new'", at: valueLocation)
+            }
+            guard let stage = stages[value] else {
+                throw RuleError(
+                    "'\(value)' is not a declared stage: expected one of \(stages.sorted { $0.value < $1.value }.map(\.key).joined(separator: ", "))",
+                    at: valueLocation)
+            }
+            return .stage(equal: op == .equal, stage)
+        case .elapsed(let timeBase):
+            note(.elapsed(timeBase))
+            guard case .duration(let threshold) = rhs.kind else {
+                throw RuleError("\(name) is a duration: compare it with a duration such as 7d or 12h", at: valueLocation)
+            }
+            return .elapsed(timeBase, op, threshold)
+        }
+    }
+
+    private mutating func intern(_ value: String, attribute: Int) -> UInt16 {
+        if let index = attributes[attribute].values.firstIndex(of: value) { return UInt16(index) }
+        attributes[attribute].values.append(value)
+        return UInt16(attributes[attribute].values.count - 1)
+    }
+}

@@ -1,0 +1,51 @@
+/// A binary min-heap of (deadline, user) wake-ups, ordered by deadline then user index so
+/// that users due at the same instant are processed in a deterministic order.
+///
+/// Entries are never removed in place: the engine keeps each user's scheduled deadline and
+/// ignores entries that no longer match it, which makes rescheduling O(log n) and avoids
+/// scanning users to find who is due.
+struct TimerQueue: Sendable {
+    struct Entry: Sendable {
+        var deadline: Int64
+        var user: UInt32
+        @inline(__always) func precedes(_ other: Entry) -> Bool {
+            deadline < other.deadline || (deadline == other.deadline && user < other.user)
+        }
+    }
+
+    private var heap: [Entry] = []
+
+    var count: Int { heap.count }
+    var first: Entry? { heap.first }
+    var allocatedBytes: Int { heap.capacity * MemoryLayout<Entry>.stride }
+
+    mutating func push(_ entry: Entry) {
+        heap.append(entry)
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard heap[child].precedes(heap[parent]) else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func popFirst() -> Entry? {
+        guard let top = heap.first else { return nil }
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            heap[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1
+                guard left < heap.count else { break }
+                let right = left + 1
+                let child = right < heap.count && heap[right].precedes(heap[left]) ? right : left
+                guard heap[child].precedes(heap[parent]) else { break }
+                heap.swapAt(child, parent)
+                parent = child
+            }
+        }
+        return top
+    }
+}
