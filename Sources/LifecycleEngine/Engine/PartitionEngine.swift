@@ -8,17 +8,18 @@
 /// (`inactive_for`, `in_stage_for`, and counters falling when a rule needs that).
 public struct PartitionEngine: Sendable {
     public let rules: CompiledRules
-    public private(set) var streamTime: Int64 = .min
+    public internal(set) var streamTime: Int64 = .min
     public private(set) var stats: EngineStats
     /// Users currently in each stage, indexed like `rules.stageNames`.
-    public private(set) var usersPerStage: [Int]
+    public internal(set) var usersPerStage: [Int]
 
-    private var ids = ByteInterner()
-    private var users: UserColumns
-    private var buckets = BucketStore()
-    private var timers = TimerQueue()
+    // The state (internal so that snapshots, in their own file, can read and rebuild it).
+    var ids = ByteInterner()
+    var users: UserColumns
+    var buckets = BucketStore()
+    var timers = TimerQueue()
     private var eventNames: ByteInterner
-    private var attributeValues: [ByteInterner]
+    var attributeValues: [ByteInterner]
     /// Counter values of the user being evaluated, at the evaluation time.
     private var counterValues: [Double]
 

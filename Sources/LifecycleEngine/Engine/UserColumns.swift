@@ -67,3 +67,33 @@ struct UserColumns: Sendable {
             + stage.capacity + attributes.capacity * 2 + flags.capacity
     }
 }
+
+extension UserColumns {
+    func write(to writer: inout SnapshotWriter) {
+        writer.write(lastSeen)
+        writer.write(stageSince)
+        writer.write(stage)
+        writer.write(scheduled)
+        writer.write(buckets)
+        writer.write(attributes)
+        writer.write(lastFired)
+        writer.write(flags)
+    }
+
+    init(from reader: inout SnapshotReader, attributeCount: Int, triggerCount: Int) throws(SnapshotError) {
+        self.init(attributeCount: attributeCount, triggerCount: triggerCount)
+        lastSeen = try reader.readArray(Int64.self, "last seen")
+        stageSince = try reader.readArray(Int64.self, "stage since")
+        stage = try reader.readArray(UInt8.self, "stage")
+        scheduled = try reader.readArray(Int64.self, "timers")
+        buckets = try reader.readArray(UInt64.self, "bucket runs")
+        attributes = try reader.readArray(UInt16.self, "attributes")
+        lastFired = try reader.readArray(Int64.self, "last fired")
+        flags = try reader.readArray(UInt8.self, "trigger flags")
+        let users = lastSeen.count
+        guard [stageSince.count, stage.count, scheduled.count, buckets.count].allSatisfy({ $0 == users }),
+              attributes.count == users * attributeCount, lastFired.count == users * triggerCount,
+              flags.count == users * flagBytes
+        else { throw SnapshotError("user columns have different lengths") }
+    }
+}

@@ -17,8 +17,8 @@ struct BucketStore: Sendable {
 
     @inline(__always) static func count(_ run: Run) -> Int { Int((run >> 16) & 0xFFFF) }
     @inline(__always) static func offset(_ run: Run) -> Int { Int(run >> 32) }
-    @inline(__always) private static func sizeClass(_ run: Run) -> Int { Int(run & 0xFF) }
-    @inline(__always) private static func capacity(ofClass sizeClass: Int) -> Int { 2 << sizeClass }
+    @inline(__always) static func sizeClass(_ run: Run) -> Int { Int(run & 0xFF) }
+    @inline(__always) static func capacity(ofClass sizeClass: Int) -> Int { 2 << sizeClass }
     @inline(__always) private static func makeRun(offset: Int, count: Int, sizeClass: Int) -> Run {
         UInt64(offset) << 32 | UInt64(count) << 16 | UInt64(sizeClass)
     }
@@ -112,5 +112,26 @@ struct BucketStore: Sendable {
 
     private mutating func release(offset: Int, sizeClass: Int) {
         freeRuns[sizeClass].append(UInt32(offset))
+    }
+}
+
+extension BucketStore {
+    func write(to writer: inout SnapshotWriter) {
+        writer.write(storage)
+        writer.write(UInt32(freeRuns.count))
+        for runs in freeRuns { writer.write(runs) }
+    }
+
+    init(from reader: inout SnapshotReader) throws(SnapshotError) {
+        storage = try reader.readArray(UInt64.self, "bucket slab")
+        let classes = Int(try reader.read(UInt32.self, "bucket size classes"))
+        guard classes == freeRuns.count else { throw SnapshotError("bucket slab: \(classes) size classes, expected \(freeRuns.count)") }
+        for index in 0..<classes { freeRuns[index] = try reader.readArray(UInt32.self, "bucket free list") }
+    }
+
+    /// Whether a run read from a snapshot lies inside the slab.
+    func isValid(_ run: Run) -> Bool {
+        run == 0 || (Self.count(run) <= Self.capacity(ofClass: Self.sizeClass(run))
+            && Self.offset(run) + Self.capacity(ofClass: Self.sizeClass(run)) <= storage.count)
     }
 }

@@ -166,3 +166,39 @@ private func memcmpEqual(_ lhs: UnsafeRawPointer, _ rhs: UnsafeRawPointer, _ cou
     }
     return true
 }
+
+extension ByteInterner {
+    func write(to writer: inout SnapshotWriter) {
+        writer.write(arena)
+        writer.write(offsets)
+        writer.write(lengths)
+        writer.write(freeIndices)
+        writer.write(UInt64(deadBytes))
+    }
+
+    /// Reads what `write` wrote; the hash table is rebuilt rather than stored.
+    init(from reader: inout SnapshotReader, _ what: String) throws(SnapshotError) {
+        arena = try reader.readArray(UInt8.self, "\(what) bytes")
+        offsets = try reader.readArray(UInt32.self, "\(what) offsets")
+        lengths = try reader.readArray(UInt8.self, "\(what) lengths")
+        freeIndices = try reader.readArray(UInt32.self, "\(what) free list")
+        deadBytes = Int(try reader.read(UInt64.self, "\(what) dead bytes"))
+        guard offsets.count == lengths.count, freeIndices.allSatisfy({ Int($0) < offsets.count }) else {
+            throw SnapshotError("\(what): inconsistent index columns")
+        }
+        for index in offsets.indices where Int(offsets[index]) + Int(lengths[index]) > arena.count {
+            throw SnapshotError("\(what): key \(index) lies outside its arena")
+        }
+        count = offsets.count - freeIndices.count
+        var size = 16
+        while size * 3 < count * 4 * 2 { size *= 2 }
+        table = Array(repeating: 0, count: size)
+        var free = Array(repeating: false, count: offsets.count)
+        for index in freeIndices { free[Int(index)] = true }
+        for index in offsets.indices where !free[index] {
+            let hash = withKey(UInt32(index)) { Self.hash($0) }
+            insertIntoTable(UInt32(index), hash: hash)
+        }
+        tableUsed = count
+    }
+}

@@ -49,3 +49,12 @@ struct TimerQueue: Sendable {
         return top
     }
 }
+
+extension TimerQueue {
+    func write(to writer: inout SnapshotWriter) { writer.write(heap) }
+
+    /// The heap is stored in heap order, so it is valid as read.
+    init(from reader: inout SnapshotReader) throws(SnapshotError) {
+        heap = try reader.readArray(Entry.self, "timer heap")
+    }
+}

@@ -1,0 +1,69 @@
+/// A minimal binary writer/reader for engine snapshots: little-endian scalars and arrays of
+/// trivial values written as raw bytes with their count, so a whole column is one copy.
+struct SnapshotWriter {
+    private(set) var bytes: [UInt8] = []
+
+    mutating func write<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func write(_ string: String) {
+        write(UInt32(string.utf8.count))
+        bytes.append(contentsOf: string.utf8)
+    }
+
+    /// Raw element bytes: snapshots are read back on a machine of the same byte order
+    /// (checked through the header's byte-order mark).
+    mutating func write<T: BitwiseCopyable>(_ array: [T]) {
+        write(UInt64(array.count))
+        array.withUnsafeBytes { bytes.append(contentsOf: $0) }
+    }
+}
+
+/// The snapshot is damaged or was written by something else; `reason` says what.
+public struct SnapshotError: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+struct SnapshotReader {
+    private let bytes: [UInt8]
+    private var position = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    var isAtEnd: Bool { position == bytes.count }
+
+    private mutating func take(_ count: Int, _ what: String) throws(SnapshotError) -> Range<Int> {
+        guard count >= 0, bytes.count - position >= count else {
+            throw SnapshotError("truncated while reading \(what) at byte \(position)")
+        }
+        defer { position += count }
+        return position..<(position + count)
+    }
+
+    mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: String) throws(SnapshotError) -> T {
+        let range = try take(MemoryLayout<T>.size, what)
+        return bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: range.lowerBound, as: T.self)) }
+    }
+
+    mutating func readString(_ what: String) throws(SnapshotError) -> String {
+        let count = Int(try read(UInt32.self, what))
+        let range = try take(count, what)
+        return String(decoding: bytes[range], as: UTF8.self)
+    }
+
+    mutating func readArray<T: BitwiseCopyable>(_: T.Type, _ what: String) throws(SnapshotError) -> [T] {
+        let count = try read(UInt64.self, what)
+        let size = MemoryLayout<T>.stride
+        guard count <= UInt64(bytes.count / max(size, 1)) else { throw SnapshotError("\(what): impossible length \(count)") }
+        let range = try take(Int(count) * size, what)
+        return [T](unsafeUninitializedCapacity: Int(count)) { buffer, initialized in
+            bytes.withUnsafeBytes { raw in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[range]))
+            }
+            initialized = Int(count)
+        }
+    }
+}
