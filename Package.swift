@@ -10,6 +10,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // librdkafka from the system (Debian: librdkafka-dev).
@@ -23,6 +24,11 @@ let package = Package(
             name: "CSimdJSONBridge",
             cxxSettings: [.unsafeFlags(["-O3"])],
             linkerSettings: [.linkedLibrary("simdjson")]
+        ),
+        // Kafka over librdkafka: one owner per handle, rebalances and deliveries surfaced.
+        .target(
+            name: "LifecycleKafka",
+            dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")]
         ),
         // The pure engine: events and time in, triggers out. No dependencies, no I/O.
         .target(name: "LifecycleEngine"),
@@ -49,7 +55,9 @@ let package = Package(
         .testTarget(name: "LifecycleConfigTests", dependencies: ["LifecycleConfig"]),
         .testTarget(name: "LifecycleCodecTests", dependencies: ["LifecycleCodec", "LifecycleConfig"]),
         .testTarget(name: "KafkaSystemLibraryTests", dependencies: ["CRdKafka"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["LifecycleEngine"]),
+        .testTarget(name: "KafkaIntegrationTests", dependencies: ["LifecycleKafka"]),
+        // Runs the built `lifecycled` binary (scripts/test builds every product first).
+        .testTarget(name: "EndToEndTests", exclude: ["Fixtures"]),
     ],
     cxxLanguageStandard: .cxx17
 )

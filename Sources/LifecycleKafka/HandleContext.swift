@@ -1,0 +1,41 @@
+import CRdKafka
+import Logging
+
+/// What librdkafka's C callbacks need to reach Swift: a logger and, per handle kind, a
+/// handler. One context per handle, passed as the handle's opaque pointer and kept alive
+/// (retained) until the handle is destroyed.
+final class HandleContext {
+    let logger: Logger
+    var onDelivery: ((_ ticket: Int, _ error: KafkaError?) -> Void)?
+    var onRebalance: ((_ handle: OpaquePointer, _ error: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)?
+
+    init(logger: Logger) { self.logger = logger }
+
+    static func from(_ handle: OpaquePointer?) -> HandleContext? {
+        guard let handle, let opaque = rd_kafka_opaque(handle) else { return nil }
+        return Unmanaged<HandleContext>.fromOpaque(opaque).takeUnretainedValue()
+    }
+
+    /// Installs the context and the log callback on a configuration.
+    func install(on conf: OpaquePointer) -> Unmanaged<HandleContext> {
+        let retained = Unmanaged.passRetained(self)
+        rd_kafka_conf_set_opaque(conf, retained.toOpaque())
+        rd_kafka_conf_set_log_cb(conf) { handle, level, facility, message in
+            guard let context = HandleContext.from(handle) else { return }
+            let text = "\(facility.map { String(cString: $0) } ?? "?"): \(message.map { String(cString: $0) } ?? "")"
+            context.logger.log(level: HandleContext.logLevel(syslog: level), "\(text)", metadata: ["source": "librdkafka"])
+        }
+        return retained
+    }
+
+    /// librdkafka logs with syslog levels.
+    static func logLevel(syslog level: Int32) -> Logger.Level {
+        switch level {
+        case ...3: .error
+        case 4: .warning
+        case 5: .notice
+        case 6: .info
+        default: .debug
+        }
+    }
+}

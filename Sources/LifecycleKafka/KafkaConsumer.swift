@@ -1,0 +1,220 @@
+import CRdKafka
+import Logging
+
+public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+    public init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+    public var description: String { "\(topic)[\(partition)]" }
+}
+
+/// One consumed message, borrowed: valid only inside the `poll` callback.
+public struct KafkaMessage {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var key: UnsafeRawBufferPointer
+    public var value: UnsafeRawBufferPointer
+    /// The message timestamp (epoch ms), if the broker or producer set one.
+    public var timestamp: Int64?
+}
+
+/// A group consumer with manual commits and rebalances handled by its owner.
+///
+/// Everything happens on the owner's thread inside `poll`: messages arrive in batches, and
+/// an assignment or revocation is handed to `rebalance` before it takes effect, so the owner
+/// can restore state and choose start offsets, or checkpoint and commit before a partition
+/// leaves. Offsets are never committed automatically.
+public final class KafkaConsumer {
+    public enum Rebalance {
+        /// Return the offset to start each partition from; partitions left out start from the
+        /// group's committed offset (or the earliest).
+        case assigned([TopicPartition])
+        case revoked([TopicPartition])
+    }
+
+    private let handle: OpaquePointer
+    private let queue: OpaquePointer
+    private let context: Unmanaged<HandleContext>
+    private var batch: [UnsafeMutablePointer<rd_kafka_message_t>?]
+    private var rebalanceFailure: Error?
+    private var closed = false
+    public let logger: Logger
+    private(set) public var assignment: Set<TopicPartition> = []
+
+    public init(
+        properties: [String: String], logger: Logger, batchSize: Int = 1024,
+        rebalance: @escaping (Rebalance) throws -> [TopicPartition: Int64]
+    ) throws(KafkaError) {
+        var settings = properties
+        settings["enable.auto.commit"] = "false"
+        settings["enable.auto.offset.store"] = "false"
+        settings["auto.offset.reset"] = settings["auto.offset.reset"] ?? "earliest"
+        let conf = try KafkaProperties.make(settings)
+        let box = HandleContext(logger: logger)
+        let retained = box.install(on: conf)
+        rd_kafka_conf_set_rebalance_cb(conf) { handle, error, partitions, _ in
+            guard let handle, let partitions, let context = HandleContext.from(handle) else { return }
+            context.onRebalance?(handle, error, partitions)
+        }
+        var errorText = ErrorText()
+        guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errorText.storage, errorText.storage.count) else {
+            rd_kafka_conf_destroy(conf)
+            retained.release()
+            throw KafkaError(code: -1, message: "creating the Kafka consumer: \(errorText.text)")
+        }
+        rd_kafka_poll_set_consumer(handle)
+        self.handle = handle
+        self.queue = rd_kafka_queue_get_consumer(handle)
+        self.context = retained
+        self.logger = logger
+        self.batch = Array(repeating: nil, count: batchSize)
+        box.onRebalance = { [unowned self] handle, error, partitions in
+            self.handleRebalance(handle, error, partitions, rebalance)
+        }
+    }
+
+    deinit {
+        if !closed { rd_kafka_consumer_close(handle) }
+        rd_kafka_queue_destroy(queue)
+        rd_kafka_destroy(handle)
+        context.release()
+    }
+
+    public func subscribe(_ topics: [String]) throws(KafkaError) {
+        let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for topic in topics { rd_kafka_topic_partition_list_add(list, topic, -1) }
+        let result = rd_kafka_subscribe(handle, list)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: "subscribing to \(topics)") }
+    }
+
+    /// Waits up to `timeoutMilliseconds` for a batch and hands each message to `body`.
+    /// Rebalances are served here too; a failure in the rebalance handler is rethrown.
+    /// Returns the number of messages handed over.
+    @discardableResult
+    public func poll(timeoutMilliseconds: Int32, _ body: (KafkaMessage) throws -> Void) throws -> Int {
+        let count = batch.withUnsafeMutableBufferPointer { buffer in
+            rd_kafka_consume_batch_queue(queue, timeoutMilliseconds, buffer.baseAddress, buffer.count)
+        }
+        if let failure = rebalanceFailure {
+            rebalanceFailure = nil
+            for index in 0..<max(count, 0) { rd_kafka_message_destroy(batch[index]) }
+            throw failure
+        }
+        guard count > 0 else { return 0 }
+        var delivered = 0
+        defer { for index in 0..<count { rd_kafka_message_destroy(batch[index]) } }
+        for index in 0..<count {
+            let message = batch[index]!.pointee
+            if message.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                // Partition EOF and transient broker errors are reported, not fatal.
+                if message.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    logger.warning("kafka consumer: \(KafkaError(message.err, while: "consuming"))")
+                }
+                continue
+            }
+            var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+            let timestamp = rd_kafka_message_timestamp(batch[index], &timestampType)
+            try body(KafkaMessage(
+                topic: String(cString: rd_kafka_topic_name(message.rkt)),
+                partition: message.partition,
+                offset: message.offset,
+                key: UnsafeRawBufferPointer(start: message.key, count: message.key == nil ? 0 : message.key_len),
+                value: UnsafeRawBufferPointer(start: message.payload, count: message.payload == nil ? 0 : message.len),
+                timestamp: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp))
+            delivered += 1
+        }
+        return delivered
+    }
+
+    /// Synchronously commits `nextOffset` (the offset of the next message to read) per partition.
+    public func commit(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = Self.partitionList(offsets)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let result = rd_kafka_commit(handle, list, 0)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: "committing offsets") }
+    }
+
+    /// Committed offsets of the group for `partitions` (nil where none is committed).
+    public func committed(_ partitions: [TopicPartition], timeoutMilliseconds: Int32 = 5000) throws(KafkaError) -> [TopicPartition: Int64] {
+        let list = Self.partitionList(Dictionary(uniqueKeysWithValues: partitions.map { ($0, lifecycled_offset_invalid) }))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let result = rd_kafka_committed(handle, list, timeoutMilliseconds)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: "reading committed offsets") }
+        var offsets: [TopicPartition: Int64] = [:]
+        for element in Self.elements(list) where element.offset >= 0 {
+            offsets[TopicPartition(topic: String(cString: element.topic), partition: element.partition)] = element.offset
+        }
+        return offsets
+    }
+
+    /// The newest offset of a partition as the consumer last saw it (for lag), if known.
+    public func highWatermark(_ partition: TopicPartition) -> Int64? {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let result = rd_kafka_get_watermark_offsets(handle, partition.topic, partition.partition, &low, &high)
+        return result == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil
+    }
+
+    /// Leaves the group (a final revocation is served through the rebalance handler).
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        rd_kafka_consumer_close(handle)
+    }
+
+    private func handleRebalance(
+        _ handle: OpaquePointer, _ error: rd_kafka_resp_err_t,
+        _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>,
+        _ rebalance: (Rebalance) throws -> [TopicPartition: Int64]
+    ) {
+        let partitions = Self.elements(list).map { TopicPartition(topic: String(cString: $0.topic), partition: $0.partition) }
+        switch error {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            do {
+                let starts = try rebalance(.assigned(partitions))
+                for index in 0..<Int(list.pointee.cnt) {
+                    let element = list.pointee.elems[index]
+                    let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+                    if let start = starts[partition] { list.pointee.elems[index].offset = start }
+                }
+                rd_kafka_assign(handle, list)
+                assignment.formUnion(partitions)
+                logger.info("kafka: assigned \(partitions.map(\.description).sorted().joined(separator: ", "))")
+            } catch {
+                rebalanceFailure = error
+                rd_kafka_assign(handle, nil)
+            }
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            do {
+                _ = try rebalance(.revoked(partitions))
+            } catch {
+                rebalanceFailure = error
+            }
+            rd_kafka_assign(handle, nil)
+            assignment.subtract(partitions)
+            logger.info("kafka: revoked \(partitions.map(\.description).sorted().joined(separator: ", "))")
+        default:
+            logger.error("kafka: rebalance failed: \(KafkaError(error, while: "rebalancing"))")
+            rd_kafka_assign(handle, nil)
+            assignment.removeAll()
+        }
+    }
+
+    private static func partitionList(_ offsets: [TopicPartition: Int64]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
+        let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))!
+        for (partition, offset) in offsets.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
+            rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)!.pointee.offset = offset
+        }
+        return list
+    }
+
+    private static func elements(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> UnsafeMutableBufferPointer<rd_kafka_topic_partition_t> {
+        UnsafeMutableBufferPointer(start: list.pointee.elems, count: Int(list.pointee.cnt))
+    }
+}

@@ -1,0 +1,90 @@
+import CRdKafka
+import Logging
+
+/// A Kafka producer with delivery reports, owned by one thread.
+///
+/// Delivery reports are served only inside `poll`/`flush`, on the caller's thread, so the
+/// owner learns which messages Kafka acknowledged without any locking. Each message carries
+/// a caller-chosen ticket that comes back in its report.
+public final class KafkaProducer {
+    private let handle: OpaquePointer
+    private let context: Unmanaged<HandleContext>
+    public let logger: Logger
+
+    /// `onDelivery(ticket, error)` is called from `poll`/`flush` once per produced message.
+    public init(
+        properties: [String: String], logger: Logger,
+        onDelivery: @escaping (_ ticket: Int, _ error: KafkaError?) -> Void
+    ) throws(KafkaError) {
+        var settings = properties
+        // Acknowledged means written to all in-sync replicas, and retries never duplicate.
+        settings["enable.idempotence"] = settings["enable.idempotence"] ?? "true"
+        let conf = try KafkaProperties.make(settings)
+        let box = HandleContext(logger: logger)
+        box.onDelivery = onDelivery
+        let retained = box.install(on: conf)
+        rd_kafka_conf_set_dr_msg_cb(conf) { handle, message, _ in
+            guard let context = HandleContext.from(handle), let message else { return }
+            let ticket = Int(bitPattern: message.pointee._private)
+            let error = message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR
+                ? nil : KafkaError(message.pointee.err, while: "delivering a message")
+            context.onDelivery?(ticket, error)
+        }
+        var errorText = ErrorText()
+        guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errorText.storage, errorText.storage.count) else {
+            rd_kafka_conf_destroy(conf)
+            retained.release()
+            throw KafkaError(code: -1, message: "creating the Kafka producer: \(errorText.text)")
+        }
+        self.handle = handle
+        self.context = retained
+        self.logger = logger
+    }
+
+    deinit {
+        rd_kafka_destroy(handle)
+        context.release()
+    }
+
+    /// Queues a message (key and value are copied). `QUEUE_FULL` is retried after serving
+    /// delivery reports, so a burst waits for Kafka instead of failing.
+    public func produce(
+        topic: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
+        header: (name: String, value: String)? = nil, ticket: Int
+    ) throws(KafkaError) {
+        while true {
+            let opaque = UnsafeMutableRawPointer(bitPattern: ticket)
+            let result: rd_kafka_resp_err_t
+            if let header {
+                result = header.value.utf8CString.withUnsafeBufferPointer { headerValue in
+                    lifecycled_produce_with_header(
+                        handle, topic, key.baseAddress, key.count, value.baseAddress, value.count,
+                        header.name, headerValue.baseAddress, headerValue.count - 1, opaque)
+                }
+            } else {
+                result = lifecycled_produce(handle, topic, key.baseAddress, key.count, value.baseAddress, value.count, opaque)
+            }
+            if result == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+                rd_kafka_poll(handle, 10)
+                continue
+            }
+            guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: "producing to '\(topic)'") }
+            return
+        }
+    }
+
+    /// Serves delivery reports; returns how many events were served.
+    @discardableResult
+    public func poll(timeoutMilliseconds: Int32 = 0) -> Int {
+        Int(rd_kafka_poll(handle, timeoutMilliseconds))
+    }
+
+    /// Waits until every queued message is acknowledged or failed (reports are served).
+    public func flush(timeoutMilliseconds: Int32) throws(KafkaError) {
+        let result = rd_kafka_flush(handle, timeoutMilliseconds)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: "flushing the producer") }
+    }
+
+    /// Messages queued or in flight.
+    public var outstanding: Int { Int(rd_kafka_outq_len(handle)) }
+}

@@ -1,0 +1,37 @@
+import CRdKafka
+import Logging
+
+/// librdkafka's in-process mock Kafka cluster: the real protocol over loopback TCP, with
+/// consumer groups and offset commits. For tests and `demo`, never for production.
+public final class MockCluster {
+    private let owner: OpaquePointer
+    private let cluster: OpaquePointer
+    public let bootstrapServers: String
+
+    public init(brokers: Int32 = 1) throws(KafkaError) {
+        let conf = try KafkaProperties.make(["log_level": "3"])
+        var errorText = ErrorText()
+        // The cluster needs a handle to live in; a producer that never produces is enough.
+        guard let owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errorText.storage, errorText.storage.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError(code: -1, message: "creating the mock cluster's handle: \(errorText.text)")
+        }
+        guard let cluster = rd_kafka_mock_cluster_new(owner, brokers) else {
+            rd_kafka_destroy(owner)
+            throw KafkaError(code: -1, message: "creating the mock cluster")
+        }
+        self.owner = owner
+        self.cluster = cluster
+        bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
+    }
+
+    deinit {
+        rd_kafka_mock_cluster_destroy(cluster)
+        rd_kafka_destroy(owner)
+    }
+
+    public func createTopic(_ name: String, partitions: Int32) throws(KafkaError) {
+        let result = rd_kafka_mock_topic_create(cluster, name, partitions, 1)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: "creating mock topic '\(name)'") }
+    }
+}

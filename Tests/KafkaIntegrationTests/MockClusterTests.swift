@@ -1,0 +1,100 @@
+import Foundation
+import LifecycleKafka
+import Logging
+import Testing
+
+/// The Kafka adapter against librdkafka's mock cluster: the real protocol over loopback.
+@Suite("Kafka adapter on the mock cluster", .serialized)
+struct MockClusterTests {
+    static let logger = Logger(label: "test.kafka")
+
+    func produce(_ count: Int, to topic: String, cluster: MockCluster, keyPrefix: String = "user") throws -> Int {
+        nonisolated(unsafe) var acknowledged = 0
+        nonisolated(unsafe) var failed = 0
+        let producer = try KafkaProducer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers], logger: Self.logger
+        ) { _, error in
+            if error == nil { acknowledged += 1 } else { failed += 1 }
+        }
+        for index in 0..<count {
+            var key = Array("\(keyPrefix)\(index % 97)".utf8)
+            var value = Array(#"{"n":"\#(keyPrefix)-\#(index)"}"#.utf8)
+            try key.withUnsafeMutableBytes { keyBytes in
+                try value.withUnsafeMutableBytes { valueBytes in
+                    try producer.produce(
+                        topic: topic, key: UnsafeRawBufferPointer(keyBytes), value: UnsafeRawBufferPointer(valueBytes),
+                        header: index % 2 == 0 ? ("reason", "even") : nil, ticket: index + 1)
+                }
+            }
+        }
+        try producer.flush(timeoutMilliseconds: 10_000)
+        #expect(failed == 0)
+        return acknowledged
+    }
+
+    func consume(
+        until expected: Int, group: String, topic: String, cluster: MockCluster, seconds: Double = 20,
+        rebalances: (inout [String]) -> Void = { _ in }
+    ) throws -> (values: [String], events: [String], offsets: [TopicPartition: Int64]) {
+        nonisolated(unsafe) var events: [String] = []
+        let consumer = try KafkaConsumer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": group, "session.timeout.ms": "6000"],
+            logger: Self.logger
+        ) { rebalance in
+            switch rebalance {
+            case .assigned(let partitions): events.append("assigned \(partitions.count)")
+            case .revoked(let partitions): events.append("revoked \(partitions.count)")
+            }
+            return [:]
+        }
+        try consumer.subscribe([topic])
+        var values: [String] = []
+        var next: [TopicPartition: Int64] = [:]
+        let deadline = Date().addingTimeInterval(seconds)
+        while values.count < expected && Date() < deadline {
+            try consumer.poll(timeoutMilliseconds: 100) { message in
+                values.append(String(decoding: message.value, as: UTF8.self))
+                let partition = TopicPartition(topic: message.topic, partition: message.partition)
+                #expect(message.offset >= next[partition, default: 0], "offsets go forward within a partition")
+                next[partition] = message.offset + 1
+            }
+        }
+        try consumer.commit(next)
+        consumer.close()
+        return (values, events, next)
+    }
+
+    @Test("messages produced with delivery reports are all consumed once, in order per partition")
+    func produceAndConsume() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("events", partitions: 4)
+        #expect(try produce(2_000, to: "events", cluster: cluster) == 2_000)
+        let result = try consume(until: 2_000, group: "g1", topic: "events", cluster: cluster)
+        #expect(result.values.count == 2_000)
+        #expect(Set(result.values).count == 2_000)
+        #expect(result.offsets.count == 4)
+        #expect(result.events.first == "assigned 4")
+    }
+
+    @Test("a restarted group member resumes from the committed offsets")
+    func resumeFromCommit() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("events", partitions: 2)
+        _ = try produce(300, to: "events", cluster: cluster)
+        let first = try consume(until: 300, group: "g2", topic: "events", cluster: cluster)
+        #expect(first.values.count == 300)
+        _ = try produce(50, to: "events", cluster: cluster, keyPrefix: "later")
+        let second = try consume(until: 50, group: "g2", topic: "events", cluster: cluster)
+        #expect(second.values.count == 50)
+        #expect(Set(first.values).isDisjoint(with: second.values))
+    }
+
+    @Test("a bad librdkafka property is reported by name")
+    func badProperty() {
+        #expect {
+            _ = try KafkaProducer(properties: ["no.such.property": "1"], logger: Self.logger) { _, _ in }
+        } throws: { error in
+            "\(error)".contains("no.such.property")
+        }
+    }
+}
