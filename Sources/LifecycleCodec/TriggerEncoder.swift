@@ -1,0 +1,94 @@
+import LifecycleEngine
+
+/// Writes triggers and conversions as compact JSON, with a fixed key order so the same
+/// trigger always gives the same bytes (replay output is compared byte for byte).
+public struct TriggerEncoder: Sendable {
+    public init() {}
+
+    /// `{"id":…,"trigger":…,"user_id":…,"fired_at":…,"transition":{…},"reason":…,"evidence":{…},"config_version":…}`;
+    /// `transition` only for stage-entry triggers. No trailing newline.
+    public func encode(_ trigger: Trigger, into out: inout [UInt8]) {
+        out.append(contentsOf: #"{"id":"#.utf8)
+        Self.string(trigger.id, &out)
+        out.append(contentsOf: #","trigger":"#.utf8)
+        Self.string(trigger.name, &out)
+        out.append(contentsOf: #","user_id":"#.utf8)
+        Self.string(trigger.userID, &out)
+        out.append(contentsOf: #","fired_at":"#.utf8)
+        Self.integer(trigger.firedAt, &out)
+        if let change = trigger.transition {
+            out.append(contentsOf: #","transition":{"from":"#.utf8)
+            Self.string(change.from, &out)
+            out.append(contentsOf: #","to":"#.utf8)
+            Self.string(change.to, &out)
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(contentsOf: #","reason":"#.utf8)
+        Self.string(trigger.reason, &out)
+        out.append(contentsOf: #","evidence":{"#.utf8)
+        for (index, item) in trigger.evidence.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            Self.string(item.name, &out)
+            out.append(UInt8(ascii: ":"))
+            switch item.value {
+            case .integer(let value): Self.integer(value, &out)
+            case .number(let value): Self.number(value, &out)
+            case .text(let value): Self.string(value, &out)
+            }
+        }
+        out.append(contentsOf: #"},"config_version":"#.utf8)
+        Self.string(trigger.configVersion, &out)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// `{"conversion":…,"trigger_id":…,"user_id":…,"fired_at":…,"converted_at":…}`.
+    public func encode(_ conversion: Conversion, into out: inout [UInt8]) {
+        out.append(contentsOf: #"{"conversion":"#.utf8)
+        Self.string(conversion.trigger, &out)
+        out.append(contentsOf: #","trigger_id":"#.utf8)
+        Self.string(conversion.triggerID, &out)
+        out.append(contentsOf: #","user_id":"#.utf8)
+        Self.string(conversion.userID, &out)
+        out.append(contentsOf: #","fired_at":"#.utf8)
+        Self.integer(conversion.firedAt, &out)
+        out.append(contentsOf: #","converted_at":"#.utf8)
+        Self.integer(conversion.convertedAt, &out)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    static func integer(_ value: Int64, _ out: inout [UInt8]) {
+        out.append(contentsOf: String(value).utf8)
+    }
+
+    /// Integral values print as integers; others in Swift's shortest round-trip form;
+    /// NaN and infinities, which JSON cannot hold, as null.
+    static func number(_ value: Double, _ out: inout [UInt8]) {
+        if !value.isFinite {
+            out.append(contentsOf: "null".utf8)
+        } else if value.rounded(.towardZero) == value, abs(value) < 9_007_199_254_740_992 {
+            integer(Int64(value), &out)
+        } else {
+            out.append(contentsOf: value.description.utf8)
+        }
+    }
+
+    static func string(_ value: String, _ out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
+            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
+            case UInt8(ascii: "\n"): out.append(contentsOf: #"\n"#.utf8)
+            case UInt8(ascii: "\r"): out.append(contentsOf: #"\r"#.utf8)
+            case UInt8(ascii: "\t"): out.append(contentsOf: #"\t"#.utf8)
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: #"\u00"#.utf8)
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xF)])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}

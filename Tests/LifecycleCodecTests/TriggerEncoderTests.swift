@@ -1,0 +1,44 @@
+import Foundation
+import LifecycleCodec
+import LifecycleEngine
+import Testing
+
+@Suite("Trigger encoding")
+struct TriggerEncoderTests {
+    let trigger = Trigger(
+        id: "abc", name: "churn_risk", userID: "u\"42\n", firedAt: 1_795_984_800_123,
+        transition: StageChange(from: "engaged", to: "at_risk"), reason: "no activity for 7d",
+        evidence: [Evidence("logins_7d", .integer(0)), Evidence("revenue", .number(12.5)), Evidence("whole", .number(3)),
+                   Evidence("plan", .text("fr\u{01}ee"))],
+        configVersion: "v1")
+
+    func encoded(_ trigger: Trigger) -> String {
+        var bytes: [UInt8] = []
+        TriggerEncoder().encode(trigger, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    @Test("exact bytes in the SPEC's key order, with escaping")
+    func exactBytes() {
+        #expect(encoded(trigger) == #"{"id":"abc","trigger":"churn_risk","user_id":"u\"42\n","fired_at":1795984800123,"transition":{"from":"engaged","to":"at_risk"},"reason":"no activity for 7d","evidence":{"logins_7d":0,"revenue":12.5,"whole":3,"plan":"fr\u0001ee"},"config_version":"v1"}"#)
+    }
+
+    @Test("parses back as the same values; no transition key for condition triggers")
+    func roundTrip() throws {
+        var conditionTrigger = trigger
+        conditionTrigger.transition = nil
+        let object = try #require(JSONSerialization.jsonObject(with: Data(encoded(conditionTrigger).utf8)) as? [String: Any])
+        #expect(object["user_id"] as? String == "u\"42\n")
+        #expect(object["fired_at"] as? Int == 1_795_984_800_123)
+        #expect(object["transition"] == nil)
+        #expect((object["evidence"] as? [String: Any])?["plan"] as? String == "fr\u{01}ee")
+    }
+
+    @Test("conversions")
+    func conversion() {
+        var bytes: [UInt8] = []
+        TriggerEncoder().encode(
+            Conversion(trigger: "upgrade_ready", triggerID: "t1", userID: "u", firedAt: 1, convertedAt: 2), into: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == #"{"conversion":"upgrade_ready","trigger_id":"t1","user_id":"u","fired_at":1,"converted_at":2}"#)
+    }
+}
