@@ -72,7 +72,7 @@ public struct CompiledRules: Sendable {
         stageNames = lifecycle.stages.map(\.value)
 
         // Counters and attributes share one namespace with the built-in names.
-        var names: Set<String> = Self.builtinNames
+        var names: Set<String> = Self.reservedNames
         guard rules.counters.count <= Self.maxCounters else {
             throw RuleError("too many counters: at most \(Self.maxCounters)", at: rules.counters[Self.maxCounters].location)
         }
@@ -208,7 +208,8 @@ public struct CompiledRules: Sendable {
             }
     }
 
-    static let builtinNames: Set<String> = ["stage", "inactive_for", "in_stage_for", "and", "or", "not", "true", "false", "any"]
+    /// Names the condition language gives a meaning of its own.
+    public static let reservedNames: Set<String> = ["stage", "inactive_for", "in_stage_for", "and", "or", "not", "true", "false", "any"]
 
     /// Every declared stage must be reachable from the initial one.
     private static func checkReachable(_ lifecycle: LifecycleRule, initial: UInt8, edges: [[UInt8]]) throws(RuleError) {

@@ -1,0 +1,68 @@
+import Foundation
+import LifecycleEngine
+import Yams
+
+/// Reads a YAML config into validated, compiled rules and daemon settings. Nothing runs on
+/// a config that did not load: every problem is reported as `FILE:LINE:COL: message`.
+public enum ConfigLoader {
+    static let topLevelKeys = ["version", "kafka", "events", "http", "state", "counters", "attributes", "lifecycle", "triggers", "erase_on"]
+
+    public static func load(path: String) throws(ConfigError) -> LoadedConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+            throw ConfigError(file: path, line: 0, column: 0, message: "cannot read the config: \(reason)")
+        }
+        return try load(text: text, file: path)
+    }
+
+    public static func load(text: String, file: String) throws(ConfigError) -> LoadedConfig {
+        let yaml = YAMLCursor(file: file)
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigError(file: file, line: 1, column: 1, message: "the config is empty")
+            }
+            root = node
+        } catch let error as ConfigError {
+            throw error
+        } catch {
+            throw syntaxError(error, file: file)
+        }
+        let top = try yaml.mapping(root, "the config")
+        try yaml.checkKeys(top, allowed: topLevelKeys, "the config")
+        var reader = RulesReader(yaml: yaml)
+        let rules = try reader.rules(top, root: root)
+        let settings = try SettingsReader(yaml: yaml).settings(top, triggerTopics: reader.triggerTopics)
+        var hash = StableHash()
+        hash.combine(text)
+        let version = rules.version ?? String(hash.hex64.prefix(12))
+        do {
+            let compiled = try CompiledRules(rules, configVersion: version)
+            return LoadedConfig(rules: rules, compiled: compiled, settings: settings, configVersion: version)
+        } catch {
+            let location = error.location == .unknown ? SourceLocation(line: 1, column: 1) : error.location
+            throw ConfigError(file: file, line: location.line, column: location.column, message: error.message)
+        }
+    }
+
+    private static func syntaxError(_ error: Error, file: String) -> ConfigError {
+        guard let yamlError = error as? YamlError else {
+            return ConfigError(file: file, line: 1, column: 1, message: "invalid YAML: \(error)")
+        }
+        switch yamlError {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            let detail = context.map { " (\($0.text) at \($0.mark.line):\($0.mark.column))" } ?? ""
+            return ConfigError(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)\(detail)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return ConfigError(
+                file: file, line: context.mark.line, column: context.mark.column,
+                message: "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in this mapping: each name may appear once")
+        default:
+            return ConfigError(file: file, line: 1, column: 1, message: "invalid YAML: \(yamlError)")
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import LifecycleEngine
+
+/// The non-rule sections of the config: where to read and write, and how to run.
+public struct DaemonSettings: Sendable, Equatable {
+    public struct Kafka: Sendable, Equatable {
+        public var brokers = "localhost:9092"
+        public var groupID = "lifecycled"
+        public var inputTopics = ["user-events"]
+        public var deadLetterTopic = "lifecycled.dlq"
+        /// Trigger name → output topic (`topic:` on the trigger, default `lifecycled.<trigger>`).
+        public var triggerTopics: [String: String] = [:]
+        /// Passed to librdkafka unchanged (SASL, TLS, tuning); values as text.
+        public var properties: [String: String] = [:]
+        public init() {}
+    }
+
+    public struct HTTP: Sendable, Equatable {
+        public var listen = "127.0.0.1:9464"
+        public init() {}
+        public var host: String { String(listen[..<(listen.lastIndex(of: ":") ?? listen.endIndex)]) }
+        public var port: Int { listen.lastIndex(of: ":").flatMap { Int(listen[listen.index(after: $0)...]) } ?? 9464 }
+    }
+
+    public struct State: Sendable, Equatable {
+        public var directory = "/var/lib/lifecycled"
+        public var checkpointInterval: Int64 = 10 * Millis.second
+        public init() {}
+    }
+
+    public var kafka = Kafka()
+    public var http = HTTP()
+    public var state = State()
+    public init() {}
+}
+
+/// A config that parsed, validated and compiled.
+public struct LoadedConfig: Sendable {
+    public var rules: Rules
+    public var compiled: CompiledRules
+    public var settings: DaemonSettings
+    public var configVersion: String
+}

@@ -1,0 +1,193 @@
+import LifecycleEngine
+import Yams
+
+/// Reads the rule sections (events, counters, attributes, lifecycle, triggers, erase_on).
+/// Shapes, types, durations and names are checked here; what the rules mean (conditions,
+/// stages) is checked by `CompiledRules`.
+struct RulesReader {
+    let yaml: YAMLCursor
+    private(set) var triggerTopics: [String: String] = [:]
+    /// Counter and attribute names with where they were defined, to report duplicates.
+    private var names: [String: String] = [:]
+
+    init(yaml: YAMLCursor) { self.yaml = yaml }
+
+    mutating func rules(_ top: Node.Mapping, root: Node) throws(ConfigError) -> Rules {
+        let lifecycleNode = try yaml.required(top, "lifecycle", "the config", parent: root)
+        return Rules(
+            version: try top["version"].map { (node) throws(ConfigError) in try yaml.nonEmptyString(node, "version") },
+            events: try top["events"].map { (node) throws(ConfigError) in try events(node) } ?? EventFields(),
+            counters: try counters(top["counters"]),
+            attributes: try attributes(top["attributes"]),
+            lifecycle: try lifecycle(lifecycleNode),
+            triggers: try triggers(top["triggers"]),
+            eraseOn: try top["erase_on"].map { (node) throws(ConfigError) in try yaml.names(node, "erase_on") } ?? [])
+    }
+
+    private func events(_ node: Node) throws(ConfigError) -> EventFields {
+        let map = try yaml.mapping(node, "events")
+        try yaml.checkKeys(map, allowed: ["user_id", "name", "time", "allowed_lateness", "max_event_bytes"], "events")
+        var fields = EventFields()
+        if let value = map["user_id"] { fields.userID = try yaml.nonEmptyString(value, "events.user_id") }
+        if let value = map["name"] { fields.name = try yaml.nonEmptyString(value, "events.name") }
+        if let value = map["time"] { fields.time = try yaml.nonEmptyString(value, "events.time") }
+        if let value = map["allowed_lateness"] { fields.allowedLateness = try yaml.duration(value, "events.allowed_lateness") }
+        if let value = map["max_event_bytes"] { fields.maxEventBytes = try yaml.positiveInteger(value, "events.max_event_bytes") }
+        return fields
+    }
+
+    /// Records a counter or attribute name, rejecting one already used by either.
+    private mutating func claim(_ name: String, _ path: String, at node: Node) throws(ConfigError) {
+        if let previous = names[name] {
+            throw yaml.error("\(path): the name '\(name)' is already used by \(previous); names must be unique", at: node)
+        }
+        if CompiledRules.reservedNames.contains(name) {
+            throw yaml.error("\(path): '\(name)' is a built-in name; choose another", at: node)
+        }
+        names[name] = path
+    }
+
+    private mutating func counters(_ node: Node?) throws(ConfigError) -> [CounterRule] {
+        guard let node else { return [] }
+        var rules: [CounterRule] = []
+        for (key, value) in try yaml.mapping(node, "counters") {
+            let name = try yaml.identifier(key, "counters")
+            let path = "counters.\(name)"
+            try claim(name, path, at: key)
+            let map = try yaml.mapping(value, path)
+            try yaml.checkKeys(map, allowed: ["events", "window", "sum", "distinct", "resolution"], path)
+            let aggregation: CounterRule.Aggregation
+            switch (map["sum"], map["distinct"]) {
+            case (let sum?, nil): aggregation = .sum(path: try yaml.nonEmptyString(sum, "\(path).sum"))
+            case (nil, let distinct?):
+                guard try yaml.string(distinct, "\(path).distinct") == "day" else {
+                    throw yaml.error("\(path).distinct: only 'day' is supported", at: distinct)
+                }
+                aggregation = .distinctDays
+            case (nil, nil): aggregation = .count
+            case (_?, let distinct?):
+                throw yaml.error("\(path): use either 'sum' or 'distinct', not both", at: distinct)
+            }
+            let window = try yaml.duration(try yaml.required(map, "window", path, parent: value), "\(path).window")
+            guard window > 0 else { throw yaml.error("\(path).window: must be longer than 0", at: map["window"]) }
+            let resolution = try map["resolution"].map { (node) throws(ConfigError) -> Int64 in
+                let resolution = try yaml.duration(node, "\(path).resolution")
+                guard resolution >= Millis.minute, resolution <= window else {
+                    throw yaml.error("\(path).resolution: must be between 1m and the window (\(Millis.formatDuration(window)))", at: node)
+                }
+                return resolution
+            }
+            rules.append(CounterRule(
+                name: name, events: try yaml.selector(try yaml.required(map, "events", path, parent: value), "\(path).events"),
+                window: window, aggregation: aggregation, resolution: resolution, location: yaml.location(key)))
+        }
+        return rules
+    }
+
+    private mutating func attributes(_ node: Node?) throws(ConfigError) -> [AttributeRule] {
+        guard let node else { return [] }
+        var rules: [AttributeRule] = []
+        for (key, value) in try yaml.mapping(node, "attributes") {
+            let name = try yaml.identifier(key, "attributes")
+            let path = "attributes.\(name)"
+            try claim(name, path, at: key)
+            let map = try yaml.mapping(value, path)
+            try yaml.checkKeys(map, allowed: ["from", "on", "default"], path)
+            rules.append(AttributeRule(
+                name: name,
+                path: try yaml.nonEmptyString(try yaml.required(map, "from", path, parent: value), "\(path).from"),
+                on: try map["on"].map { (node) throws(ConfigError) in try yaml.selector(node, "\(path).on") } ?? .any,
+                defaultValue: try map["default"].map { (node) throws(ConfigError) in try yaml.string(node, "\(path).default") } ?? "",
+                location: yaml.location(key)))
+        }
+        return rules
+    }
+
+    private func lifecycle(_ node: Node) throws(ConfigError) -> LifecycleRule {
+        let map = try yaml.mapping(node, "lifecycle")
+        try yaml.checkKeys(map, allowed: ["stages", "initial", "transitions"], "lifecycle")
+        let stagesNode = try yaml.required(map, "stages", "lifecycle", parent: node)
+        guard case .sequence = stagesNode else {
+            throw yaml.error("lifecycle.stages: expected a list of stage names, found \(yaml.kind(stagesNode))", at: stagesNode)
+        }
+        let stages = try yaml.names(stagesNode, "lifecycle.stages")
+        var seen: Set<String> = []
+        for stage in stages where !seen.insert(stage.value).inserted {
+            throw ConfigError(file: yaml.file, line: stage.location.line, column: stage.location.column,
+                              message: "lifecycle.stages: '\(stage.value)' is listed twice")
+        }
+        let initial = try yaml.located(try yaml.required(map, "initial", "lifecycle", parent: node), "lifecycle.initial")
+        var transitions: [TransitionRule] = []
+        if let list = map["transitions"] {
+            guard case .sequence(let sequence) = list else {
+                throw yaml.error("lifecycle.transitions: expected a list of transitions, found \(yaml.kind(list))", at: list)
+            }
+            for (index, item) in sequence.enumerated() { transitions.append(try transition(item, "lifecycle.transitions[\(index)]")) }
+        }
+        return LifecycleRule(stages: stages, initial: initial, transitions: transitions)
+    }
+
+    private func transition(_ node: Node, _ path: String) throws(ConfigError) -> TransitionRule {
+        let map = try yaml.mapping(node, path)
+        try yaml.checkKeys(map, allowed: ["from", "to", "when", "on"], path)
+        let condition: TransitionRule.Condition
+        switch (map["when"], map["on"]) {
+        case (let when?, nil): condition = .when(try expression(when, "\(path).when"))
+        case (nil, let on?):
+            guard try yaml.string(on, "\(path).on") == "activity" else {
+                throw yaml.error("\(path).on: expected 'activity' (any event from the user)", at: on)
+            }
+            condition = .activity
+        case (nil, nil):
+            throw yaml.error("\(path): needs either 'when: CONDITION' or 'on: activity'", at: node)
+        case (_?, let on?):
+            throw yaml.error("\(path): use either 'when' or 'on', not both", at: on)
+        }
+        return TransitionRule(
+            from: try yaml.names(try yaml.required(map, "from", path, parent: node), "\(path).from"),
+            to: try yaml.located(try yaml.required(map, "to", path, parent: node), "\(path).to"),
+            condition: condition, location: yaml.location(node))
+    }
+
+    private func expression(_ node: Node, _ path: String) throws(ConfigError) -> Located<String> {
+        Located(try yaml.nonEmptyString(node, path), at: yaml.textLocation(node))
+    }
+
+    private mutating func triggers(_ node: Node?) throws(ConfigError) -> [TriggerRule] {
+        guard let node else { return [] }
+        var rules: [TriggerRule] = []
+        for (key, value) in try yaml.mapping(node, "triggers") {
+            let name = try yaml.identifier(key, "triggers")
+            let path = "triggers.\(name)"
+            let map = try yaml.mapping(value, path)
+            try yaml.checkKeys(map, allowed: ["on_enter", "when", "cooldown", "goal", "reason", "topic"], path)
+            let fire: TriggerRule.Fire
+            switch (map["on_enter"], map["when"]) {
+            case (let stage?, nil): fire = .onEnter(try yaml.located(stage, "\(path).on_enter"))
+            case (nil, let when?): fire = .when(try expression(when, "\(path).when"))
+            case (nil, nil): throw yaml.error("\(path): needs either 'on_enter: STAGE' or 'when: CONDITION'", at: value)
+            case (_?, let when?): throw yaml.error("\(path): use either 'on_enter' or 'when', not both", at: when)
+            }
+            triggerTopics[name] = try map["topic"].map { (node) throws(ConfigError) in try yaml.nonEmptyString(node, "\(path).topic") }
+                ?? "lifecycled.\(name)"
+            rules.append(TriggerRule(
+                name: name, fire: fire,
+                cooldown: try map["cooldown"].map { (node) throws(ConfigError) in try yaml.duration(node, "\(path).cooldown") } ?? 0,
+                goal: try map["goal"].map { (node) throws(ConfigError) in try goal(node, "\(path).goal") },
+                reason: try map["reason"].map { (node) throws(ConfigError) in try yaml.nonEmptyString(node, "\(path).reason") },
+                location: yaml.location(key)))
+        }
+        return rules
+    }
+
+    private func goal(_ node: Node, _ path: String) throws(ConfigError) -> GoalRule {
+        let map = try yaml.mapping(node, path)
+        try yaml.checkKeys(map, allowed: ["event", "where", "within"], path)
+        let within = try yaml.duration(try yaml.required(map, "within", path, parent: node), "\(path).within")
+        guard within > 0 else { throw yaml.error("\(path).within: must be longer than 0", at: map["within"]) }
+        return GoalRule(
+            event: try yaml.selector(try yaml.required(map, "event", path, parent: node), "\(path).event"),
+            condition: try map["where"].map { (node) throws(ConfigError) in try expression(node, "\(path).where") },
+            within: within)
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import LifecycleConfig
+import LifecycleEngine
+import Testing
+
+@Suite("Config loading")
+struct ConfigLoaderTests {
+    static let referencePath = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("config/lifecycled.yaml").path
+
+    static let minimal = """
+        lifecycle:
+          stages: [new]
+          initial: new
+        """
+
+    func loadError(_ text: String) -> ConfigError? {
+        do {
+            _ = try ConfigLoader.load(text: text, file: "t.yaml")
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test("the reference playbook loads with every section")
+    func reference() throws {
+        let loaded = try ConfigLoader.load(path: Self.referencePath)
+        #expect(loaded.rules.counters.map(\.name) == ["core_actions_7d", "active_days_14d", "quota_hits_7d", "premium_views_14d", "revenue_30d"])
+        #expect(loaded.rules.counters[1].aggregation == .distinctDays)
+        #expect(loaded.rules.counters[4].aggregation == .sum(path: "props.amount"))
+        #expect(loaded.rules.lifecycle.stages.count == 6)
+        #expect(loaded.rules.lifecycle.transitions.count == 5)
+        #expect(loaded.compiled.triggerNames == ["churn_risk", "win_back", "activation_nudge", "upgrade_ready", "power_user"])
+        #expect(loaded.configVersion == "reference-2026-11")
+        #expect(loaded.settings.kafka.triggerTopics["churn_risk"] == "lifecycled.churn_risk")
+        #expect(loaded.rules.eraseOn.map(\.value) == ["user_deleted"])
+    }
+
+    @Test("defaults apply when sections are left out; the version is a hash of the file")
+    func defaults() throws {
+        let loaded = try ConfigLoader.load(text: Self.minimal, file: "t.yaml")
+        #expect(loaded.settings == DaemonSettings())
+        #expect(loaded.settings.http.port == 9464)
+        #expect(loaded.rules.events == EventFields())
+        #expect(loaded.configVersion.count == 12)
+        let edited = try ConfigLoader.load(text: Self.minimal + "\n# a comment", file: "t.yaml")
+        #expect(edited.configVersion != loaded.configVersion)
+    }
+
+    @Test("kafka properties pass through as text; trigger topics can be set per trigger")
+    func settings() throws {
+        let loaded = try ConfigLoader.load(text: """
+            kafka:
+              brokers: "b1:9092,b2:9092"
+              input_topics: events
+              properties: {security.protocol: SASL_SSL, linger.ms: 5, enable.idempotence: true}
+            http: {listen: "0.0.0.0:8080"}
+            state: {dir: /tmp/x, checkpoint_interval: 30s}
+            \(Self.minimal)
+            """, file: "t.yaml")
+        #expect(loaded.settings.kafka.properties == ["security.protocol": "SASL_SSL", "linger.ms": "5", "enable.idempotence": "true"])
+        #expect(loaded.settings.kafka.inputTopics == ["events"])
+        #expect(loaded.settings.http.host == "0.0.0.0" && loaded.settings.http.port == 8080)
+        #expect(loaded.settings.state.checkpointInterval == 30_000)
+        let topics = try ConfigLoader.load(text: """
+            lifecycle:
+              stages: [new, old]
+              initial: new
+              transitions: [{from: new, to: old, on: activity}]
+            triggers:
+              hello: {on_enter: old, topic: crm.hello}
+            """, file: "t.yaml")
+        #expect(topics.settings.kafka.triggerTopics == ["hello": "crm.hello"])
+    }
+
+    @Test("an unknown key is reported at the key, with the closest known key")
+    func unknownKey() throws {
+        let error = try #require(loadError("""
+            counters:
+              c: {events: any, widnow: 7d}
+            \(Self.minimal)
+            """))
+        #expect(error.line == 2 && error.column == 20)
+        #expect(error.message.contains("did you mean 'window'"), "\(error)")
+    }
+
+    @Test("an empty file, a list at the top and a missing lifecycle are errors")
+    func shapeErrors() throws {
+        #expect(loadError("")?.message.contains("empty") == true)
+        #expect(loadError("- a\n- b")?.message.contains("expected a mapping") == true)
+        let missing = try #require(loadError("counters: {}"))
+        #expect(missing.message.contains("missing required key 'lifecycle'"))
+    }
+
+    @Test("an unreadable file names the file")
+    func unreadable() throws {
+        do {
+            _ = try ConfigLoader.load(path: "/no/such/dir/x.yaml")
+            Issue.record("loaded a missing file")
+        } catch {
+            #expect(error.description.hasPrefix("/no/such/dir/x.yaml"))
+        }
+    }
+}
