@@ -1,0 +1,70 @@
+import ArgumentParser
+import Glibc
+import LifecycleCodec
+import LifecycleConfig
+import LifecycleEngine
+
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Back-test rules offline: NDJSON events in, NDJSON triggers on stdout, a summary on stderr.",
+        discussion: """
+            The input is one partition: stream time is the largest event time seen. Bad lines are \
+            counted by reason (with their line numbers) and never stop the replay. The output is \
+            deterministic: the same config and input give byte-identical triggers, ids included.
+            """
+    )
+
+    @Option(name: .shortAndLong, help: "The config file (YAML).")
+    var config: String
+
+    @Option(name: .shortAndLong, help: "NDJSON events; standard input when omitted or '-'.")
+    var input: String?
+
+    @Option(help: ArgumentHelp(
+        "Advance stream time to TIME after the last event, firing timers due by then.",
+        valueName: "TIME (RFC 3339 or epoch ms)"))
+    var until: String?
+
+    @Flag(help: "Do not print progress or the summary on standard error.")
+    var quiet = false
+
+    func validate() throws {
+        if let until, Self.parseTime(until) == nil {
+            throw ValidationError("--until '\(until)': expected an RFC 3339 time (2026-11-22T10:00:00Z) or epoch milliseconds")
+        }
+    }
+
+    func run() throws {
+        let loaded: LoadedConfig
+        do {
+            loaded = try ConfigLoader.load(path: config)
+        } catch {
+            throw CommandFailure.report(error.description, status: ExitStatus.usage)
+        }
+        var reader: LineReader
+        if let input, input != "-" {
+            let descriptor = open(input, O_RDONLY)
+            guard descriptor >= 0 else {
+                throw CommandFailure.report("\(input): cannot open: \(String(cString: strerror(errno)))", status: ExitStatus.usage)
+            }
+            reader = LineReader(descriptor: descriptor, path: input)
+        } else {
+            reader = LineReader(descriptor: STDIN_FILENO, path: "<stdin>")
+        }
+        let progress = ProgressReporter(enabled: !quiet)
+        var session = ReplaySession(rules: loaded.compiled, progress: progress)
+        do {
+            try session.run(&reader, until: until.flatMap(Self.parseTime))
+        } catch {
+            throw CommandFailure.report("replay failed: \(error)", status: ExitStatus.runtime)
+        }
+        if !quiet { StandardError.write(session.summary.render(seconds: progress.elapsedSeconds)) }
+    }
+
+    static func parseTime(_ text: String) -> Int64? {
+        if let millis = Int64(text) { return millis }
+        var bytes = Array(text.utf8)
+        return bytes.withUnsafeMutableBytes { RFC3339.parseMillis(UnsafeRawBufferPointer($0)) }
+    }
+}

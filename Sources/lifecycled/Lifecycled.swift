@@ -1,0 +1,51 @@
+import ArgumentParser
+import Glibc
+
+/// The one executable: `lifecycled <command>`.
+@main
+struct Lifecycled: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "lifecycled",
+        abstract: "Real-time lifecycle triggers from a stream of user behaviour events.",
+        discussion: """
+            Exit codes: 0 success, 1 invalid config or usage, 2 runtime failure.
+            """,
+        version: version,
+        subcommands: [CheckCommand.self, ReplayCommand.self]
+    )
+
+    /// Maps argument errors to the documented exit codes (usage errors exit 1, not 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { print(message) }
+                Glibc.exit(0)
+            }
+            if !message.isEmpty { StandardError.write(message + "\n") }
+            Glibc.exit(code == .validationFailure ? ExitStatus.usage : code.rawValue)
+        }
+    }
+}
+
+enum ExitStatus {
+    static let usage: Int32 = 1
+    static let runtime: Int32 = 2
+}
+
+/// An error already explained on standard error; carries the exit status.
+struct CommandFailure: Error {
+    var status: Int32
+
+    /// Prints `message` to standard error and fails with `status`.
+    static func report(_ message: String, status: Int32) -> ExitCode {
+        StandardError.write(message.hasSuffix("\n") ? message : message + "\n")
+        return ExitCode(status)
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+
+@Suite("lifecycled replay")
+struct ReplayCommandTests {
+    static let config = "config/lifecycled.yaml"
+    static let sample = "config/examples/sample-events.ndjson"
+    static let until = "2027-01-31T00:00:00Z"
+
+    static func triggers(_ output: String) throws -> [[String: Any]] {
+        try output.split(separator: "\n").map { line in
+            try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+    }
+
+    @Test("the sample makes every trigger of the playbook fire, in the SPEC's format")
+    func sampleFiresEverything() throws {
+        let result = try BinaryRunner.run(["replay", "--config", Self.config, "--input", Self.sample, "--until", Self.until])
+        #expect(result.status == 0, "\(result.stderr)")
+        let triggers = try Self.triggers(result.stdout)
+        let names = Set(triggers.compactMap { $0["trigger"] as? String })
+        #expect(names == ["churn_risk", "win_back", "activation_nudge", "upgrade_ready", "power_user"])
+        for trigger in triggers {
+            #expect((trigger["id"] as? String)?.count == 32)
+            #expect(trigger["user_id"] is String)
+            #expect(trigger["fired_at"] is Int)
+            #expect(trigger["reason"] is String)
+            #expect(trigger["evidence"] is [String: Any])
+            #expect(trigger["config_version"] is String)
+        }
+        let churn = try #require(triggers.first { $0["trigger"] as? String == "churn_risk" })
+        let transition = try #require(churn["transition"] as? [String: String])
+        #expect(transition == ["from": "engaged", "to": "at_risk"])
+        #expect(!triggers.contains { $0["user_id"] as? String == "erin" })  // erased before any trigger
+        #expect(result.stderr.contains("conversions: churn_risk 1"), "\(result.stderr)")
+        #expect(result.stderr.contains("upgrade_ready 1"), "\(result.stderr)")
+    }
+
+    @Test("replaying the same input twice gives byte-identical output")
+    func deterministic() throws {
+        let first = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--until", Self.until])
+        let second = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--until", Self.until])
+        #expect(first.status == 0 && second.status == 0)
+        #expect(!first.stdoutData.isEmpty)
+        #expect(first.stdoutData == second.stdoutData)
+    }
+
+    @Test("input arriving in two pieces on stdin gives the same triggers as the whole file")
+    func splitInput() throws {
+        let whole = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--quiet"])
+        let data = try Data(contentsOf: URL(fileURLWithPath: BinaryRunner.path(Self.sample)))
+        let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        for cut in [1, lines.count / 3, lines.count / 2 + 7] {
+            let head = Data(lines[..<cut].joined(separator: [UInt8(ascii: "\n")])) + Data([UInt8(ascii: "\n")])
+            let tail = Data(lines[cut...].joined(separator: [UInt8(ascii: "\n")]))
+            // Cut mid-line too: the second chunk starts inside a JSON object.
+            let split = try BinaryRunner.run(
+                ["replay", "-c", Self.config, "--quiet"],
+                stdinChunks: [head + tail.prefix(9), tail.dropFirst(9)], pause: 0.2)
+            #expect(split.status == 0)
+            #expect(split.stdoutData == whole.stdoutData, "cut at line \(cut)")
+        }
+    }
+
+    @Test("bad lines are counted with their line numbers and never stop the replay")
+    func badLines() throws {
+        let clean = try String(contentsOfFile: BinaryRunner.path(Self.sample), encoding: .utf8)
+        var lines = clean.split(separator: "\n").map(String.init)
+        lines.insert("this is not json", at: 3)
+        lines.insert(#"{"event":"login","ts":1795392000000}"#, at: 10)
+        lines.insert(#"{"user_id":"zed","event":"login","ts":"yesterday"}"#, at: 20)
+        lines.insert(#"["an","array"]"#, at: 30)
+        lines.insert("", at: 40)
+        let input = try BinaryRunner.temporaryFile(lines.joined(separator: "\n") + "\n", name: "dirty.ndjson")
+        let dirty = try BinaryRunner.run(["replay", "-c", Self.config, "-i", input, "--until", Self.until])
+        let reference = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--until", Self.until])
+        #expect(dirty.status == 0, "\(dirty.stderr)")
+        #expect(dirty.stdoutData == reference.stdoutData)
+        #expect(dirty.stderr.contains("rejected not_json: 1 (line 4)"), "\(dirty.stderr)")
+        #expect(dirty.stderr.contains("rejected missing_user_id: 1 (line 11)"), "\(dirty.stderr)")
+        #expect(dirty.stderr.contains("rejected bad_time: 1 (line 21)"), "\(dirty.stderr)")
+        #expect(dirty.stderr.contains("rejected not_object: 1 (line 31)"), "\(dirty.stderr)")
+    }
+
+    @Test("--until fires the timers due after the last event; without it they wait")
+    func until() throws {
+        let without = try Self.triggers(try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--quiet"]).stdout)
+        let with = try Self.triggers(try BinaryRunner.run(
+            ["replay", "-c", Self.config, "-i", Self.sample, "--quiet", "--until", Self.until]).stdout)
+        #expect(with.count > without.count)
+        let ids = { (list: [[String: Any]]) in list.compactMap { $0["id"] as? String } }
+        #expect(Array(ids(with).prefix(without.count)) == ids(without))
+        let bad = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--until", "soon"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("--until"))
+    }
+
+    @Test("a missing input file exits 1 and names the file")
+    func missingInput() throws {
+        let result = try BinaryRunner.run(["replay", "-c", Self.config, "-i", "nope.ndjson"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("nope.ndjson"))
+    }
+}
