@@ -1,0 +1,142 @@
+import Foundation
+import Glibc
+import LifecycleCodec
+import LifecycleConfig
+import LifecycleEngine
+
+/// `LifecycleBench throughput|memory [--users N] [--days D] [--config FILE]` (release build).
+/// Prints Markdown rows for BENCHMARKS.md.
+@main
+struct Benchmark {
+    static func main() throws {
+        var arguments = CommandLine.arguments.dropFirst()
+        let mode = arguments.popFirst() ?? "throughput"
+        var options: [String: String] = [:]
+        while let key = arguments.popFirst(), key.hasPrefix("--"), let value = arguments.popFirst() {
+            options[String(key.dropFirst(2))] = value
+        }
+        let configPath = options["config"] ?? "config/lifecycled.yaml"
+        let rules = try ConfigLoader.load(path: configPath).compiled
+        let users = Int(options["users"] ?? "") ?? 1_000_000
+        let days = Int(options["days"] ?? "") ?? 30
+        let population = Population(users: users, start: 1_795_392_000_000)
+        switch mode {
+        case "throughput": try throughput(rules: rules, population: population, days: days)
+        case "memory": memory(rules: rules, population: population, days: days)
+        default:
+            note("usage: LifecycleBench throughput|memory [--users N] [--days D] [--config FILE]\n")
+            exit(1)
+        }
+    }
+
+    /// Events/s on one core: JSON decoding + engine + trigger encoding, over pre-generated lines.
+    static func throughput(rules: CompiledRules, population: Population, days: Int) throws {
+        var text: [UInt8] = []
+        var lineEnds: [Int] = []
+        var dayEvents: [(time: Int64, user: UInt32, name: UInt8)] = []
+        let writer = EventWriter()
+        for day in 0..<days {
+            population.day(day, into: &dayEvents)
+            for event in dayEvents {
+                writer.write(time: event.time, user: event.user, name: event.name, into: &text)
+                lineEnds.append(text.count)
+            }
+        }
+        let events = lineEnds.count
+        note("generated \(events) events (\(text.count / max(events, 1)) bytes each) for \(population.users) users over \(days) days\n")
+
+        // Decoding alone, to show where the time goes.
+        var decoder = EventDecoder(fields: rules.rules.events, propertyPaths: rules.propertyPaths)
+        var checksum = 0
+        let decodeSeconds = measure {
+            forEachLine(text, lineEnds) { line in
+                if case .success(let time) = decoder.decode(line, fallbackTime: nil, { $0.time }) { checksum &+= Int(time & 1) }
+            }
+        }
+
+        var engine = PartitionEngine(rules: rules)
+        var output = EngineOutput()
+        let encoder = TriggerEncoder()
+        var sink: [UInt8] = []
+        var triggers = 0
+        let fullSeconds = measure {
+            forEachLine(text, lineEnds) { line in
+                _ = decoder.decode(line, fallbackTime: nil) { engine.ingest($0, into: &output) }
+                if !output.triggers.isEmpty {
+                    for trigger in output.triggers { encoder.encode(trigger, into: &sink) }
+                    triggers += output.triggers.count
+                    sink.removeAll(keepingCapacity: true)
+                    output.removeAll()
+                }
+            }
+        }
+        print("| events | users | decode only (events/s) | decode + engine + encode (events/s) | triggers |")
+        print("|---:|---:|---:|---:|---:|")
+        print("| \(events) | \(engine.userCount) | \(Int(Double(events) / decodeSeconds)) | \(Int(Double(events) / fullSeconds)) | \(triggers) |")
+        note("checksum \(checksum)\n")
+    }
+
+    /// Bytes per tracked user: resident memory growth over a month of a population's events.
+    static func memory(rules: CompiledRules, population: Population, days: Int) {
+        var dayEvents: [(time: Int64, user: UInt32, name: UInt8)] = []
+        dayEvents.reserveCapacity(population.users * 3)
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        var decoder = EventDecoder(fields: rules.rules.events, propertyPaths: rules.propertyPaths)
+        var engine = PartitionEngine(rules: rules)
+        var output = EngineOutput()
+        let writer = EventWriter()
+        let baseline = residentBytes()
+        var events = 0
+        for day in 0..<days {
+            population.day(day, into: &dayEvents)
+            for event in dayEvents {
+                line.removeAll(keepingCapacity: true)
+                writer.write(time: event.time, user: event.user, name: event.name, into: &line)
+                line.withUnsafeBytes { bytes in
+                    _ = decoder.decode(bytes, fallbackTime: nil) { engine.ingest($0, into: &output) }
+                }
+                output.removeAll()
+            }
+            events += dayEvents.count
+            note("day \(day + 1)/\(days): \(events) events, \(engine.userCount) users\n")
+        }
+        let growth = residentBytes() - baseline
+        let users = engine.userCount
+        print("| users | events | RSS growth | bytes/user (RSS) | bytes/user (engine allocations) |")
+        print("|---:|---:|---:|---:|---:|")
+        print("| \(users) | \(events) | \(growth / (1 << 20)) MiB | \(growth / max(users, 1)) | \(engine.allocatedBytes / max(users, 1)) |")
+    }
+
+    static func forEachLine(_ text: [UInt8], _ ends: [Int], _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        try text.withUnsafeBytes { raw in
+            var start = 0
+            for end in ends {
+                try body(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+                start = end
+            }
+        }
+    }
+
+    static func measure(_ body: () throws -> Void) rethrows -> Double {
+        let clock = ContinuousClock()
+        let elapsed = try clock.measure(body)
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// Resident set size from /proc/self/statm (second field, in pages).
+    static func residentBytes() -> Int {
+        guard let file = fopen("/proc/self/statm", "r") else { return 0 }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 128)
+        guard fgets(&buffer, 128, file) != nil else { return 0 }
+        let fields = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ")
+        guard fields.count >= 2, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+/// Progress goes to standard error so stdout holds only the Markdown rows.
+func note(_ text: String) {
+    FileHandle.standardError.write(Data(text.utf8))
+}
