@@ -22,7 +22,6 @@ let package = Package(
         // A tiny C++ shim over simdjson (Debian: libsimdjson-dev) with a C header for Swift.
         .target(
             name: "CSimdJSONBridge",
-            cxxSettings: [.unsafeFlags(["-O3"])],
             linkerSettings: [.linkedLibrary("simdjson")]
         ),
         // Kafka over librdkafka: one owner per handle, rebalances and deliveries surfaced.

@@ -2,7 +2,7 @@ import LifecycleEngine
 
 /// Rules built in Swift, so the engine's semantics are tested without the YAML layer.
 enum Fixture {
-    static let t0: Int64 = 1_795_392_000_000  // 2026-11-22T00:00:00Z, a UTC midnight
+    static let t0: Int64 = 1_795_392_000_000  // 2026-11-23T00:00:00Z, a UTC midnight
     static let day = Millis.day
     static let hour = Millis.hour
     static let minute = Millis.minute
