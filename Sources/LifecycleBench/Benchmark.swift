@@ -50,7 +50,7 @@ struct Benchmark {
         var checksum = 0
         let decodeSeconds = measure {
             forEachLine(text, lineEnds) { line in
-                if case .success(let time) = decoder.decode(line, fallbackTime: nil, { $0.time }) { checksum &+= Int(time & 1) }
+                _ = decoder.decode(line, fallbackTime: nil) { checksum &+= Int($0.time & 1) }
             }
         }
 

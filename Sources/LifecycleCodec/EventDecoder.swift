@@ -67,37 +67,39 @@ public struct EventDecoder: ~Copyable {
         scratch.deallocate()
     }
 
-    /// Decodes `message` and passes the event to `body`, or says why it was rejected.
+    /// Decodes `message` and passes the event to `body`; returns why it was rejected, or nil.
     /// `fallbackTime` (e.g. the Kafka message timestamp) is used when the time field is absent.
-    public mutating func decode<R>(
-        _ message: UnsafeRawBufferPointer, fallbackTime: Int64?, _ body: (EventInput) throws -> R
-    ) rethrows -> Result<R, EventRejection> {
-        guard message.count <= maxEventBytes else { return .failure(.tooLarge) }
+    /// Not generic on purpose: called across modules per event, a generic result would cost
+    /// a runtime metadata lookup each time.
+    public mutating func decode(
+        _ message: UnsafeRawBufferPointer, fallbackTime: Int64?, _ body: (EventInput) throws -> Void
+    ) rethrows -> EventRejection? {
+        guard message.count <= maxEventBytes else { return .tooLarge }
         switch lc_json_reader_read(reader, message.baseAddress, message.count, values.baseAddress) {
         case LC_JSON_OK: break
-        case LC_JSON_NOT_OBJECT: return .failure(.notObject)
-        default: return .failure(.notJSON)
+        case LC_JSON_NOT_OBJECT: return .notObject
+        default: return .notJSON
         }
         let userID: UnsafeRawBufferPointer
         switch values[0].kind {
         case LC_JSON_STRING where values[0].length > 0:
-            guard values[0].length <= 255 else { return .failure(.badUserID) }
+            guard values[0].length <= 255 else { return .badUserID }
             userID = UnsafeRawBufferPointer(start: values[0].string, count: values[0].length)
         case LC_JSON_INT:
             userID = renderDecimal(values[0].integer)
         case LC_JSON_MISSING, LC_JSON_NULL, LC_JSON_STRING:
-            return .failure(.missingUserID)
+            return .missingUserID
         default:
-            return .failure(.badUserID)
+            return .badUserID
         }
         let name: UnsafeRawBufferPointer
         switch values[1].kind {
         case LC_JSON_STRING where values[1].length > 0:
             name = UnsafeRawBufferPointer(start: values[1].string, count: values[1].length)
         case LC_JSON_MISSING, LC_JSON_NULL, LC_JSON_STRING:
-            return .failure(.missingEvent)
+            return .missingEvent
         default:
-            return .failure(.badEvent)
+            return .badEvent
         }
         let time: Int64
         switch values[2].kind {
@@ -107,21 +109,21 @@ public struct EventDecoder: ~Copyable {
             time = Int64(values[2].number)
         case LC_JSON_STRING:
             guard let parsed = RFC3339.parseMillis(UnsafeRawBufferPointer(start: values[2].string, count: values[2].length)) else {
-                return .failure(.badTime)
+                return .badTime
             }
             time = parsed
         case LC_JSON_MISSING, LC_JSON_NULL:
-            guard let fallbackTime else { return .failure(.missingTime) }
+            guard let fallbackTime else { return .missingTime }
             time = fallbackTime
         default:
-            return .failure(.badTime)
+            return .badTime
         }
-        guard time >= Self.earliestTime, time < Self.latestTime else { return .failure(.badTime) }
+        guard time >= Self.earliestTime, time < Self.latestTime else { return .badTime }
         for index in properties.indices {
             properties[index] = Self.property(values[index + 3])
         }
-        return .success(try body(EventInput(
-            userID: userID, name: name, time: time, properties: UnsafeBufferPointer(properties))))
+        try body(EventInput(userID: userID, name: name, time: time, properties: UnsafeBufferPointer(properties)))
+        return nil
     }
 
     private static func property(_ value: lc_json_value) -> PropertyValue {

@@ -15,9 +15,10 @@ struct EventDecoderTests {
     func decode(_ json: String, fallback: Int64? = nil, fields: EventFields = EventFields()) -> Result<Decoded, EventRejection> {
         var decoder = EventDecoder(fields: fields, propertyPaths: ["props.plan", "props.amount"])
         var bytes = Array(json.utf8)
-        return bytes.withUnsafeMutableBytes { raw in
+        var decoded: Decoded?
+        let rejection = bytes.withUnsafeMutableBytes { raw in
             decoder.decode(UnsafeRawBufferPointer(raw), fallbackTime: fallback) { event in
-                Decoded(
+                decoded = Decoded(
                     user: String(decoding: event.userID, as: UTF8.self),
                     name: String(decoding: event.name, as: UTF8.self),
                     time: event.time,
@@ -25,6 +26,8 @@ struct EventDecoderTests {
                     amount: event.properties[1].kind == .number ? event.properties[1].number : nil)
             }
         }
+        if let rejection { return .failure(rejection) }
+        return decoded.map { .success($0) } ?? .failure(.notJSON)
     }
 
     @Test("a well-formed event with nested properties")

@@ -69,8 +69,7 @@ public struct PartitionEngine: Sendable {
             return .late
         }
         let eventID = eventNames.find(event.name).map(Int.init) ?? rules.eventNames.count
-        let plan = rules.eventPlans[eventID]
-        if plan.erases {
+        if rules.eventErases[eventID] {
             if let user = ids.find(event.userID) { erase(Int(user)) }
             stats.eventsErasing += 1
             return .erased
@@ -84,9 +83,9 @@ public struct PartitionEngine: Sendable {
         } else {
             rearmConditions(user, now: now)
         }
-        apply(event, plan: plan, to: user, now: now)
+        apply(event, eventID: eventID, to: user, now: now)
         computeCounters(user, now: now)
-        checkGoals(plan.goals, event: event, user: user, into: &output)
+        checkGoals(eventID: eventID, event: event, user: user, into: &output)
         evaluate(user, now: now, activity: true, into: &output)
         schedule(user, after: now)
         stats.eventsApplied += 1
@@ -117,9 +116,10 @@ public struct PartitionEngine: Sendable {
 
     // MARK: - State changes
 
-    private mutating func apply(_ event: EventInput, plan: EventPlan, to user: Int, now: Int64) {
+    private mutating func apply(_ event: EventInput, eventID: Int, to user: Int, now: Int64) {
         users.lastSeen[user] = max(users.lastSeen[user], event.time)
-        for counterIndex in plan.counters {
+        for item in rules.eventCounters.range(of: eventID) {
+            let counterIndex = rules.eventCounters[item: item]
             let counter = rules.counters[counterIndex]
             let bucket = event.time / counter.resolution
             // A bucket already out of its window can never count again.
@@ -140,7 +140,8 @@ public struct PartitionEngine: Sendable {
                 }
             }
         }
-        for attributeIndex in plan.attributes {
+        for item in rules.eventAttributes.range(of: eventID) {
+            let attributeIndex = rules.eventAttributes[item: item]
             let property = event.properties[rules.attributes[attributeIndex].propertySlot]
             guard property.kind == .string else { continue }
             guard let value = internAttribute(attributeIndex, property.string) else {
@@ -203,14 +204,15 @@ public struct PartitionEngine: Sendable {
         guard armed else { return }
         computeCounters(user, now: now)
         for trigger in rules.conditionTriggers where users.flag(user, UserColumns.conditionBit(trigger)) {
-            if !holds(rules.triggers[trigger].condition!, user, now: now) {
+            if let condition = rules.triggers[trigger].condition, !holds(condition, user, now: now) {
                 users.setFlag(user, UserColumns.conditionBit(trigger), false)
             }
         }
     }
 
-    private mutating func checkGoals(_ goals: [Int], event: EventInput, user: Int, into output: inout EngineOutput) {
-        for trigger in goals {
+    private mutating func checkGoals(eventID: Int, event: EventInput, user: Int, into output: inout EngineOutput) {
+        for item in rules.eventGoals.range(of: eventID) {
+            let trigger = rules.eventGoals[item: item]
             let firedAt = users.lastFired[user * users.triggerCount + trigger]
             guard firedAt != UserColumns.never, !users.flag(user, UserColumns.convertedBit(trigger)),
                 let goal = rules.triggers[trigger].goal,
@@ -234,23 +236,27 @@ public struct PartitionEngine: Sendable {
         // Each step enters a new stage; a cycle of always-true transitions stops after one lap.
         for _ in 0..<rules.stageNames.count {
             let from = users.stage[user]
-            guard let transition = rules.transitionsFrom[Int(from)].first(where: { transition in
-                if let condition = transition.condition { return holds(condition, user, now: now) }
+            guard let item = rules.transitionsFrom.range(of: Int(from)).first(where: { item in
+                if let condition = rules.transitionsFrom[item: item].condition { return holds(condition, user, now: now) }
                 return activityUnused
             }) else { break }
-            if transition.condition == nil { activityUnused = false }
+            let to = rules.transitionsFrom[item: item].to
+            if rules.transitionsFrom[item: item].condition == nil { activityUnused = false }
             usersPerStage[Int(from)] -= 1
-            usersPerStage[Int(transition.to)] += 1
-            users.stage[user] = transition.to
+            usersPerStage[Int(to)] += 1
+            users.stage[user] = to
             users.stageSince[user] = now
-            for trigger in rules.onEnterTriggers[Int(transition.to)] {
-                fire(trigger, user, now: now, evidence: transition.evidence, reasonDetail: transition.text,
-                    change: StageChange(from: rules.stageNames[Int(from)], to: rules.stageNames[Int(transition.to)]),
+            for triggerItem in rules.onEnterTriggers.range(of: Int(to)) {
+                let transition = rules.transitionsFrom[item: item]
+                fire(rules.onEnterTriggers[item: triggerItem], user, now: now, evidence: transition.evidence,
+                    reasonDetail: transition.text,
+                    change: StageChange(from: rules.stageNames[Int(from)], to: rules.stageNames[Int(to)]),
                     into: &output)
             }
         }
         for trigger in rules.conditionTriggers {
-            let isTrue = holds(rules.triggers[trigger].condition!, user, now: now)
+            guard let condition = rules.triggers[trigger].condition else { continue }
+            let isTrue = holds(condition, user, now: now)
             let bit = UserColumns.conditionBit(trigger)
             if isTrue && !users.flag(user, bit) {
                 fire(trigger, user, now: now, evidence: rules.triggers[trigger].evidence, reasonDetail: nil, change: nil,
@@ -322,19 +328,33 @@ public struct PartitionEngine: Sendable {
         base == .lastSeen ? users.lastSeen[user] : users.stageSince[user]
     }
 
-    private func holds(_ condition: Condition, _ user: Int, now: Int64) -> Bool {
-        switch condition {
-        case .constant(let value): value
-        case .not(let inner): !holds(inner, user, now: now)
-        case .and(let lhs, let rhs): holds(lhs, user, now: now) && holds(rhs, user, now: now)
-        case .or(let lhs, let rhs): holds(lhs, user, now: now) || holds(rhs, user, now: now)
-        case .counter(let index, let op, let value): op.holds(counterValues[index], value)
-        case .counters(let lhs, let op, let rhs): op.holds(counterValues[lhs], counterValues[rhs])
-        case .attribute(let index, let equal, let value):
-            (users.attributes[user * users.attributeCount + index] == value) == equal
-        case .stage(let equal, let stage): (users.stage[user] == stage) == equal
-        case .elapsed(let base, let op, let threshold): op.holds(now - baseTime(base, user), threshold)
+    /// Runs a condition program: each leaf pushes a truth value onto a stack of bits,
+    /// each operator combines the top of it.
+    private func holds(_ program: ConditionProgram, _ user: Int, now: Int64) -> Bool {
+        var stack: UInt64 = 0
+        for index in program.instructions {
+            let value: Bool
+            switch rules.instructions[index] {
+            case .constant(let constant): value = constant
+            case .counter(let counter, let op, let threshold): value = op.holds(counterValues[counter], threshold)
+            case .counters(let lhs, let op, let rhs): value = op.holds(counterValues[lhs], counterValues[rhs])
+            case .attribute(let attribute, let equal, let wanted):
+                value = (users.attributes[user * users.attributeCount + attribute] == wanted) == equal
+            case .stage(let equal, let stage): value = (users.stage[user] == stage) == equal
+            case .elapsed(let base, let op, let threshold): value = op.holds(now - baseTime(base, user), threshold)
+            case .not:
+                stack ^= 1
+                continue
+            case .and:
+                stack = (stack >> 1) & ~1 | (stack & (stack >> 1) & 1)
+                continue
+            case .or:
+                stack = (stack >> 1) & ~1 | ((stack | (stack >> 1)) & 1)
+                continue
+            }
+            stack = stack << 1 | (value ? 1 : 0)
         }
+        return stack & 1 == 1
     }
 
     // MARK: - Timers
@@ -346,7 +366,8 @@ public struct PartitionEngine: Sendable {
         @inline(__always) func consider(_ candidate: Int64) {
             if candidate < best, inclusive ? candidate >= time : candidate > time { best = candidate }
         }
-        for atom in rules.timeAtomsByStage[Int(users.stage[user])] {
+        for item in rules.timeAtomsByStage.range(of: Int(users.stage[user])) {
+            let atom = rules.timeAtomsByStage[item: item]
             let (deadline, overflow) = baseTime(atom.base, user).addingReportingOverflow(atom.threshold)
             guard !overflow else { continue }
             // `elapsed OP threshold` can only change truth at these two instants.

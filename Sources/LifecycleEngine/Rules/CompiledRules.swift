@@ -14,19 +14,25 @@ public struct CompiledRules: Sendable {
     let initialStage: UInt8
     let counters: [CompiledCounter]
     let attributes: [CompiledAttribute]
+    /// All condition programs, back to back.
+    let instructions: [Instruction]
     /// Transitions out of each stage, in config order (first match wins).
-    let transitionsFrom: [[CompiledTransition]]
+    let transitionsFrom: FlatLists<CompiledTransition>
     let triggers: [CompiledTrigger]
     /// `on_enter` triggers of each stage.
-    let onEnterTriggers: [[Int]]
+    let onEnterTriggers: FlatLists<Int>
     /// Indices of `when:` triggers, in config order.
     let conditionTriggers: [Int]
     /// Known event names; an event's id is its index here, unknown names get `eventNames.count`.
     let eventNames: [String]
-    /// What an event does, by event id (the last entry is for names the rules never mention).
-    let eventPlans: [EventPlan]
+    /// What an event does, by event id (the last entry is for names the rules never mention):
+    /// the counters it counts in, the attributes it sets, the goals it may meet.
+    let eventCounters: FlatLists<Int>
+    let eventAttributes: FlatLists<Int>
+    let eventGoals: FlatLists<Int>
+    let eventErases: [Bool]
     /// The time comparisons that can change a user's evaluation while in each stage.
-    let timeAtomsByStage: [[TimeAtom]]
+    let timeAtomsByStage: FlatLists<TimeAtom>
     /// Whether a counter decreasing as buckets leave their window can make a condition true,
     /// so users need a wake-up when their oldest bucket expires.
     let wakesOnCounterExpiry: Bool
@@ -109,6 +115,7 @@ public struct CompiledRules: Sendable {
 
         // Transitions.
         var transitionsFrom = Array(repeating: [CompiledTransition](), count: stageNames.count)
+        var trees: [(from: [UInt8], tree: Condition)] = []
         var edges = Array(repeating: [UInt8](), count: stageNames.count)
         for transition in lifecycle.transitions {
             let target = try stage(transition.to, "transition 'to'")
@@ -117,8 +124,10 @@ public struct CompiledRules: Sendable {
             case .activity:
                 compiled = CompiledTransition(to: target, condition: nil, text: "activity", evidence: [])
             case .when(let text):
-                let (condition, evidence) = try compiler.compile(text)
-                compiled = CompiledTransition(to: target, condition: condition, text: text.value, evidence: evidence)
+                let condition = try compiler.compile(text)
+                compiled = CompiledTransition(
+                    to: target, condition: condition.program, text: text.value, evidence: condition.evidence)
+                trees.append((try transition.from.map { (from) throws(RuleError) in try stage(from, "transition 'from'") }, condition.tree))
             }
             for from in transition.from {
                 let source = try stage(from, "transition 'from'")
@@ -126,13 +135,14 @@ public struct CompiledRules: Sendable {
                 edges[Int(source)].append(target)
             }
         }
-        self.transitionsFrom = transitionsFrom
+        self.transitionsFrom = FlatLists(transitionsFrom)
         try Self.checkReachable(lifecycle, initial: initialStage, edges: edges)
 
         // Triggers.
         var compiledTriggers: [CompiledTrigger] = []
         var onEnter = Array(repeating: [Int](), count: stageNames.count)
         var conditionTriggers: [Int] = []
+        var triggerTrees: [Condition] = []
         for trigger in rules.triggers {
             guard !compiledTriggers.contains(where: { $0.name == trigger.name }) else {
                 throw RuleError("trigger '\(trigger.name)' is defined twice", at: trigger.location)
@@ -151,24 +161,26 @@ public struct CompiledRules: Sendable {
                 onEnter[Int(target)].append(compiledTriggers.count)
                 if trigger.reason == nil { compiled.reason = "entered \(stageName.value)" }
             case .when(let text):
-                let (condition, evidence) = try compiler.compile(text)
-                compiled.condition = condition
-                compiled.evidence = evidence
+                let condition = try compiler.compile(text)
+                compiled.condition = condition.program
+                compiled.evidence = condition.evidence
+                triggerTrees.append(condition.tree)
                 conditionTriggers.append(compiledTriggers.count)
                 if trigger.reason == nil { compiled.reason = text.value }
             }
             if let goal = trigger.goal {
                 compiled.goal = CompiledGoal(
-                    condition: try goal.condition.map { (text) throws(RuleError) in try compiler.compile(text).0 },
+                    condition: try goal.condition.map { (text) throws(RuleError) in try compiler.compile(text).program },
                     within: goal.within)
             }
             compiledTriggers.append(compiled)
         }
         triggers = compiledTriggers
         triggerNames = compiledTriggers.map(\.name)
-        onEnterTriggers = onEnter
+        onEnterTriggers = FlatLists(onEnter)
         self.conditionTriggers = conditionTriggers
         attributes = compiler.attributes
+        instructions = compiler.instructions
 
         // Event plans: which counters, attributes, goals and erasure each event name touches.
         var eventNames: [String] = []
@@ -188,24 +200,20 @@ public struct CompiledRules: Sendable {
             case .names(let list): eventID < eventNames.count && list.contains { $0.value == eventNames[eventID] }
             }
         }
-        eventPlans = (0...eventNames.count).map { eventID in
-            EventPlan(
-                counters: rules.counters.indices.filter { matches(rules.counters[$0].events, eventID) },
-                attributes: rules.attributes.indices.filter { matches(rules.attributes[$0].on, eventID) },
-                goals: rules.triggers.indices.filter { rules.triggers[$0].goal.map { matches($0.event, eventID) } ?? false },
-                erases: eventID < eventNames.count && rules.eraseOn.contains { $0.value == eventNames[eventID] })
-        }
+        let eventIDs = Array(0...eventNames.count)
+        eventCounters = FlatLists(eventIDs.map { id in rules.counters.indices.filter { matches(rules.counters[$0].events, id) } })
+        eventAttributes = FlatLists(eventIDs.map { id in rules.attributes.indices.filter { matches(rules.attributes[$0].on, id) } })
+        eventGoals = FlatLists(eventIDs.map { id in
+            rules.triggers.indices.filter { rules.triggers[$0].goal.map { matches($0.event, id) } ?? false }
+        })
+        eventErases = eventIDs.map { id in id < eventNames.count && rules.eraseOn.contains { $0.value == eventNames[id] } }
 
-        // Timers: the time comparisons reachable from each stage.
-        let triggerAtoms = conditionTriggers.flatMap { compiledTriggers[$0].condition?.timeAtoms ?? [] }
-        timeAtomsByStage = transitionsFrom.map { transitions in
-            transitions.flatMap { $0.condition?.timeAtoms ?? [] } + triggerAtoms
-        }
-        wakesOnCounterExpiry =
-            transitionsFrom.joined().contains { $0.condition?.canBecomeTrueAsCountersDecrease(negated: false) ?? false }
-            || conditionTriggers.contains {
-                compiledTriggers[$0].condition?.canBecomeTrueAsCountersDecrease(negated: false) ?? false
-            }
+        // Timers: the time comparisons that matter in each stage.
+        let triggerAtoms = triggerTrees.flatMap(\.timeAtoms)
+        timeAtomsByStage = FlatLists(stageNames.indices.map { stage in
+            trees.filter { $0.from.contains(UInt8(stage)) }.flatMap(\.tree.timeAtoms) + triggerAtoms
+        })
+        wakesOnCounterExpiry = (trees.map(\.tree) + triggerTrees).contains { $0.canBecomeTrueAsCountersDecrease(negated: false) }
     }
 
     /// Names the condition language gives a meaning of its own.
@@ -275,7 +283,7 @@ struct CompiledAttribute: Sendable {
 struct CompiledTransition: Sendable {
     var to: UInt8
     /// nil: any activity (an event from the user).
-    var condition: Condition?
+    var condition: ConditionProgram?
     var text: String
     var evidence: [EvidenceSource]
 }
@@ -284,22 +292,32 @@ struct CompiledTrigger: Sendable {
     var name: String
     var cooldown: Int64
     /// nil for `on_enter` triggers.
-    var condition: Condition?
+    var condition: ConditionProgram?
     var evidence: [EvidenceSource]
     var reason: String
     var goal: CompiledGoal?
 }
 
 struct CompiledGoal: Sendable {
-    var condition: Condition?
+    var condition: ConditionProgram?
     var within: Int64
 }
 
-struct EventPlan: Sendable {
-    var counters: [Int]
-    var attributes: [Int]
-    var goals: [Int]
-    var erases: Bool
+/// Lists of lists stored flat, one array of items and a range per list, so reading a list
+/// on the hot path copies no array and touches no reference count.
+struct FlatLists<Element: Sendable>: Sendable {
+    private(set) var items: [Element] = []
+    private var ranges: [Range<Int>] = []
+
+    init(_ lists: [[Element]]) {
+        for list in lists {
+            ranges.append(items.count..<(items.count + list.count))
+            items.append(contentsOf: list)
+        }
+    }
+
+    @inline(__always) func range(of list: Int) -> Range<Int> { ranges[list] }
+    @inline(__always) subscript(item item: Int) -> Element { items[item] }
 }
 
 /// What a trigger reports as evidence: the names its rule looked at.

@@ -1,4 +1,5 @@
-/// A condition lowered to indices into the user's state; evaluated on the hot path.
+/// A condition lowered to indices into the user's state, as a tree for analysis; the engine
+/// runs its flat form (`ConditionProgram`).
 indirect enum Condition: Sendable {
     case constant(Bool)
     case not(Condition)
@@ -16,6 +17,34 @@ indirect enum Condition: Sendable {
         case .not(let inner): inner.timeAtoms
         case .and(let lhs, let rhs), .or(let lhs, let rhs): lhs.timeAtoms + rhs.timeAtoms
         case .elapsed(let base, _, let threshold): [TimeAtom(base: base, threshold: threshold)]
+        }
+    }
+
+    /// Appends the condition in postfix order (operands before their operator).
+    func emit(into program: inout [Instruction]) {
+        switch self {
+        case .constant(let value): program.append(.constant(value))
+        case .not(let inner):
+            inner.emit(into: &program)
+            program.append(.not)
+        case .and(let lhs, let rhs), .or(let lhs, let rhs):
+            lhs.emit(into: &program)
+            rhs.emit(into: &program)
+            if case .and = self { program.append(.and) } else { program.append(.or) }
+        case .counter(let index, let op, let value): program.append(.counter(index, op, value))
+        case .counters(let lhs, let op, let rhs): program.append(.counters(lhs, op, rhs))
+        case .attribute(let index, let equal, let value): program.append(.attribute(index, equal: equal, value))
+        case .stage(let equal, let stage): program.append(.stage(equal: equal, stage))
+        case .elapsed(let base, let op, let threshold): program.append(.elapsed(base, op, threshold))
+        }
+    }
+
+    /// The most truth values a postfix evaluation holds at once.
+    var stackDepth: Int {
+        switch self {
+        case .constant, .counter, .counters, .attribute, .stage, .elapsed: 1
+        case .not(let inner): inner.stackDepth
+        case .and(let lhs, let rhs), .or(let lhs, let rhs): max(lhs.stackDepth, rhs.stackDepth + 1)
         }
     }
 
@@ -38,19 +67,47 @@ indirect enum Condition: Sendable {
     }
 }
 
-/// Type-checks expressions against the declared names and lowers them to `Condition`.
+/// One step of a condition in postfix form. The payloads are plain values, so evaluating
+/// a program touches no reference counts and needs no recursion.
+enum Instruction: Sendable {
+    case constant(Bool)
+    case counter(Int, Comparison, Double)
+    case counters(Int, Comparison, Int)
+    case attribute(Int, equal: Bool, UInt16)
+    case stage(equal: Bool, UInt8)
+    case elapsed(TimeBase, Comparison, Int64)
+    case not, and, or
+}
+
+/// A compiled condition: its instructions in `CompiledRules.instructions`.
+struct ConditionProgram: Sendable {
+    var instructions: Range<Int>
+    /// Truth values are kept in the bits of one `UInt64` while evaluating.
+    static let maxStackDepth = 64
+}
+
+/// A compiled condition with what the rule compiler needs to know about it.
+struct CompiledCondition {
+    var program: ConditionProgram
+    var tree: Condition
+    var evidence: [EvidenceSource]
+}
+
+/// Type-checks expressions against the declared names and lowers them to programs.
 struct ConditionCompiler {
     let counters: [String: Int]
     /// Grows as string literals compared with attributes are interned.
     var attributes: [CompiledAttribute]
     let stages: [String: UInt8]
     let counterNames: [String]
+    /// Every program compiled so far, back to back.
+    private(set) var instructions: [Instruction] = []
 
     private enum Name {
         case counter(Int), attribute(Int), stage, elapsed(TimeBase)
     }
 
-    mutating func compile(_ text: Located<String>) throws(RuleError) -> (Condition, [EvidenceSource]) {
+    mutating func compile(_ text: Located<String>) throws(RuleError) -> CompiledCondition {
         let expression: Expression
         do {
             expression = try Expression.parse(text.value)
@@ -59,7 +116,13 @@ struct ConditionCompiler {
         }
         var evidence: [EvidenceSource] = []
         let condition = try lower(expression, text.location, &evidence)
-        return (condition, evidence)
+        guard condition.stackDepth <= ConditionProgram.maxStackDepth else {
+            throw RuleError("condition nests too deeply (more than \(ConditionProgram.maxStackDepth) levels)", at: text.location)
+        }
+        let start = instructions.count
+        condition.emit(into: &instructions)
+        return CompiledCondition(
+            program: ConditionProgram(instructions: start..<instructions.count), tree: condition, evidence: evidence)
     }
 
     private mutating func lower(

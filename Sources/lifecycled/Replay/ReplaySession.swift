@@ -27,10 +27,10 @@ struct ReplaySession: ~Copyable {
                 summary.blankLines += 1
                 return
             }
-            let result = decoder.decode(line, fallbackTime: nil) { event in engine.ingest(event, into: &output) }
-            switch result {
-            case .success(let outcome): summary.record(outcome)
-            case .failure(let rejection): summary.reject(rejection, line: number)
+            if let rejection = decoder.decode(line, fallbackTime: nil, { event in
+                summary.record(engine.ingest(event, into: &output))
+            }) {
+                summary.reject(rejection, line: number)
             }
             if !output.triggers.isEmpty || !output.conversions.isEmpty { try drain() }
             if summary.linesRead & 0xFFFF == 0 { progress.report(linesRead: summary.linesRead, users: engine.userCount) }
