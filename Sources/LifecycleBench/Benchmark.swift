@@ -106,6 +106,8 @@ struct Benchmark {
         print("| users | events | RSS growth | bytes/user (RSS) | bytes/user (engine allocations) |")
         print("|---:|---:|---:|---:|---:|")
         print("| \(users) | \(events) | \(growth / (1 << 20)) MiB | \(growth / max(users, 1)) | \(engine.allocatedBytes / max(users, 1)) |")
+        print("")
+        print("Engine allocations per user: " + engine.memoryBreakdown.map { "\($0.part) \($0.bytes / max(users, 1))" }.joined(separator: ", "))
     }
 
     static func forEachLine(_ text: [UInt8], _ ends: [Int], _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {

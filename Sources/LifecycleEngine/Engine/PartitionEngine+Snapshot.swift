@@ -44,7 +44,7 @@ extension PartitionEngine {
         }
         streamTime = try reader.read(Int64.self, "stream time")
         ids = try ByteInterner(from: &reader, "user ids")
-        users = try UserColumns(
+        users = try UserRecords(
             from: &reader, attributeCount: rules.attributes.count, triggerCount: rules.triggers.count)
         buckets = try BucketStore(from: &reader)
         timers = try TimerQueue(from: &reader)
@@ -53,9 +53,8 @@ extension PartitionEngine {
         }
         usersPerStage = try reader.readArray(Int64.self, "users per stage").map(Int.init)
         guard reader.isAtEnd else { throw SnapshotError("unexpected bytes after the end of the snapshot") }
-        guard users.lastSeen.count == ids.capacity, usersPerStage.count == rules.stageNames.count,
-              users.stage.allSatisfy({ Int($0) < rules.stageNames.count }),
-              users.buckets.allSatisfy(buckets.isValid)
+        guard users.count == ids.capacity, usersPerStage.count == rules.stageNames.count,
+              (0..<users.count).allSatisfy({ Int(users[stage: $0]) < rules.stageNames.count && buckets.isValid(users[run: $0]) })
         else { throw SnapshotError("inconsistent state: user columns do not match the rules or the slab") }
     }
 }

@@ -15,7 +15,7 @@ public struct PartitionEngine: Sendable {
 
     // The state (internal so that snapshots, in their own file, can read and rebuild it).
     var ids = ByteInterner()
-    var users: UserColumns
+    var users: UserRecords
     var buckets = BucketStore()
     var timers = TimerQueue()
     private var eventNames: ByteInterner
@@ -30,7 +30,7 @@ public struct PartitionEngine: Sendable {
         self.rules = rules
         stats = EngineStats(triggerCount: rules.triggers.count)
         usersPerStage = Array(repeating: 0, count: rules.stageNames.count)
-        users = UserColumns(attributeCount: rules.attributes.count, triggerCount: rules.triggers.count)
+        users = UserRecords(attributeCount: rules.attributes.count, triggerCount: rules.triggers.count)
         counterValues = Array(repeating: 0, count: rules.counters.count)
         eventNames = Self.interner(rules.eventNames)
         attributeValues = rules.attributes.map { Self.interner($0.values) }
@@ -98,8 +98,8 @@ public struct PartitionEngine: Sendable {
         while let next = timers.first, next.deadline <= time {
             _ = timers.popFirst()
             let user = Int(next.user)
-            guard users.scheduled.indices.contains(user), users.scheduled[user] == next.deadline else { continue }
-            users.scheduled[user] = .max
+            guard user < users.count, users[user, .scheduled] == next.deadline else { continue }
+            users[user, .scheduled] = .max
             streamTime = max(streamTime, next.deadline)
             let due = nextWake(user, from: next.deadline, inclusive: true)
             if due == next.deadline {
@@ -107,7 +107,7 @@ public struct PartitionEngine: Sendable {
                 evaluate(user, now: due, activity: false, into: &output)
                 schedule(user, after: due)
             } else if due != .max {
-                users.scheduled[user] = due
+                users[user, .scheduled] = due
                 timers.push(.init(deadline: due, user: next.user))
             }
         }
@@ -117,7 +117,7 @@ public struct PartitionEngine: Sendable {
     // MARK: - State changes
 
     private mutating func apply(_ event: EventInput, eventID: Int, to user: Int, now: Int64) {
-        users.lastSeen[user] = max(users.lastSeen[user], event.time)
+        users[user, .lastSeen] = max(users[user, .lastSeen], event.time)
         for item in rules.eventCounters.range(of: eventID) {
             let counterIndex = rules.eventCounters[item: item]
             let counter = rules.counters[counterIndex]
@@ -126,16 +126,16 @@ public struct PartitionEngine: Sendable {
             guard (bucket + 1) * counter.resolution > now - counter.window else { continue }
             switch counter.kind {
             case .count:
-                buckets.add(to: &users.buckets[user], counter: counterIndex, bucket: bucket) { old in
+                buckets.add(to: &users[run: user], counter: counterIndex, bucket: bucket) { old in
                     let (sum, overflow) = (old ?? 0).addingReportingOverflow(1)
                     return overflow ? .max : sum
                 }
             case .distinctDays:
-                buckets.add(to: &users.buckets[user], counter: counterIndex, bucket: bucket) { _ in 1 }
+                buckets.add(to: &users[run: user], counter: counterIndex, bucket: bucket) { _ in 1 }
             case .sum(let slot):
                 let property = event.properties[slot]
                 guard property.kind == .number else { continue }
-                buckets.add(to: &users.buckets[user], counter: counterIndex, bucket: bucket) { old in
+                buckets.add(to: &users[run: user], counter: counterIndex, bucket: bucket) { old in
                     (Float(bitPattern: old ?? 0) + Float(property.number)).bitPattern
                 }
             }
@@ -148,7 +148,7 @@ public struct PartitionEngine: Sendable {
                 stats.attributeValuesDropped += 1
                 continue
             }
-            users.attributes[user * users.attributeCount + attributeIndex] = value
+            users[attribute: user, attributeIndex] = value
         }
     }
 
@@ -161,9 +161,9 @@ public struct PartitionEngine: Sendable {
     }
 
     private mutating func erase(_ user: Int) {
-        usersPerStage[Int(users.stage[user])] -= 1
-        buckets.clear(&users.buckets[user])
-        users.scheduled[user] = .max
+        usersPerStage[Int(users[stage: user])] -= 1
+        buckets.clear(&users[run: user])
+        users[user, .scheduled] = .max
         ids.remove(UInt32(user))
         stats.usersErased += 1
     }
@@ -176,7 +176,7 @@ public struct PartitionEngine: Sendable {
         let counters = rules.counters
         var values = counterValues
         counterValues = []
-        buckets.filter(&users.buckets[user]) { entry in
+        buckets.filter(&users[run: user]) { entry in
             let index = BucketStore.counter(entry)
             guard let value = Self.contribution(entry, counters[index], now: now) else { return false }
             values[index] += value
@@ -200,12 +200,12 @@ public struct PartitionEngine: Sendable {
     /// Before an event changes a user, forget condition edges that turned false since the
     /// last evaluation (a window emptied), so the condition can fire again when it returns.
     private mutating func rearmConditions(_ user: Int, now: Int64) {
-        let armed = rules.conditionTriggers.contains { users.flag(user, UserColumns.conditionBit($0)) }
+        let armed = rules.conditionTriggers.contains { users.flag(user, UserRecords.conditionBit($0)) }
         guard armed else { return }
         computeCounters(user, now: now)
-        for trigger in rules.conditionTriggers where users.flag(user, UserColumns.conditionBit(trigger)) {
+        for trigger in rules.conditionTriggers where users.flag(user, UserRecords.conditionBit(trigger)) {
             if let condition = rules.triggers[trigger].condition, !holds(condition, user, now: now) {
-                users.setFlag(user, UserColumns.conditionBit(trigger), false)
+                users.setFlag(user, UserRecords.conditionBit(trigger), false)
             }
         }
     }
@@ -213,13 +213,13 @@ public struct PartitionEngine: Sendable {
     private mutating func checkGoals(eventID: Int, event: EventInput, user: Int, into output: inout EngineOutput) {
         for item in rules.eventGoals.range(of: eventID) {
             let trigger = rules.eventGoals[item: item]
-            let firedAt = users.lastFired[user * users.triggerCount + trigger]
-            guard firedAt != UserColumns.never, !users.flag(user, UserColumns.convertedBit(trigger)),
+            let firedAt = users[lastFired: user, trigger]
+            guard firedAt != UserRecords.never, !users.flag(user, UserRecords.convertedBit(trigger)),
                 let goal = rules.triggers[trigger].goal,
                 event.time >= firedAt, event.time - firedAt <= goal.within
             else { continue }
             if let condition = goal.condition, !holds(condition, user, now: streamTime) { continue }
-            users.setFlag(user, UserColumns.convertedBit(trigger), true)
+            users.setFlag(user, UserRecords.convertedBit(trigger), true)
             stats.conversions[trigger] += 1
             let userID = ids.string(UInt32(user))
             output.conversions.append(Conversion(
@@ -235,7 +235,7 @@ public struct PartitionEngine: Sendable {
         var activityUnused = activity
         // Each step enters a new stage; a cycle of always-true transitions stops after one lap.
         for _ in 0..<rules.stageNames.count {
-            let from = users.stage[user]
+            let from = users[stage: user]
             guard let item = rules.transitionsFrom.range(of: Int(from)).first(where: { item in
                 if let condition = rules.transitionsFrom[item: item].condition { return holds(condition, user, now: now) }
                 return activityUnused
@@ -244,8 +244,8 @@ public struct PartitionEngine: Sendable {
             if rules.transitionsFrom[item: item].condition == nil { activityUnused = false }
             usersPerStage[Int(from)] -= 1
             usersPerStage[Int(to)] += 1
-            users.stage[user] = to
-            users.stageSince[user] = now
+            users[stage: user] = to
+            users[user, .stageSince] = now
             for triggerItem in rules.onEnterTriggers.range(of: Int(to)) {
                 let transition = rules.transitionsFrom[item: item]
                 fire(rules.onEnterTriggers[item: triggerItem], user, now: now, evidence: transition.evidence,
@@ -257,7 +257,7 @@ public struct PartitionEngine: Sendable {
         for trigger in rules.conditionTriggers {
             guard let condition = rules.triggers[trigger].condition else { continue }
             let isTrue = holds(condition, user, now: now)
-            let bit = UserColumns.conditionBit(trigger)
+            let bit = UserRecords.conditionBit(trigger)
             if isTrue && !users.flag(user, bit) {
                 fire(trigger, user, now: now, evidence: rules.triggers[trigger].evidence, reasonDetail: nil, change: nil,
                     into: &output)
@@ -271,14 +271,13 @@ public struct PartitionEngine: Sendable {
         change: StageChange?, into output: inout EngineOutput
     ) {
         let rule = rules.triggers[trigger]
-        let slot = user * users.triggerCount + trigger
-        let last = users.lastFired[slot]
-        guard last == UserColumns.never || now - last >= rule.cooldown else {
+        let last = users[lastFired: user, trigger]
+        guard last == UserRecords.never || now - last >= rule.cooldown else {
             stats.suppressedByCooldown[trigger] += 1
             return
         }
-        users.lastFired[slot] = now
-        users.setFlag(user, UserColumns.convertedBit(trigger), false)
+        users[lastFired: user, trigger] = now
+        users.setFlag(user, UserRecords.convertedBit(trigger), false)
         stats.triggersFired[trigger] += 1
         let userID = ids.string(UInt32(user))
         var reason = rule.reason
@@ -310,22 +309,22 @@ public struct PartitionEngine: Sendable {
             case .attribute(let index):
                 return Evidence(rules.attributeNames[index], .text(attributeText(user, index)))
             case .stage:
-                return Evidence("stage", .text(rules.stageNames[Int(users.stage[user])]))
+                return Evidence("stage", .text(rules.stageNames[Int(users[stage: user])]))
             case .elapsed(let base):
                 return Evidence(base.name, .integer(now - baseTime(base, user)))
             }
         }
-        items.append(Evidence("last_seen", .integer(users.lastSeen[user])))
+        items.append(Evidence("last_seen", .integer(users[user, .lastSeen])))
         return items
     }
 
     private func attributeText(_ user: Int, _ attribute: Int) -> String {
-        attributeValues[attribute].string(UInt32(users.attributes[user * users.attributeCount + attribute]))
+        attributeValues[attribute].string(UInt32(users[attribute: user, attribute]))
     }
 
     @inline(__always)
     private func baseTime(_ base: TimeBase, _ user: Int) -> Int64 {
-        base == .lastSeen ? users.lastSeen[user] : users.stageSince[user]
+        base == .lastSeen ? users[user, .lastSeen] : users[user, .stageSince]
     }
 
     /// Runs a condition program: each leaf pushes a truth value onto a stack of bits,
@@ -339,8 +338,8 @@ public struct PartitionEngine: Sendable {
             case .counter(let counter, let op, let threshold): value = op.holds(counterValues[counter], threshold)
             case .counters(let lhs, let op, let rhs): value = op.holds(counterValues[lhs], counterValues[rhs])
             case .attribute(let attribute, let equal, let wanted):
-                value = (users.attributes[user * users.attributeCount + attribute] == wanted) == equal
-            case .stage(let equal, let stage): value = (users.stage[user] == stage) == equal
+                value = (users[attribute: user, attribute] == wanted) == equal
+            case .stage(let equal, let stage): value = (users[stage: user] == stage) == equal
             case .elapsed(let base, let op, let threshold): value = op.holds(now - baseTime(base, user), threshold)
             case .not:
                 stack ^= 1
@@ -366,7 +365,7 @@ public struct PartitionEngine: Sendable {
         @inline(__always) func consider(_ candidate: Int64) {
             if candidate < best, inclusive ? candidate >= time : candidate > time { best = candidate }
         }
-        for item in rules.timeAtomsByStage.range(of: Int(users.stage[user])) {
+        for item in rules.timeAtomsByStage.range(of: Int(users[stage: user])) {
             let atom = rules.timeAtomsByStage[item: item]
             let (deadline, overflow) = baseTime(atom.base, user).addingReportingOverflow(atom.threshold)
             guard !overflow else { continue }
@@ -375,7 +374,7 @@ public struct PartitionEngine: Sendable {
             consider(deadline + 1)
         }
         if rules.wakesOnCounterExpiry {
-            buckets.forEach(users.buckets[user]) { entry in
+            buckets.forEach(users[run: user]) { entry in
                 let counter = rules.counters[BucketStore.counter(entry)]
                 consider((BucketStore.bucket(entry) + 1) * counter.resolution + counter.window)
             }
@@ -386,8 +385,8 @@ public struct PartitionEngine: Sendable {
     private mutating func schedule(_ user: Int, after time: Int64) {
         let wake = nextWake(user, from: time, inclusive: false)
         // An earlier pending entry stays; when it pops, the user is rescheduled from there.
-        guard wake < users.scheduled[user] else { return }
-        users.scheduled[user] = wake
+        guard wake < users[user, .scheduled] else { return }
+        users[user, .scheduled] = wake
         timers.push(.init(deadline: wake, user: UInt32(user)))
     }
 
@@ -400,31 +399,38 @@ public struct PartitionEngine: Sendable {
         let user = Int(index)
         let now = streamTime
         var values = Array(repeating: 0.0, count: rules.counters.count)
-        buckets.forEach(users.buckets[user]) { entry in
+        buckets.forEach(users[run: user]) { entry in
             let counterIndex = BucketStore.counter(entry)
             if let value = Self.contribution(entry, rules.counters[counterIndex], now: now) { values[counterIndex] += value }
         }
         let wake = nextWake(user, from: now, inclusive: false)
         return UserReport(
             userID: userID,
-            stage: rules.stageNames[Int(users.stage[user])],
-            stageSince: users.stageSince[user],
-            lastSeen: users.lastSeen[user],
+            stage: rules.stageNames[Int(users[stage: user])],
+            stageSince: users[user, .stageSince],
+            lastSeen: users[user, .lastSeen],
             counters: rules.counterNames.indices.map { (rules.counterNames[$0], values[$0]) },
             attributes: rules.attributeNames.indices.map { (rules.attributeNames[$0], attributeText(user, $0)) },
             nextTimer: wake == .max ? nil : wake,
             lastFired: rules.triggerNames.indices.compactMap { trigger in
-                let time = users.lastFired[user * users.triggerCount + trigger]
-                return time == UserColumns.never ? nil : (rules.triggerNames[trigger], time)
+                let time = users[lastFired: user, trigger]
+                return time == UserRecords.never ? nil : (rules.triggerNames[trigger], time)
             },
             streamTime: now)
     }
 
-    /// Heap bytes held by the engine's state (capacity, not just use).
-    public var allocatedBytes: Int {
-        ids.allocatedBytes + users.allocatedBytes + buckets.allocatedBytes + timers.allocatedBytes
-            + attributeValues.reduce(0) { $0 + $1.allocatedBytes }
+    /// Heap bytes held by each part of the engine's state (capacity, not just use).
+    public var memoryBreakdown: [(part: String, bytes: Int)] {
+        [
+            ("user ids", ids.allocatedBytes),
+            ("user records", users.allocatedBytes),
+            ("window buckets", buckets.allocatedBytes),
+            ("timers", timers.allocatedBytes),
+            ("attribute values", attributeValues.reduce(0) { $0 + $1.allocatedBytes }),
+        ]
     }
+
+    public var allocatedBytes: Int { memoryBreakdown.reduce(0) { $0 + $1.bytes } }
 }
 
 public enum IngestOutcome: Sendable, Equatable {

@@ -18,7 +18,7 @@ struct BucketStore: Sendable {
     @inline(__always) static func count(_ run: Run) -> Int { Int((run >> 16) & 0xFFFF) }
     @inline(__always) static func offset(_ run: Run) -> Int { Int(run >> 32) }
     @inline(__always) static func sizeClass(_ run: Run) -> Int { Int(run & 0xFF) }
-    @inline(__always) static func capacity(ofClass sizeClass: Int) -> Int { 2 << sizeClass }
+    @inline(__always) static func capacity(ofClass sizeClass: Int) -> Int { 1 << sizeClass }
     @inline(__always) private static func makeRun(offset: Int, count: Int, sizeClass: Int) -> Run {
         UInt64(offset) << 32 | UInt64(count) << 16 | UInt64(sizeClass)
     }

@@ -1,13 +1,15 @@
 /// Maps byte strings (user ids, attribute values) to dense `UInt32` indices.
 ///
-/// Keys live back to back in one byte arena and the hash table holds only indices, so a
-/// lookup hashes borrowed bytes and allocates nothing; a tracked id costs its length plus
-/// about 10 bytes. Removed keys are zeroed at once (erasure is a privacy feature) and their
-/// indices reused; the arena is compacted when most of it is dead.
+/// Each key has one 8-byte span: keys of up to 7 bytes live inside it (`u123456` costs
+/// nothing more), longer ones in a shared byte arena. The hash table holds only indices,
+/// so a lookup hashes borrowed bytes, allocates nothing and usually touches two cache lines.
+/// Removed keys are zeroed at once (erasure is a privacy feature) and their indices reused;
+/// the arena is compacted when most of it is dead. Inline keys assume a little-endian
+/// machine, as the engine's snapshots do.
 struct ByteInterner: Sendable {
+    /// `length (8 bits) | inline bytes (56 bits)` for short keys, `length | arena offset` otherwise.
+    private var spans: [UInt64] = []
     private var arena: [UInt8] = []
-    private var offsets: [UInt32] = []
-    private var lengths: [UInt8] = []
     /// Open addressing with linear probing; 0 is empty, `tombstone` a removed entry, else index + 1.
     private var table: [UInt32] = Array(repeating: 0, count: 16)
     private var tableUsed = 0
@@ -16,10 +18,11 @@ struct ByteInterner: Sendable {
     private(set) var count = 0
 
     private static let tombstone = UInt32.max
+    private static let inlineLimit = 7
     static let maxKeyLength = Int(UInt8.max)
 
-    /// Indices ever handed out (live or free); per-index columns are sized to this.
-    var capacity: Int { offsets.count }
+    /// Indices ever handed out (live or free); per-index records are sized to this.
+    var capacity: Int { spans.count }
 
     func find(_ key: UnsafeRawBufferPointer) -> UInt32? {
         let mask = table.count - 1
@@ -37,17 +40,20 @@ struct ByteInterner: Sendable {
     mutating func intern(_ key: UnsafeRawBufferPointer) -> (index: UInt32, inserted: Bool) {
         if let index = find(key) { return (index, false) }
         if (tableUsed + 1) * 4 > table.count * 3 { rehash(to: count * 2 >= table.count / 2 ? table.count * 2 : table.count) }
+        let span: UInt64
+        if key.count <= Self.inlineLimit {
+            span = Self.inlineBytes(key) << 8 | UInt64(key.count)
+        } else {
+            span = UInt64(arena.count) << 8 | UInt64(key.count)
+            arena.append(contentsOf: key)
+        }
         let index: UInt32
-        let offset = UInt32(arena.count)
-        arena.append(contentsOf: key)
         if let reused = freeIndices.popLast() {
             index = reused
-            offsets[Int(index)] = offset
-            lengths[Int(index)] = UInt8(key.count)
+            spans[Int(index)] = span
         } else {
-            index = UInt32(offsets.count)
-            offsets.append(offset)
-            lengths.append(UInt8(key.count))
+            index = UInt32(spans.count)
+            spans.append(span)
         }
         insertIntoTable(index, hash: Self.hash(key))
         tableUsed += 1
@@ -56,25 +62,31 @@ struct ByteInterner: Sendable {
     }
 
     mutating func remove(_ index: UInt32) {
-        let i = Int(index)
-        let start = Int(offsets[i])
-        let length = Int(lengths[i])
-        let hash = arena.withUnsafeBytes { Self.hash(UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)])) }
+        let hash = withKey(index) { Self.hash($0) }
         let mask = table.count - 1
         var slot = Int(truncatingIfNeeded: hash) & mask
         while table[slot] != index + 1 { slot = (slot + 1) & mask }
         table[slot] = Self.tombstone
-        for position in start..<(start + length) { arena[position] = 0 }
-        lengths[i] = 0
-        deadBytes += length
+        let span = spans[Int(index)]
+        let length = Int(span & 0xFF)
+        if length > Self.inlineLimit {
+            let start = Int(span >> 8)
+            for position in start..<(start + length) { arena[position] = 0 }
+            deadBytes += length
+        }
+        spans[Int(index)] = 0
         freeIndices.append(index)
         count -= 1
         if deadBytes > 1 << 20, deadBytes * 2 > arena.count { compact() }
     }
 
     func withKey<R>(_ index: UInt32, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        let start = Int(offsets[Int(index)])
-        let length = Int(lengths[Int(index)])
+        let span = spans[Int(index)]
+        let length = Int(span & 0xFF)
+        if length <= Self.inlineLimit {
+            return withUnsafeBytes(of: span >> 8) { body(UnsafeRawBufferPointer(rebasing: $0[0..<length])) }
+        }
+        let start = Int(span >> 8)
         return arena.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)])) }
     }
 
@@ -84,14 +96,23 @@ struct ByteInterner: Sendable {
 
     /// Heap bytes held, for memory reporting.
     var allocatedBytes: Int {
-        arena.capacity + offsets.capacity * 4 + lengths.capacity + table.capacity * 4 + freeIndices.capacity * 4
+        spans.capacity * 8 + arena.capacity + table.capacity * 4 + freeIndices.capacity * 4
+    }
+
+    /// Up to 7 bytes, little-endian, zero-padded.
+    @inline(__always)
+    private static func inlineBytes(_ key: UnsafeRawBufferPointer) -> UInt64 {
+        var value: UInt64 = 0
+        for index in 0..<key.count { value |= UInt64(key[index]) << (8 * UInt64(index)) }
+        return value
     }
 
     private func equals(_ index: Int, _ key: UnsafeRawBufferPointer) -> Bool {
-        let length = Int(lengths[index])
+        let span = spans[index]
+        let length = Int(span & 0xFF)
         guard length == key.count else { return false }
-        if length == 0 { return true }
-        let start = Int(offsets[index])
+        if length <= Self.inlineLimit { return span >> 8 == Self.inlineBytes(key) }
+        let start = Int(span >> 8)
         return arena.withUnsafeBytes { memcmpEqual($0.baseAddress! + start, key.baseAddress!, length) }
     }
 
@@ -114,14 +135,15 @@ struct ByteInterner: Sendable {
         }
     }
 
-    /// Rewrites the arena without the zeroed bytes of removed keys (their length is 0).
+    /// Rewrites the arena without the zeroed bytes of removed keys.
     private mutating func compact() {
         var packed: [UInt8] = []
         packed.reserveCapacity(arena.count - deadBytes)
-        for index in offsets.indices {
-            let start = Int(offsets[index])
-            offsets[index] = UInt32(packed.count)
-            packed.append(contentsOf: arena[start..<(start + Int(lengths[index]))])
+        for index in spans.indices where Int(spans[index] & 0xFF) > Self.inlineLimit {
+            let length = Int(spans[index] & 0xFF)
+            let start = Int(spans[index] >> 8)
+            spans[index] = UInt64(packed.count) << 8 | UInt64(length)
+            packed.append(contentsOf: arena[start..<(start + length)])
         }
         arena = packed
         deadBytes = 0
@@ -169,33 +191,29 @@ private func memcmpEqual(_ lhs: UnsafeRawPointer, _ rhs: UnsafeRawPointer, _ cou
 
 extension ByteInterner {
     func write(to writer: inout SnapshotWriter) {
+        writer.write(spans)
         writer.write(arena)
-        writer.write(offsets)
-        writer.write(lengths)
         writer.write(freeIndices)
         writer.write(UInt64(deadBytes))
     }
 
     /// Reads what `write` wrote; the hash table is rebuilt rather than stored.
     init(from reader: inout SnapshotReader, _ what: String) throws(SnapshotError) {
+        spans = try reader.readArray(UInt64.self, "\(what) spans")
         arena = try reader.readArray(UInt8.self, "\(what) bytes")
-        offsets = try reader.readArray(UInt32.self, "\(what) offsets")
-        lengths = try reader.readArray(UInt8.self, "\(what) lengths")
         freeIndices = try reader.readArray(UInt32.self, "\(what) free list")
         deadBytes = Int(try reader.read(UInt64.self, "\(what) dead bytes"))
-        guard offsets.count == lengths.count, freeIndices.allSatisfy({ Int($0) < offsets.count }) else {
-            throw SnapshotError("\(what): inconsistent index columns")
+        guard freeIndices.allSatisfy({ Int($0) < spans.count }) else { throw SnapshotError("\(what): free list out of range") }
+        for span in spans where Int(span & 0xFF) > Self.inlineLimit && Int(span >> 8) + Int(span & 0xFF) > arena.count {
+            throw SnapshotError("\(what): a key lies outside its arena")
         }
-        for index in offsets.indices where Int(offsets[index]) + Int(lengths[index]) > arena.count {
-            throw SnapshotError("\(what): key \(index) lies outside its arena")
-        }
-        count = offsets.count - freeIndices.count
+        count = spans.count - freeIndices.count
         var size = 16
         while size * 3 < count * 4 * 2 { size *= 2 }
         table = Array(repeating: 0, count: size)
-        var free = Array(repeating: false, count: offsets.count)
+        var free = Array(repeating: false, count: spans.count)
         for index in freeIndices { free[Int(index)] = true }
-        for index in offsets.indices where !free[index] {
+        for index in spans.indices where !free[index] {
             let hash = withKey(UInt32(index)) { Self.hash($0) }
             insertIntoTable(UInt32(index), hash: hash)
         }

@@ -57,7 +57,9 @@ struct SnapshotReader {
     mutating func readArray<T: BitwiseCopyable>(_: T.Type, _ what: String) throws(SnapshotError) -> [T] {
         let count = try read(UInt64.self, what)
         let size = MemoryLayout<T>.stride
-        guard count <= UInt64(bytes.count / max(size, 1)) else { throw SnapshotError("\(what): impossible length \(count)") }
+        guard count <= UInt64((bytes.count - position) / max(size, 1)) else {
+            throw SnapshotError("truncated while reading \(what): \(count) elements announced at byte \(position)")
+        }
         let range = try take(Int(count) * size, what)
         return [T](unsafeUninitializedCapacity: Int(count)) { buffer, initialized in
             bytes.withUnsafeBytes { raw in
