@@ -80,11 +80,12 @@ public struct PartitionEngine: Sendable {
         if inserted {
             users.reset(user, stage: rules.initialStage, at: event.time)
             usersPerStage[Int(rules.initialStage)] += 1
-        } else {
-            rearmConditions(user, now: now)
         }
-        apply(event, eventID: eventID, to: user, now: now)
+        // One pass over the user's buckets per event: counters are computed before the event
+        // (to re-arm conditions that went false) and then updated by what the event adds.
         computeCounters(user, now: now)
+        rearmConditions(user, now: now)
+        apply(event, eventID: eventID, to: user, now: now)
         checkGoals(eventID: eventID, event: event, user: user, into: &output)
         evaluate(user, now: now, activity: true, into: &output)
         schedule(user, after: now)
@@ -124,20 +125,25 @@ public struct PartitionEngine: Sendable {
             let bucket = event.time / counter.resolution
             // A bucket already out of its window can never count again.
             guard (bucket + 1) * counter.resolution > now - counter.window else { continue }
+            // Keep `counterValues` equal to what a fresh `computeCounters` would give.
             switch counter.kind {
             case .count:
-                buckets.add(to: &users[run: user], counter: counterIndex, bucket: bucket) { old in
+                let change = buckets.add(to: &users[run: user], counter: counterIndex, bucket: bucket) { old in
                     let (sum, overflow) = (old ?? 0).addingReportingOverflow(1)
                     return overflow ? .max : sum
                 }
+                counterValues[counterIndex] += Double(change.new) - Double(change.old ?? 0)
             case .distinctDays:
-                buckets.add(to: &users[run: user], counter: counterIndex, bucket: bucket) { _ in 1 }
+                let change = buckets.add(to: &users[run: user], counter: counterIndex, bucket: bucket) { _ in 1 }
+                if change.old == nil { counterValues[counterIndex] += 1 }
             case .sum(let slot):
                 let property = event.properties[slot]
                 guard property.kind == .number else { continue }
-                buckets.add(to: &users[run: user], counter: counterIndex, bucket: bucket) { old in
+                let change = buckets.add(to: &users[run: user], counter: counterIndex, bucket: bucket) { old in
                     (Float(bitPattern: old ?? 0) + Float(property.number)).bitPattern
                 }
+                counterValues[counterIndex] +=
+                    Double(Float(bitPattern: change.new)) - Double(Float(bitPattern: change.old ?? 0))
             }
         }
         for item in rules.eventAttributes.range(of: eventID) {
@@ -199,10 +205,8 @@ public struct PartitionEngine: Sendable {
 
     /// Before an event changes a user, forget condition edges that turned false since the
     /// last evaluation (a window emptied), so the condition can fire again when it returns.
+    /// `counterValues` must be current for `user` at `now`.
     private mutating func rearmConditions(_ user: Int, now: Int64) {
-        let armed = rules.conditionTriggers.contains { users.flag(user, UserRecords.conditionBit($0)) }
-        guard armed else { return }
-        computeCounters(user, now: now)
         for trigger in rules.conditionTriggers where users.flag(user, UserRecords.conditionBit(trigger)) {
             if let condition = rules.triggers[trigger].condition, !holds(condition, user, now: now) {
                 users.setFlag(user, UserRecords.conditionBit(trigger), false)

@@ -32,10 +32,12 @@ struct BucketStore: Sendable {
     /// The key part (counter and bucket) of an entry.
     @inline(__always) static func key(_ entry: UInt64) -> UInt64 { entry >> 32 }
 
-    /// Adds to the (counter, bucket) entry of a run, creating it if needed.
+    /// Combines a value into the (counter, bucket) entry of a run, creating it if needed;
+    /// returns the entry's value before (nil if it is new) and after.
+    @discardableResult
     mutating func add(
         to run: inout Run, counter: Int, bucket: Int64, combine: (UInt32?) -> UInt32
-    ) {
+    ) -> (old: UInt32?, new: UInt32) {
         let key = UInt64(counter) << 26 | UInt64(bucket)
         let count = Self.count(run)
         let offset = Self.offset(run)
@@ -43,29 +45,38 @@ struct BucketStore: Sendable {
         var index = offset + count - 1
         while index >= offset && count > 0 {
             if Self.key(storage[index]) == key {
-                storage[index] = Self.entry(counter: counter, bucket: bucket, value: combine(Self.value(storage[index])))
-                return
+                let old = Self.value(storage[index])
+                let new = combine(old)
+                storage[index] = Self.entry(counter: counter, bucket: bucket, value: new)
+                return (old, new)
             }
             index -= 1
         }
-        let entry = Self.entry(counter: counter, bucket: bucket, value: combine(nil))
+        let value = combine(nil)
+        let entry = Self.entry(counter: counter, bucket: bucket, value: value)
+        defer { run = appended(entry, to: run) }
+        return (nil, value)
+    }
+
+    /// The run with `entry` appended, moved to the next size class when full.
+    private mutating func appended(_ entry: UInt64, to run: Run) -> Run {
+        let count = Self.count(run)
+        let offset = Self.offset(run)
         if run == 0 {
             let newOffset = allocate(sizeClass: 0)
             storage[newOffset] = entry
-            run = Self.makeRun(offset: newOffset, count: 1, sizeClass: 0)
-            return
+            return Self.makeRun(offset: newOffset, count: 1, sizeClass: 0)
         }
         let sizeClass = Self.sizeClass(run)
         if count < Self.capacity(ofClass: sizeClass) {
             storage[offset + count] = entry
-            run = Self.makeRun(offset: offset, count: count + 1, sizeClass: sizeClass)
-            return
+            return Self.makeRun(offset: offset, count: count + 1, sizeClass: sizeClass)
         }
         let newOffset = allocate(sizeClass: sizeClass + 1)
         for i in 0..<count { storage[newOffset + i] = storage[offset + i] }
         storage[newOffset + count] = entry
         release(offset: offset, sizeClass: sizeClass)
-        run = Self.makeRun(offset: newOffset, count: count + 1, sizeClass: sizeClass + 1)
+        return Self.makeRun(offset: newOffset, count: count + 1, sizeClass: sizeClass + 1)
     }
 
     /// Visits each entry; entries for which `keep` returns false are removed.
