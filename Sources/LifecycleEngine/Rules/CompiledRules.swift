@@ -1,6 +1,6 @@
 /// Rules validated as a whole and lowered to index-based tables the engine runs without
 /// string lookups. Every semantic error is a `RuleError` at the config location it concerns.
-public struct CompiledRules: Sendable {
+public final class CompiledRules: Sendable {
     public let rules: Rules
     /// Stamped on triggers and mixed into their ids.
     public let configVersion: String
