@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import LifecycleConfig
 
 /// The one executable: `lifecycled <command>`.
 @main
@@ -39,13 +40,20 @@ enum ExitStatus {
     static let runtime: Int32 = 2
 }
 
-/// An error already explained on standard error; carries the exit status.
-struct CommandFailure: Error {
-    var status: Int32
-
-    /// Prints `message` to standard error and fails with `status`.
+/// Failing a command: the message goes to standard error, the status to the shell.
+enum CommandFailure {
+    /// Prints `message` to standard error and returns the exit to throw.
     static func report(_ message: String, status: Int32) -> ExitCode {
         StandardError.write(message.hasSuffix("\n") ? message : message + "\n")
         return ExitCode(status)
+    }
+}
+
+/// Loads and validates a config, or explains why not on standard error and exits 1.
+func loadConfig(_ path: String) throws -> LoadedConfig {
+    do {
+        return try ConfigLoader.load(path: path)
+    } catch {
+        throw CommandFailure.report(error.description, status: ExitStatus.usage)
     }
 }

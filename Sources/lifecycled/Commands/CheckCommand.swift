@@ -13,12 +13,7 @@ struct CheckCommand: ParsableCommand {
     var config: String
 
     func run() throws {
-        let loaded: LoadedConfig
-        do {
-            loaded = try ConfigLoader.load(path: config)
-        } catch {
-            throw CommandFailure.report(error.description, status: ExitStatus.usage)
-        }
+        let loaded = try loadConfig(config)
         print(Self.summary(of: loaded, path: config), terminator: "")
     }
 

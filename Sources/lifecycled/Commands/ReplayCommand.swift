@@ -36,12 +36,7 @@ struct ReplayCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded: LoadedConfig
-        do {
-            loaded = try ConfigLoader.load(path: config)
-        } catch {
-            throw CommandFailure.report(error.description, status: ExitStatus.usage)
-        }
+        let loaded = try loadConfig(config)
         var reader: LineReader
         if let input, input != "-" {
             let descriptor = open(input, O_RDONLY)
