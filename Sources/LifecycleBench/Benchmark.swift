@@ -4,8 +4,8 @@ import LifecycleCodec
 import LifecycleConfig
 import LifecycleEngine
 
-/// `LifecycleBench throughput|memory [--users N] [--days D] [--config FILE]` (release build).
-/// Prints Markdown rows for BENCHMARKS.md.
+/// `LifecycleBench throughput|memory|generate [--users N] [--days D] [--config FILE]` (release
+/// build). Prints Markdown rows for BENCHMARKS.md; `generate` prints the events as NDJSON.
 @main
 struct Benchmark {
     static func main() throws {
@@ -23,8 +23,9 @@ struct Benchmark {
         switch mode {
         case "throughput": try throughput(rules: rules, population: population, days: days)
         case "memory": memory(rules: rules, population: population, days: days)
+        case "generate": generate(population: population, days: days)
         default:
-            note("usage: LifecycleBench throughput|memory [--users N] [--days D] [--config FILE]\n")
+            note("usage: LifecycleBench throughput|memory|generate [--users N] [--days D] [--config FILE]\n")
             exit(1)
         }
     }
@@ -74,6 +75,25 @@ struct Benchmark {
         print("|---:|---:|---:|---:|---:|")
         print("| \(events) | \(engine.userCount) | \(Int(Double(events) / decodeSeconds)) | \(Int(Double(events) / fullSeconds)) | \(triggers) |")
         note("checksum \(checksum)\n")
+    }
+
+    /// The population's events as NDJSON on stdout, e.g. to time `lifecycled replay`.
+    static func generate(population: Population, days: Int) {
+        var dayEvents: [(time: Int64, user: UInt32, name: UInt8)] = []
+        var buffer: [UInt8] = []
+        let writer = EventWriter()
+        for day in 0..<days {
+            population.day(day, into: &dayEvents)
+            for event in dayEvents {
+                writer.write(time: event.time, user: event.user, name: event.name, into: &buffer)
+                buffer.append(UInt8(ascii: "\n"))
+                if buffer.count > 1 << 20 {
+                    FileHandle.standardOutput.write(Data(buffer))
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        FileHandle.standardOutput.write(Data(buffer))
     }
 
     /// Bytes per tracked user: resident memory growth over a month of a population's events.
