@@ -38,6 +38,14 @@ let package = Package(
         ),
         // JSON event decoding (simdjson) and trigger encoding.
         .target(name: "LifecycleCodec", dependencies: ["LifecycleEngine", "CSimdJSONBridge"]),
+        // The daemon's parts around the engine: checkpoints, the Kafka pipeline.
+        .target(
+            name: "LifecycleDaemon",
+            dependencies: [
+                "LifecycleEngine", "LifecycleCodec", "LifecycleConfig", "LifecycleKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "lifecycled",
             dependencies: [
@@ -55,6 +63,7 @@ let package = Package(
         .testTarget(name: "LifecycleCodecTests", dependencies: ["LifecycleCodec", "LifecycleConfig"]),
         .testTarget(name: "KafkaSystemLibraryTests", dependencies: ["CRdKafka"]),
         .testTarget(name: "KafkaIntegrationTests", dependencies: ["LifecycleKafka"]),
+        .testTarget(name: "LifecycleDaemonTests", dependencies: ["LifecycleDaemon"]),
         // Runs the built `lifecycled` binary (scripts/test builds every product first).
         .testTarget(name: "EndToEndTests", exclude: ["Fixtures"]),
     ],

@@ -1,20 +1,23 @@
-/// A minimal binary writer/reader for engine snapshots: little-endian scalars and arrays of
-/// trivial values written as raw bytes with their count, so a whole column is one copy.
-struct SnapshotWriter {
-    private(set) var bytes: [UInt8] = []
+/// A minimal binary writer/reader for engine snapshots and the files that hold them:
+/// little-endian scalars and arrays of trivial values written as raw bytes with their
+/// count, so a whole column is one copy.
+public struct SnapshotWriter {
+    public private(set) var bytes: [UInt8] = []
 
-    mutating func write<T: FixedWidthInteger>(_ value: T) {
+    public init() {}
+
+    public mutating func write<T: FixedWidthInteger>(_ value: T) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    mutating func write(_ string: String) {
+    public mutating func write(_ string: String) {
         write(UInt32(string.utf8.count))
         bytes.append(contentsOf: string.utf8)
     }
 
     /// Raw element bytes: snapshots are read back on a machine of the same byte order
     /// (checked through the header's byte-order mark).
-    mutating func write<T: BitwiseCopyable>(_ array: [T]) {
+    public mutating func write<T: BitwiseCopyable>(_ array: [T]) {
         write(UInt64(array.count))
         array.withUnsafeBytes { bytes.append(contentsOf: $0) }
     }
@@ -27,13 +30,13 @@ public struct SnapshotError: Error, Sendable, CustomStringConvertible {
     public var description: String { reason }
 }
 
-struct SnapshotReader {
+public struct SnapshotReader {
     private let bytes: [UInt8]
     private var position = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    var isAtEnd: Bool { position == bytes.count }
+    public var isAtEnd: Bool { position == bytes.count }
 
     private mutating func take(_ count: Int, _ what: String) throws(SnapshotError) -> Range<Int> {
         guard count >= 0, bytes.count - position >= count else {
@@ -43,18 +46,18 @@ struct SnapshotReader {
         return position..<(position + count)
     }
 
-    mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: String) throws(SnapshotError) -> T {
+    public mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: String) throws(SnapshotError) -> T {
         let range = try take(MemoryLayout<T>.size, what)
         return bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: range.lowerBound, as: T.self)) }
     }
 
-    mutating func readString(_ what: String) throws(SnapshotError) -> String {
+    public mutating func readString(_ what: String) throws(SnapshotError) -> String {
         let count = Int(try read(UInt32.self, what))
         let range = try take(count, what)
         return String(decoding: bytes[range], as: UTF8.self)
     }
 
-    mutating func readArray<T: BitwiseCopyable>(_: T.Type, _ what: String) throws(SnapshotError) -> [T] {
+    public mutating func readArray<T: BitwiseCopyable>(_: T.Type, _ what: String) throws(SnapshotError) -> [T] {
         let count = try read(UInt64.self, what)
         let size = MemoryLayout<T>.stride
         guard count <= UInt64((bytes.count - position) / max(size, 1)) else {

@@ -1,0 +1,62 @@
+import Foundation
+import LifecycleDaemon
+import Testing
+
+@Suite("Checkpoint files")
+struct CheckpointStoreTests {
+    func store() throws -> CheckpointStore {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-ckpt-\(UUID().uuidString)").path
+        let store = CheckpointStore(directory: directory)
+        try store.prepare()
+        return store
+    }
+
+    let checkpoint = Checkpoint(nextOffset: 12_345, configVersion: "v1", engineSnapshot: Array(0..<200).map { UInt8($0) })
+
+    @Test("a written checkpoint reads back whole; a missing one is nil")
+    func roundTrip() throws {
+        let store = try store()
+        #expect(try store.read(topic: "events", partition: 3) == nil)
+        try store.write(checkpoint, topic: "events", partition: 3)
+        #expect(try store.read(topic: "events", partition: 3) == checkpoint)
+        var newer = checkpoint
+        newer.nextOffset = 99_999
+        try store.write(newer, topic: "events", partition: 3)
+        #expect(try store.read(topic: "events", partition: 3) == newer)
+        #expect(!FileManager.default.fileExists(atPath: store.path(topic: "events", partition: 3) + ".tmp"))
+    }
+
+    @Test("a damaged file is refused with its path and what to do", arguments: [
+        "flip", "truncate", "foreign", "empty",
+    ])
+    func damaged(kind: String) throws {
+        let store = try store()
+        try store.write(checkpoint, topic: "events", partition: 0)
+        let path = store.path(topic: "events", partition: 0)
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        switch kind {
+        case "flip": bytes[40] ^= 0x01
+        case "truncate": bytes.removeLast(30)
+        case "foreign": bytes = Array("{\"this is\": \"json, not a checkpoint\"}".utf8)
+        default: bytes = []
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try store.read(topic: "events", partition: 0)
+            Issue.record("read a \(kind) checkpoint")
+        } catch {
+            #expect(error.description.hasPrefix(path))
+            #expect(error.description.contains("move the file out of the state directory"))
+        }
+    }
+
+    @Test("an unusable state directory is reported by name")
+    func badDirectory() {
+        let store = CheckpointStore(directory: "/proc/no-such-place/state")
+        #expect {
+            try store.prepare()
+        } throws: { error in
+            "\(error)".contains("/proc/no-such-place/state")
+        }
+    }
+}
