@@ -63,7 +63,10 @@ let package = Package(
         .testTarget(name: "LifecycleCodecTests", dependencies: ["LifecycleCodec", "LifecycleConfig"]),
         .testTarget(name: "KafkaSystemLibraryTests", dependencies: ["CRdKafka"]),
         .testTarget(name: "KafkaIntegrationTests", dependencies: ["LifecycleKafka"]),
-        .testTarget(name: "LifecycleDaemonTests", dependencies: ["LifecycleDaemon"]),
+        .testTarget(
+            name: "LifecycleDaemonTests",
+            dependencies: ["LifecycleDaemon", "LifecycleKafka", "LifecycleConfig", "LifecycleCodec", "LifecycleEngine"]
+        ),
         // Runs the built `lifecycled` binary (scripts/test builds every product first).
         .testTarget(name: "EndToEndTests", exclude: ["Fixtures"]),
     ],

@@ -20,6 +20,19 @@ public struct KafkaMessage {
     public var value: UnsafeRawBufferPointer
     /// The message timestamp (epoch ms), if the broker or producer set one.
     public var timestamp: Int64?
+    let raw: UnsafeMutablePointer<rd_kafka_message_t>
+
+    /// The last value of header `name`, as text.
+    public func header(_ name: String) -> String? {
+        var headers: OpaquePointer?
+        guard rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers else { return nil }
+        var value: UnsafeRawPointer?
+        var size = 0
+        guard rd_kafka_header_get_last(headers, name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR, let value else {
+            return nil
+        }
+        return String(decoding: UnsafeRawBufferPointer(start: value, count: size), as: UTF8.self)
+    }
 }
 
 /// A group consumer with manual commits and rebalances handled by its owner.
@@ -35,6 +48,9 @@ public final class KafkaConsumer {
         case assigned([TopicPartition])
         case revoked([TopicPartition])
     }
+
+    /// A start offset meaning "the earliest offset the topic still retains".
+    public static let earliestOffset: Int64 = lifecycled_offset_beginning
 
     private let handle: OpaquePointer
     private let queue: OpaquePointer
@@ -125,7 +141,8 @@ public final class KafkaConsumer {
                 offset: message.offset,
                 key: UnsafeRawBufferPointer(start: message.key, count: message.key == nil ? 0 : message.key_len),
                 value: UnsafeRawBufferPointer(start: message.payload, count: message.payload == nil ? 0 : message.len),
-                timestamp: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp))
+                timestamp: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp,
+                raw: batch[index]!))
             delivered += 1
         }
         return delivered

@@ -1,0 +1,219 @@
+import LifecycleCodec
+import LifecycleConfig
+import LifecycleEngine
+import LifecycleKafka
+import Logging
+
+/// The daemon's processing loop: Kafka in, one engine per assigned partition, triggers out.
+///
+/// Everything runs on the owner's thread, one `step` at a time: a batch is consumed and
+/// applied, triggers and dead letters are produced, and delivery reports are served. Every
+/// `checkpoint_interval` (and before a partition is revoked, and on `stop`) the commit cycle
+/// runs: wait until Kafka acknowledged every trigger, write each partition's checkpoint,
+/// then commit the input offsets. So an offset is committed only after the triggers its
+/// events caused are acknowledged and the state that saw them is on disk (at-least-once,
+/// and a replayed trigger carries the same id).
+public final class TriggerPipeline {
+    /// What a partition's engine has consumed.
+    struct PartitionState {
+        var engine: PartitionEngine
+        /// The offset of the next message to read (what a commit records).
+        var nextOffset: Int64
+    }
+
+    public struct Counters: Sendable, Equatable {
+        public var eventsConsumed = 0
+        public var eventsRejected: [String: Int] = [:]
+        public var eventsLate = 0
+        public var keyMismatches = 0
+        public var triggersProduced = 0
+        public var conversions = 0
+        public var checkpoints = 0
+        public var rebalances = 0
+    }
+
+    public static let deadLetterReasonHeader = "lifecycled-reason"
+
+    private let config: LoadedConfig
+    private let logger: Logger
+    private let wallClock: () -> Int64
+    private let store: CheckpointStore
+    private var consumer: KafkaConsumer!
+    private var producer: KafkaProducer!
+    private var partitions: [TopicPartition: PartitionState] = [:]
+    private var decoder: EventDecoder
+    private let encoder = TriggerEncoder()
+    private var output = EngineOutput()
+    private var encoded: [UInt8] = []
+    private var deliveryFailure: KafkaError?
+    private var lastCommit: Int64
+    public private(set) var counters = Counters()
+
+    /// - Parameter wallClock: epoch milliseconds now; used only to let caught-up partitions'
+    ///   timers fire and to pace checkpoints (the engine itself never reads a clock).
+    public init(config: LoadedConfig, logger: Logger, wallClock: @escaping () -> Int64) throws {
+        self.config = config
+        self.logger = logger
+        self.wallClock = wallClock
+        store = CheckpointStore(directory: config.settings.state.directory)
+        decoder = EventDecoder(fields: config.rules.events, propertyPaths: config.compiled.propertyPaths)
+        lastCommit = wallClock()
+        try store.prepare()
+        let kafka = config.settings.kafka
+        var common = kafka.properties
+        common["bootstrap.servers"] = kafka.brokers
+        producer = try KafkaProducer(properties: common, logger: logger) { [unowned self] _, error in
+            if let error, deliveryFailure == nil { deliveryFailure = error }
+        }
+        var consumerProperties = common
+        consumerProperties["group.id"] = kafka.groupID
+        consumer = try KafkaConsumer(properties: consumerProperties, logger: logger) { [unowned self] rebalance in
+            try self.rebalance(rebalance)
+        }
+        try consumer.subscribe(kafka.inputTopics)
+    }
+
+    /// Partitions assigned and restored: what `/readyz` reports.
+    public var assignedPartitions: [TopicPartition] { partitions.keys.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) } }
+
+    /// Consumes one batch (waiting up to `timeoutMilliseconds`), fires caught-up partitions'
+    /// timers, and runs the commit cycle when it is due. Throws on what must stop the daemon:
+    /// an unusable checkpoint, a trigger Kafka refused.
+    public func step(timeoutMilliseconds: Int32 = 100) throws {
+        try consumer.poll(timeoutMilliseconds: timeoutMilliseconds) { message in try consume(message) }
+        producer.poll()
+        try advanceCaughtUpPartitions()
+        if wallClock() - lastCommit >= config.settings.state.checkpointInterval {
+            try commit(partitions.keys)
+        }
+    }
+
+    /// The final commit cycle, then leaves the group.
+    public func stop() throws {
+        try commit(partitions.keys)
+        consumer.close()
+        try producer.flush(timeoutMilliseconds: 30_000)
+    }
+
+    /// The engine's view of a user, from whichever partition holds them.
+    public func report(userID: String) -> UserReport? {
+        partitions.values.lazy.compactMap { $0.engine.report(userID: userID) }.first
+    }
+
+    /// Users per stage over all assigned partitions.
+    public var usersPerStage: [(stage: String, users: Int)] {
+        config.compiled.stageNames.indices.map { index in
+            (config.compiled.stageNames[index], partitions.values.reduce(0) { $0 + $1.engine.usersPerStage[index] })
+        }
+    }
+
+    // MARK: - Consuming
+
+    private func consume(_ message: KafkaMessage) throws {
+        let partition = TopicPartition(topic: message.topic, partition: message.partition)
+        guard var state = partitions.removeValue(forKey: partition) else { return }
+        defer { partitions[partition] = state }
+        state.nextOffset = message.offset + 1
+        counters.eventsConsumed += 1
+        var outcome = IngestOutcome.applied
+        let rejection = decoder.decode(message.value, fallbackTime: message.timestamp) { event in
+            if !message.key.isEmpty, !message.key.elementsEqual(event.userID) { counters.keyMismatches += 1 }
+            outcome = state.engine.ingest(event, into: &output)
+        }
+        if let rejection {
+            try deadLetter(message, reason: rejection.rawValue)
+        } else if outcome == .late {
+            counters.eventsLate += 1
+        } else if outcome == .outOfRange || outcome == .invalidUser {
+            try deadLetter(message, reason: outcome == .outOfRange ? "bad_time" : "bad_user_id")
+        }
+        try produceOutput()
+    }
+
+    private func deadLetter(_ message: KafkaMessage, reason: String) throws {
+        counters.eventsRejected[reason, default: 0] += 1
+        try producer.produce(
+            topic: config.settings.kafka.deadLetterTopic, key: message.key, value: message.value,
+            header: (Self.deadLetterReasonHeader, reason), ticket: 0)
+    }
+
+    private func produceOutput() throws {
+        for trigger in output.triggers {
+            encoded.removeAll(keepingCapacity: true)
+            encoder.encode(trigger, into: &encoded)
+            let topic = config.settings.kafka.triggerTopics[trigger.name] ?? "lifecycled.\(trigger.name)"
+            var key = Array(trigger.userID.utf8)
+            try key.withUnsafeMutableBytes { key in
+                try encoded.withUnsafeBytes { value in
+                    try producer.produce(topic: topic, key: UnsafeRawBufferPointer(key), value: value, ticket: 0)
+                }
+            }
+            counters.triggersProduced += 1
+        }
+        counters.conversions += output.conversions.count
+        output.removeAll()
+    }
+
+    /// A partition with no backlog moves its stream time with the wall clock, so quiet users'
+    /// timers fire; one still catching up does not, so a restart never fires them early.
+    private func advanceCaughtUpPartitions() throws {
+        let now = wallClock()
+        for partition in partitions.keys {
+            guard let high = consumer.highWatermark(partition), partitions[partition]!.nextOffset >= high else { continue }
+            partitions[partition]!.engine.advance(to: now, into: &output)
+            try produceOutput()
+        }
+    }
+
+    // MARK: - Commit cycle and rebalances
+
+    private func commit(_ which: some Collection<TopicPartition>) throws {
+        guard !which.isEmpty else { return }
+        try producer.flush(timeoutMilliseconds: 60_000)
+        if let failure = deliveryFailure { throw failure }
+        var offsets: [TopicPartition: Int64] = [:]
+        for partition in which {
+            // A partition that has consumed nothing yet has nothing to save.
+            guard let state = partitions[partition], state.nextOffset >= 0 else { continue }
+            try store.write(
+                Checkpoint(nextOffset: state.nextOffset, configVersion: config.configVersion, engineSnapshot: state.engine.snapshot()),
+                topic: partition.topic, partition: partition.partition)
+            counters.checkpoints += 1
+            offsets[partition] = state.nextOffset
+        }
+        try consumer.commit(offsets)
+        lastCommit = wallClock()
+    }
+
+    private func rebalance(_ event: KafkaConsumer.Rebalance) throws -> [TopicPartition: Int64] {
+        counters.rebalances += 1
+        switch event {
+        case .revoked(let revoked):
+            try commit(revoked)
+            for partition in revoked { partitions[partition] = nil }
+            return [:]
+        case .assigned(let assigned):
+            var starts: [TopicPartition: Int64] = [:]
+            for partition in assigned {
+                if let checkpoint = try store.read(topic: partition.topic, partition: partition.partition) {
+                    let engine: PartitionEngine
+                    do {
+                        engine = try PartitionEngine(rules: config.compiled, snapshot: checkpoint.engineSnapshot)
+                    } catch {
+                        throw CheckpointError(
+                            path: store.path(topic: partition.topic, partition: partition.partition), reason: error.reason)
+                    }
+                    partitions[partition] = PartitionState(engine: engine, nextOffset: checkpoint.nextOffset)
+                    starts[partition] = checkpoint.nextOffset
+                    logger.info("restored \(partition) at offset \(checkpoint.nextOffset): \(engine.userCount) users")
+                } else {
+                    // No state for this partition: rebuild it from everything the topic retains.
+                    partitions[partition] = PartitionState(engine: PartitionEngine(rules: config.compiled), nextOffset: -1)
+                    starts[partition] = KafkaConsumer.earliestOffset
+                    logger.notice("no checkpoint for \(partition): rebuilding its state from the earliest retained offset")
+                }
+            }
+            return starts
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import LifecycleCodec
+import LifecycleConfig
+import LifecycleDaemon
+import LifecycleEngine
+import LifecycleKafka
+import Logging
+import Testing
+
+/// The pipeline against librdkafka's mock cluster: the real Kafka protocol over loopback.
+@Suite("Trigger pipeline on the mock cluster", .serialized)
+struct PipelineTests {
+    static let logger = Logger(label: "test.pipeline")
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let sample = try! String(contentsOf: repository.appendingPathComponent("config/examples/sample-events.ndjson"), encoding: .utf8)
+        .split(separator: "\n").map(String.init)
+    static let triggerNames = ["churn_risk", "win_back", "activation_nudge", "upgrade_ready", "power_user"]
+
+    /// The reference playbook pointed at the mock cluster and a fresh state directory.
+    static func config(cluster: MockCluster, group: String, stateDirectory: String) throws -> LoadedConfig {
+        var text = try String(contentsOf: repository.appendingPathComponent("config/lifecycled.yaml"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "brokers: \"localhost:9092\"", with: "brokers: \"\(cluster.bootstrapServers)\"")
+            .replacingOccurrences(of: "group_id: lifecycled", with: "group_id: \(group)")
+            .replacingOccurrences(of: "dir: /var/lib/lifecycled", with: "dir: \(stateDirectory)")
+            .replacingOccurrences(of: "properties: {}", with: "properties: {session.timeout.ms: \"6000\"}")
+        return try ConfigLoader.load(text: text, file: "test.yaml")
+    }
+
+    static func temporaryDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-pipeline-\(UUID().uuidString)").path
+    }
+
+    static func produce(_ lines: [(key: String, value: String)], to topic: String, cluster: MockCluster) throws {
+        let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: logger) { _, _ in }
+        for line in lines {
+            var key = Array(line.key.utf8)
+            var value = Array(line.value.utf8)
+            try key.withUnsafeMutableBytes { key in
+                try value.withUnsafeMutableBytes { value in
+                    try producer.produce(topic: topic, key: UnsafeRawBufferPointer(key), value: UnsafeRawBufferPointer(value), ticket: 0)
+                }
+            }
+        }
+        try producer.flush(timeoutMilliseconds: 10_000)
+    }
+
+    static func keyed(_ lines: [String]) -> [(key: String, value: String)] {
+        lines.map { line in
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            return ((object?["user_id"] as? String) ?? "none", line)
+        }
+    }
+
+    /// Runs a pipeline until it has consumed `count` events (or `seconds` pass), then stops it.
+    static func run(_ config: LoadedConfig, until count: Int, seconds: Double = 30) throws -> TriggerPipeline.Counters {
+        let pipeline = try TriggerPipeline(config: config, logger: logger, wallClock: { 0 })
+        let deadline = Date().addingTimeInterval(seconds)
+        while pipeline.counters.eventsConsumed < count && Date() < deadline { try pipeline.step() }
+        try pipeline.stop()
+        return pipeline.counters
+    }
+
+    /// Every message on `topics` (read by a fresh group), with the header `header` if asked.
+    static func read(_ topics: [String], expecting count: Int, cluster: MockCluster, header: String? = nil)
+        throws -> [(key: String, value: String, header: String?)]
+    {
+        let consumer = try KafkaConsumer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "reader-\(UUID().uuidString)",
+                         "session.timeout.ms": "6000"],
+            logger: logger) { _ in [:] }
+        try consumer.subscribe(topics)
+        var messages: [(key: String, value: String, header: String?)] = []
+        let deadline = Date().addingTimeInterval(count == 0 ? 6 : 20)
+        while messages.count < count || count == 0, Date() < deadline {
+            try consumer.poll(timeoutMilliseconds: 100) { message in
+                messages.append((String(decoding: message.key, as: UTF8.self), String(decoding: message.value, as: UTF8.self),
+                                 header.flatMap { message.header($0) }))
+            }
+        }
+        consumer.close()
+        return messages
+    }
+
+    @Test("events in, triggers out on their topics, bad input to the dead-letter topic; a restart re-sends nothing")
+    func endToEnd() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 4)
+        for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 2) }
+        try cluster.createTopic("lifecycled.dlq", partitions: 1)
+        let bad = [("x", "not json"), ("y", #"{"event":"login","ts":1795392000000}"#), ("z", #"{"user_id":"z","event":"login","ts":"soon"}"#)]
+        try Self.produce(Self.keyed(Self.sample) + bad, to: "user-events", cluster: cluster)
+        let state = Self.temporaryDirectory()
+        let config = try Self.config(cluster: cluster, group: "lifecycled-e2e", stateDirectory: state)
+
+        let first = try Self.run(config, until: Self.sample.count + bad.count)
+        #expect(first.eventsConsumed == Self.sample.count + bad.count)
+        #expect(first.eventsRejected == ["not_json": 1, "missing_user_id": 1, "bad_time": 1])
+        #expect(first.triggersProduced > 0)
+
+        let triggers = try Self.read(Self.triggerNames.map { "lifecycled.\($0)" }, expecting: first.triggersProduced, cluster: cluster)
+        #expect(triggers.count == first.triggersProduced)
+        for trigger in triggers {
+            let object = try #require(JSONSerialization.jsonObject(with: Data(trigger.value.utf8)) as? [String: Any])
+            #expect(object["user_id"] as? String == trigger.key, "keyed by user id")
+            #expect((object["id"] as? String)?.count == 32)
+            #expect(object["fired_at"] is Int)
+        }
+        let letters = try Self.read(["lifecycled.dlq"], expecting: 3, cluster: cluster, header: TriggerPipeline.deadLetterReasonHeader)
+        #expect(Set(letters.map(\.value)) == Set(bad.map(\.1)))
+        #expect(Set(letters.compactMap(\.header)) == ["not_json", "missing_user_id", "bad_time"])
+        #expect(FileManager.default.fileExists(atPath: "\(state)/user-events.0.checkpoint"))
+
+        // Restarted on the same state and group with one new event: only that event is
+        // consumed (the checkpoints' offsets were used), and nothing is re-sent.
+        try Self.produce([("newcomer", #"{"user_id":"newcomer","event":"page_view","ts":1797000000000}"#)], to: "user-events", cluster: cluster)
+        let second = try Self.run(config, until: 1, seconds: 20)
+        #expect(second.eventsConsumed == 1)
+        #expect(second.triggersProduced == 0)
+    }
+
+    @Test("on one partition whose timers fall before its last event, run and replay give the same trigger ids")
+    func runMatchesReplay() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 1)
+        for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
+        try Self.produce(Self.keyed(Self.sample), to: "user-events", cluster: cluster)
+        let config = try Self.config(cluster: cluster, group: "lifecycled-replay", stateDirectory: Self.temporaryDirectory())
+        let counters = try Self.run(config, until: Self.sample.count)
+        let live = try Self.read(Self.triggerNames.map { "lifecycled.\($0)" }, expecting: counters.triggersProduced, cluster: cluster)
+        let liveIDs = Set(try live.map { try #require(JSONSerialization.jsonObject(with: Data($0.value.utf8)) as? [String: Any])["id"] as? String })
+
+        var engine = PartitionEngine(rules: config.compiled)
+        var decoder = EventDecoder(fields: config.rules.events, propertyPaths: config.compiled.propertyPaths)
+        var output = EngineOutput()
+        for line in Self.sample {
+            var bytes = Array(line.utf8)
+            _ = bytes.withUnsafeMutableBytes { raw in
+                decoder.decode(UnsafeRawBufferPointer(raw), fallbackTime: nil) { engine.ingest($0, into: &output) }
+            }
+        }
+        #expect(output.triggers.count >= 5)
+        #expect(liveIDs == Set(output.triggers.map(\.id)))
+    }
+}
