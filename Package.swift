@@ -49,8 +49,9 @@ let package = Package(
         .executableTarget(
             name: "lifecycled",
             dependencies: [
-                "LifecycleEngine", "LifecycleConfig", "LifecycleCodec",
+                "LifecycleEngine", "LifecycleConfig", "LifecycleCodec", "LifecycleDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Engine throughput and memory-per-user benchmark (run in release, see BENCHMARKS.md).
@@ -68,7 +69,11 @@ let package = Package(
             dependencies: ["LifecycleDaemon", "LifecycleKafka", "LifecycleConfig", "LifecycleCodec", "LifecycleEngine"]
         ),
         // Runs the built `lifecycled` binary (scripts/test builds every product first).
-        .testTarget(name: "EndToEndTests", exclude: ["Fixtures"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["LifecycleKafka", "LifecycleConfig", "LifecycleCodec", "LifecycleEngine"],
+            exclude: ["Fixtures"]
+        ),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -74,7 +74,12 @@ public final class KafkaConsumer {
         let retained = box.install(on: conf)
         rd_kafka_conf_set_rebalance_cb(conf) { handle, error, partitions, _ in
             guard let handle, let partitions, let context = HandleContext.from(handle) else { return }
-            context.onRebalance?(handle, error, partitions)
+            if let onRebalance = context.onRebalance {
+                onRebalance(handle, error, partitions)
+            } else {
+                // The owner is gone (closing from deinit): just follow the group.
+                rd_kafka_assign(handle, error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? partitions : nil)
+            }
         }
         var errorText = ErrorText()
         guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errorText.storage, errorText.storage.count) else {
@@ -94,6 +99,8 @@ public final class KafkaConsumer {
     }
 
     deinit {
+        // Leaving the group revokes partitions; the owner's handler must not run any more.
+        context.takeUnretainedValue().onRebalance = nil
         if !closed { rd_kafka_consumer_close(handle) }
         rd_kafka_queue_destroy(queue)
         rd_kafka_destroy(handle)

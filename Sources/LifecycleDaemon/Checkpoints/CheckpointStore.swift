@@ -15,16 +15,30 @@ public struct Checkpoint: Sendable, Equatable {
     }
 }
 
-/// A checkpoint that cannot be used. The daemon stops rather than silently starting over:
-/// the message names the file and says what the operator can do.
+/// A checkpoint that cannot be written or used. The daemon stops rather than silently
+/// starting over: the message names the file and, for an unusable checkpoint, what to do.
 public struct CheckpointError: Error, Sendable, CustomStringConvertible {
     public var path: String
     public var reason: String
-    public var description: String {
-        "\(path): \(reason). The partition's state cannot be restored from it. To rebuild the state from the "
-            + "topic instead, move the file out of the state directory and restart (the partition is then read "
-            + "from its earliest retained offset; triggers seen before are re-sent with the same ids)."
+    /// What the operator can do about it.
+    public var advice: String?
+
+    public init(path: String, reason: String, advice: String? = nil) {
+        self.path = path
+        self.reason = reason
+        self.advice = advice
     }
+
+    /// A checkpoint that exists but cannot be restored.
+    static func unusable(_ path: String, _ reason: String) -> CheckpointError {
+        CheckpointError(
+            path: path, reason: reason,
+            advice: "The partition's state cannot be restored from it. To rebuild the state from the topic instead, "
+                + "move the file out of the state directory and restart (the partition is then read from its earliest "
+                + "retained offset; triggers seen before are re-sent with the same ids).")
+    }
+
+    public var description: String { "\(path): \(reason)" + (advice.map { ". \($0)" } ?? "") }
 }
 
 /// Per-partition checkpoint files in the state directory, written atomically: a temporary
@@ -47,10 +61,17 @@ public struct CheckpointStore: Sendable {
         "\(directory)/\(topic).\(partition).checkpoint"
     }
 
-    /// Creates the state directory if needed; errors say which directory and why.
+    /// Creates the state directory (and its parents) if needed; errors say which and why.
     public func prepare() throws(CheckpointError) {
-        if mkdir(directory, 0o750) != 0 && errno != EEXIST {
-            throw CheckpointError(path: directory, reason: "cannot create the state directory: \(Self.systemError())")
+        var path = directory.hasPrefix("/") ? "" : "."
+        for component in directory.split(separator: "/") {
+            path += "/" + component
+            if mkdir(path, 0o750) != 0 && errno != EEXIST {
+                throw CheckpointError(path: directory, reason: "cannot create the state directory (\(path)): \(Self.systemError())")
+            }
+        }
+        guard access(directory, W_OK) == 0 else {
+            throw CheckpointError(path: directory, reason: "the state directory is not writable: \(Self.systemError())")
         }
     }
 
@@ -118,7 +139,7 @@ public struct CheckpointStore: Sendable {
     }
 
     static func decode(_ bytes: [UInt8], path: String) throws(CheckpointError) -> Checkpoint {
-        func fail(_ reason: String) -> CheckpointError { CheckpointError(path: path, reason: reason) }
+        func fail(_ reason: String) -> CheckpointError { .unusable(path, reason) }
         guard bytes.count >= 16 else { throw fail("too short to be a checkpoint (\(bytes.count) bytes)") }
         var reader = SnapshotReader(Array(bytes[0..<(bytes.count - 4)]))
         do {

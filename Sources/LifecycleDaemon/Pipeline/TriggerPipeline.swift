@@ -158,7 +158,9 @@ public final class TriggerPipeline {
     /// timers fire; one still catching up does not, so a restart never fires them early.
     private func advanceCaughtUpPartitions() throws {
         let now = wallClock()
-        for partition in partitions.keys {
+        // Over a copy of the keys: iterating the dictionary's own keys while mutating its
+        // values would copy every engine's state.
+        for partition in Array(partitions.keys) {
             guard let high = consumer.highWatermark(partition), partitions[partition]!.nextOffset >= high else { continue }
             partitions[partition]!.engine.advance(to: now, into: &output)
             try produceOutput()
@@ -200,8 +202,7 @@ public final class TriggerPipeline {
                     do {
                         engine = try PartitionEngine(rules: config.compiled, snapshot: checkpoint.engineSnapshot)
                     } catch {
-                        throw CheckpointError(
-                            path: store.path(topic: partition.topic, partition: partition.partition), reason: error.reason)
+                        throw CheckpointError.unusable(store.path(topic: partition.topic, partition: partition.partition), error.reason)
                     }
                     partitions[partition] = PartitionState(engine: engine, nextOffset: checkpoint.nextOffset)
                     starts[partition] = checkpoint.nextOffset

@@ -1,0 +1,53 @@
+import Glibc
+import LifecycleConfig
+import LifecycleKafka
+import Logging
+import Synchronization
+
+/// What asks the daemon to stop (SIGTERM, SIGINT): a flag the run loop checks each step.
+public final class StopSignal: Sendable {
+    private let requested = Atomic<Bool>(false)
+    public init() {}
+    public func request() { requested.store(true, ordering: .relaxed) }
+    public var isRequested: Bool { requested.load(ordering: .relaxed) }
+}
+
+/// `lifecycled run`: the pipeline's loop with systemd notifications and a clean stop.
+///
+/// Stopping finishes the batch in hand, waits for Kafka to acknowledge every trigger, writes
+/// the checkpoints, commits the offsets and leaves the group (SPEC section 4).
+public struct Daemon {
+    public let config: LoadedConfig
+    public let logger: Logger
+    public let notifier: SystemdNotifier
+
+    public init(config: LoadedConfig, logger: Logger, notifier: SystemdNotifier) {
+        self.config = config
+        self.logger = logger
+        self.notifier = notifier
+    }
+
+    public static func wallClockMillis() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    public func run(until stop: StopSignal) throws {
+        let pipeline = try TriggerPipeline(config: config, logger: logger, wallClock: Self.wallClockMillis)
+        notifier.notify("READY=1\nSTATUS=consuming \(config.settings.kafka.inputTopics.joined(separator: ", "))")
+        logger.info("lifecycled running: brokers \(config.settings.kafka.brokers), group \(config.settings.kafka.groupID), config \(config.configVersion)")
+        var lastWatchdog = Self.wallClockMillis()
+        while !stop.isRequested {
+            try pipeline.step()
+            if let interval = notifier.watchdogInterval, Self.wallClockMillis() - lastWatchdog >= interval {
+                notifier.notify("WATCHDOG=1\nSTATUS=\(pipeline.assignedPartitions.count) partitions, \(pipeline.counters.eventsConsumed) events, \(pipeline.counters.triggersProduced) triggers")
+                lastWatchdog = Self.wallClockMillis()
+            }
+        }
+        notifier.notify("STOPPING=1\nSTATUS=checkpointing and committing")
+        logger.info("stopping: final checkpoint and commit")
+        try pipeline.stop()
+        logger.info("stopped cleanly after \(pipeline.counters.eventsConsumed) events, \(pipeline.counters.triggersProduced) triggers, \(pipeline.counters.checkpoints) checkpoints")
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import LifecycleCodec
+import LifecycleConfig
+import LifecycleEngine
+import LifecycleKafka
+import Logging
+import Testing
+
+/// `lifecycled run` as a process against a mock cluster hosted by the test: crash it with
+/// kill -9 mid-stream, start it again, stop it with SIGTERM.
+@Suite("lifecycled run", .serialized)
+struct RunCommandTests {
+    static let logger = Logger(label: "test.run")
+    static let triggerNames = ["churn_risk", "win_back", "activation_nudge", "upgrade_ready", "power_user"]
+
+    /// The sample events moved a year ahead of the wall clock, so a caught-up partition
+    /// following the wall clock fires no timer early and run matches an offline replay.
+    static func shiftedSample() throws -> [String] {
+        let lines = try String(contentsOfFile: BinaryRunner.path("config/examples/sample-events.ndjson"), encoding: .utf8)
+            .split(separator: "\n")
+        let first: Int64 = 1_795_392_000_000
+        let shift = (Int64(Date().timeIntervalSince1970 * 1000) + 365 * Millis.day - first) / Millis.day * Millis.day
+        return try lines.map { line in
+            var object = try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            object["ts"] = (object["ts"] as! Int64) + shift
+            return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+        }
+    }
+
+    static func expectedIDs(_ lines: [String], config: LoadedConfig) -> Set<String> {
+        var engine = PartitionEngine(rules: config.compiled)
+        var decoder = EventDecoder(fields: config.rules.events, propertyPaths: config.compiled.propertyPaths)
+        var output = EngineOutput()
+        for line in lines {
+            var bytes = Array(line.utf8)
+            _ = bytes.withUnsafeMutableBytes { raw in
+                decoder.decode(UnsafeRawBufferPointer(raw), fallbackTime: nil) { engine.ingest($0, into: &output) }
+            }
+        }
+        return Set(output.triggers.map(\.id))
+    }
+
+    static func produce(_ lines: [String], cluster: MockCluster) throws {
+        let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: logger) { _, _ in }
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            var key = Array(((object?["user_id"] as? String) ?? "").utf8)
+            var value = Array(line.utf8)
+            try key.withUnsafeMutableBytes { key in
+                try value.withUnsafeMutableBytes { value in
+                    try producer.produce(topic: "user-events", key: UnsafeRawBufferPointer(key), value: UnsafeRawBufferPointer(value), ticket: 0)
+                }
+            }
+        }
+        try producer.flush(timeoutMilliseconds: 10_000)
+    }
+
+    /// Trigger ids on the trigger topics (all of them, by a new consumer group), read until
+    /// every id in `expected` was seen or `seconds` pass.
+    static func triggerIDs(cluster: MockCluster, until expected: Set<String>, seconds: Double) throws -> [String] {
+        let consumer = try KafkaConsumer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "reader-\(UUID().uuidString)",
+                         "session.timeout.ms": "6000"],
+            logger: logger) { _ in [:] }
+        try consumer.subscribe(triggerNames.map { "lifecycled.\($0)" })
+        var ids: [String] = []
+        let deadline = Date().addingTimeInterval(seconds)
+        while !expected.isSubset(of: Set(ids)) && Date() < deadline {
+            try consumer.poll(timeoutMilliseconds: 100) { message in
+                if let object = try? JSONSerialization.jsonObject(with: Data(message.value)) as? [String: Any],
+                   let id = object["id"] as? String { ids.append(id) }
+            }
+        }
+        consumer.close()
+        return ids
+    }
+
+    static func start(config path: String, log: String) throws -> Process {
+        let process = Process()
+        process.executableURL = BinaryRunner.binary
+        process.arguments = ["run", "--config", path]
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+
+    static func wait(_ process: Process, seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return !process.isRunning
+    }
+
+    @Test("kill -9 mid-stream and restart: every trigger arrives, repeats carry the same id; SIGTERM exits 0 with a checkpoint")
+    func crashAndRestart() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 1)
+        for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-run-\(UUID().uuidString)").path
+        var text = try String(contentsOfFile: BinaryRunner.path("config/lifecycled.yaml"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "brokers: \"localhost:9092\"", with: "brokers: \"\(cluster.bootstrapServers)\"")
+            .replacingOccurrences(of: "dir: /var/lib/lifecycled", with: "dir: \(directory)/state")
+            .replacingOccurrences(of: "checkpoint_interval: 10s", with: "checkpoint_interval: 1s")
+            .replacingOccurrences(of: "properties: {}", with: "properties: {session.timeout.ms: \"6000\"}")
+        let configPath = try BinaryRunner.temporaryFile(text, name: "lifecycled.yaml")
+        let config = try ConfigLoader.load(path: configPath)
+        let events = try Self.shiftedSample()
+        let expected = Self.expectedIDs(events, config: config)
+        #expect(expected.count >= 5)
+
+        // First life: half the stream, then a crash.
+        try Self.produce(Array(events.prefix(events.count / 2)), cluster: cluster)
+        let first = try Self.start(config: configPath, log: "\(directory)-first.log")
+        let early = Self.expectedIDs(Array(events.prefix(events.count / 2)), config: config)
+        let firstIDs = try Self.triggerIDs(cluster: cluster, until: early, seconds: 40)
+        #expect(early.isSubset(of: Set(firstIDs)), "first life's triggers")
+        Thread.sleep(forTimeInterval: 1.5)  // let a checkpoint happen
+        kill(first.processIdentifier, SIGKILL)
+        #expect(Self.wait(first, seconds: 10), "kill -9 ends it")
+
+        // Second life: the rest of the stream, then a clean stop.
+        try Self.produce(Array(events.dropFirst(events.count / 2)), cluster: cluster)
+        let second = try Self.start(config: configPath, log: "\(directory)-second.log")
+        let ids = try Self.triggerIDs(cluster: cluster, until: expected, seconds: 40)
+        let checkpoint = "\(directory)/state/user-events.0.checkpoint"
+        let before = try FileManager.default.attributesOfItem(atPath: checkpoint)[.modificationDate] as? Date
+        Thread.sleep(forTimeInterval: 0.2)
+        second.terminate()  // SIGTERM
+        let stopped = Self.wait(second, seconds: 30)
+        #expect(stopped, "stops within the systemd stop timeout")
+        if !stopped { kill(second.processIdentifier, SIGKILL) }
+        #expect(!stopped || second.terminationStatus == 0)
+        let log = (try? String(contentsOfFile: "\(directory)-second.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("stopped cleanly"), "\(log)")
+        let after = try FileManager.default.attributesOfItem(atPath: checkpoint)[.modificationDate] as? Date
+        #expect(after != nil && after! >= before!, "final checkpoint written")
+
+        #expect(Set(ids) == expected, "every expected trigger, nothing else")
+        #expect(ids.count >= expected.count)
+    }
+}
