@@ -156,8 +156,10 @@ public final class TriggerPipeline {
 
     /// A partition with no backlog moves its stream time with the wall clock, so quiet users'
     /// timers fire; one still catching up does not, so a restart never fires them early.
+    /// It trails the wall clock by the allowed lateness, the delay events are allowed anyway,
+    /// so a timer does not fire before an event that was still allowed to arrive.
     private func advanceCaughtUpPartitions() throws {
-        let now = wallClock()
+        let now = wallClock() - config.rules.events.allowedLateness
         // Over a copy of the keys: iterating the dictionary's own keys while mutating its
         // values would copy every engine's state.
         for partition in Array(partitions.keys) {

@@ -14,7 +14,9 @@ extension PartitionEngine {
         writer.write(Self.snapshotVersion)
         writer.write(Self.byteOrderMark.bigEndian)  // reads back differently on the other byte order
         writer.write(rules.stateSignature)
+        writer.write(rules.configVersion)
         writer.write(streamTime)
+        writer.write(eventTime)
         ids.write(to: &writer)
         users.write(to: &writer)
         buckets.write(to: &writer)
@@ -42,7 +44,9 @@ extension PartitionEngine {
         guard signature == rules.stateSignature else {
             throw SnapshotError("snapshot written under different rules (counters, attributes, stages or triggers changed)")
         }
+        let writtenUnder = try reader.readString("config version")
         streamTime = try reader.read(Int64.self, "stream time")
+        eventTime = try reader.read(Int64.self, "event time")
         ids = try ByteInterner(from: &reader, "user ids")
         users = try UserRecords(
             from: &reader, attributeCount: rules.attributes.count, triggerCount: rules.triggers.count)
@@ -54,8 +58,26 @@ extension PartitionEngine {
         usersPerStage = try reader.readArray(Int64.self, "users per stage").map(Int.init)
         guard reader.isAtEnd else { throw SnapshotError("unexpected bytes after the end of the snapshot") }
         guard users.count == ids.capacity, usersPerStage.count == rules.stageNames.count,
-              (0..<users.count).allSatisfy({ Int(users[stage: $0]) < rules.stageNames.count && buckets.isValid(users[run: $0]) })
+              (0..<users.count).allSatisfy({
+                  Int(users[stage: $0]) < rules.stageNames.count && buckets.isValid(users[run: $0], counters: rules.counters.count)
+              })
         else { throw SnapshotError("inconsistent state: user columns do not match the rules or the slab") }
+        if writtenUnder != rules.configVersion { rescheduleAllTimers() }
+    }
+
+    /// After a rules change that keeps the state's shape (a threshold, a new timed
+    /// transition), pending timers may point at the wrong instants. Every user is scheduled
+    /// again from their earliest possible wake-up; those already past fire at the next
+    /// advance, at their exact deadlines, as if the new rules had always applied.
+    mutating func rescheduleAllTimers() {
+        timers.removeAll()
+        for user in 0..<users.count where ids.isLive(UInt32(user)) {
+            users[user, .scheduled] = .max
+            let wake = nextWake(user, from: .min, inclusive: true)
+            guard wake != .max else { continue }
+            users[user, .scheduled] = wake
+            timers.push(.init(deadline: wake, user: UInt32(user)))
+        }
     }
 }
 

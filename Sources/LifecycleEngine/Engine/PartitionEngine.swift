@@ -2,13 +2,18 @@
 /// and conversions out. It never reads a clock, a file or a socket, so `replay` and the
 /// daemon run exactly the same code, and the same input always gives the same output.
 ///
-/// Stream time is the largest event time seen (or the time passed to `advance(to:)`).
+/// Stream time is the largest event time seen, or a later time passed to `advance(to:)`
+/// (`replay --until`, or the wall clock for a caught-up partition in `run`): timers fire up
+/// to it and lateness is measured from it. Events are evaluated at the largest *event* time
+/// seen, so the triggers they cause carry event times whatever the wall clock did.
 /// Each user is evaluated when one of their events arrives and when one of their timers
 /// falls due; timers are only set where a rule's truth can change without an event
 /// (`inactive_for`, `in_stage_for`, and counters falling when a rule needs that).
 public struct PartitionEngine: Sendable {
     public let rules: CompiledRules
     public internal(set) var streamTime: Int64 = .min
+    /// The largest event time seen.
+    public internal(set) var eventTime: Int64 = .min
     public private(set) var stats: EngineStats
     /// Users currently in each stage, indexed like `rules.stageNames`.
     public internal(set) var usersPerStage: [Int]
@@ -74,7 +79,8 @@ public struct PartitionEngine: Sendable {
             stats.eventsErasing += 1
             return .erased
         }
-        let now = streamTime
+        eventTime = max(eventTime, event.time)
+        let now = eventTime
         let (index, inserted) = ids.intern(event.userID)
         let user = Int(index)
         if inserted {
@@ -138,12 +144,14 @@ public struct PartitionEngine: Sendable {
                 if change.old == nil { counterValues[counterIndex] += 1 }
             case .sum(let slot):
                 let property = event.properties[slot]
-                guard property.kind == .number else { continue }
+                guard property.kind == .number, property.number.isFinite else { continue }
+                let hundredths = (property.number * counter.scale).rounded()
                 let change = buckets.add(to: &users[run: user], counter: counterIndex, bucket: bucket) { old in
-                    (Float(bitPattern: old ?? 0) + Float(property.number)).bitPattern
+                    let total = Double(Int32(bitPattern: old ?? 0)) + hundredths
+                    return UInt32(bitPattern: Int32(max(Double(Int32.min), min(Double(Int32.max), total))))
                 }
                 counterValues[counterIndex] +=
-                    Double(Float(bitPattern: change.new)) - Double(Float(bitPattern: change.old ?? 0))
+                    Double(Int32(bitPattern: change.new)) - Double(Int32(bitPattern: change.old ?? 0))
             }
         }
         for item in rules.eventAttributes.range(of: eventID) {
@@ -169,6 +177,7 @@ public struct PartitionEngine: Sendable {
     private mutating func erase(_ user: Int) {
         usersPerStage[Int(users[stage: user])] -= 1
         buckets.clear(&users[run: user])
+        users.clear(user)
         users[user, .scheduled] = .max
         ids.remove(UInt32(user))
         stats.usersErased += 1
@@ -199,7 +208,7 @@ public struct PartitionEngine: Sendable {
         let raw = BucketStore.value(entry)
         switch counter.kind {
         case .count, .distinctDays: return Double(raw)
-        case .sum: return Double(Float(bitPattern: raw))
+        case .sum: return Double(Int32(bitPattern: raw))
         }
     }
 
@@ -222,7 +231,7 @@ public struct PartitionEngine: Sendable {
                 let goal = rules.triggers[trigger].goal,
                 event.time >= firedAt, event.time - firedAt <= goal.within
             else { continue }
-            if let condition = goal.condition, !holds(condition, user, now: streamTime) { continue }
+            if let condition = goal.condition, !holds(condition, user, now: eventTime) { continue }
             users.setFlag(user, UserRecords.convertedBit(trigger), true)
             stats.conversions[trigger] += 1
             let userID = ids.string(UInt32(user))
@@ -307,9 +316,9 @@ public struct PartitionEngine: Sendable {
         var items = sources.map { source -> Evidence in
             switch source {
             case .counter(let index):
-                let value = counterValues[index]
-                return Evidence(
-                    rules.counterNames[index], rules.counters[index].isIntegral ? .integer(Int64(value)) : .number(value))
+                let counter = rules.counters[index]
+                let value = counterValues[index] / counter.scale
+                return Evidence(rules.counterNames[index], counter.isIntegral ? .integer(Int64(value)) : .number(value))
             case .attribute(let index):
                 return Evidence(rules.attributeNames[index], .text(attributeText(user, index)))
             case .stage:
@@ -340,7 +349,8 @@ public struct PartitionEngine: Sendable {
             switch rules.instructions[index] {
             case .constant(let constant): value = constant
             case .counter(let counter, let op, let threshold): value = op.holds(counterValues[counter], threshold)
-            case .counters(let lhs, let op, let rhs): value = op.holds(counterValues[lhs], counterValues[rhs])
+            case .counters(let lhs, let lhsScale, let op, let rhs, let rhsScale):
+                value = op.holds(counterValues[lhs] * lhsScale, counterValues[rhs] * rhsScale)
             case .attribute(let attribute, let equal, let wanted):
                 value = (users[attribute: user, attribute] == wanted) == equal
             case .stage(let equal, let stage): value = (users[stage: user] == stage) == equal
@@ -364,7 +374,7 @@ public struct PartitionEngine: Sendable {
 
     /// The earliest time after (or at, if `inclusive`) `time` at which a rule that matters in
     /// the user's stage can change truth without an event; `Int64.max` if none.
-    private func nextWake(_ user: Int, from time: Int64, inclusive: Bool) -> Int64 {
+    func nextWake(_ user: Int, from time: Int64, inclusive: Bool) -> Int64 {
         var best = Int64.max
         @inline(__always) func consider(_ candidate: Int64) {
             if candidate < best, inclusive ? candidate >= time : candidate > time { best = candidate }
@@ -372,10 +382,10 @@ public struct PartitionEngine: Sendable {
         for item in rules.timeAtomsByStage.range(of: Int(users[stage: user])) {
             let atom = rules.timeAtomsByStage[item: item]
             let (deadline, overflow) = baseTime(atom.base, user).addingReportingOverflow(atom.threshold)
-            guard !overflow else { continue }
-            // `elapsed OP threshold` can only change truth at these two instants.
-            consider(deadline)
-            consider(deadline + 1)
+            guard !overflow, deadline < .max else { continue }
+            let changes = atom.changes(at: deadline)
+            consider(changes.first)
+            if let second = changes.second { consider(second) }
         }
         if rules.wakesOnCounterExpiry {
             buckets.forEach(users[run: user]) { entry in
@@ -413,7 +423,7 @@ public struct PartitionEngine: Sendable {
             stage: rules.stageNames[Int(users[stage: user])],
             stageSince: users[user, .stageSince],
             lastSeen: users[user, .lastSeen],
-            counters: rules.counterNames.indices.map { (rules.counterNames[$0], values[$0]) },
+            counters: rules.counterNames.indices.map { (rules.counterNames[$0], values[$0] / rules.counters[$0].scale) },
             attributes: rules.attributeNames.indices.map { (rules.attributeNames[$0], attributeText(user, $0)) },
             nextTimer: wake == .max ? nil : wake,
             lastFired: rules.triggerNames.indices.compactMap { trigger in

@@ -88,13 +88,18 @@ struct UserRecords: Sendable {
         if index == count {
             words.append(contentsOf: repeatElement(0, count: strideWords))
         } else {
-            for word in (index * strideWords)..<((index + 1) * strideWords) { words[word] = 0 }
+            clear(index)
         }
         self[index, .lastSeen] = time
         self[index, .stageSince] = time
         self[index, .scheduled] = .max
         for trigger in 0..<triggerCount { self[lastFired: index, trigger] = Self.never }
         self[stage: index] = initial
+    }
+
+    /// Zeroes a record (an erased user leaves no values behind).
+    mutating func clear(_ index: Int) {
+        for word in (index * strideWords)..<((index + 1) * strideWords) { words[word] = 0 }
     }
 
     var allocatedBytes: Int { words.capacity * 8 }

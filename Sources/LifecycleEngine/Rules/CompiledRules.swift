@@ -111,7 +111,8 @@ public final class CompiledRules: Sendable {
 
         var compiler = ConditionCompiler(
             counters: Dictionary(uniqueKeysWithValues: rules.counters.enumerated().map { ($1.name, $0) }),
-            attributes: compiledAttributes, stages: stageIndex, counterNames: counterNames)
+            attributes: compiledAttributes, stages: stageIndex, counterNames: counterNames,
+            counterScales: compiledCounters.map(\.scale))
 
         // Transitions.
         var transitionsFrom = Array(repeating: [CompiledTransition](), count: stageNames.count)
@@ -184,15 +185,20 @@ public final class CompiledRules: Sendable {
 
         // Event plans: which counters, attributes, goals and erasure each event name touches.
         var eventNames: [String] = []
-        func mention(_ selector: EventSelector) {
-            if case .names(let list) = selector {
-                for name in list where !eventNames.contains(name.value) { eventNames.append(name.value) }
+        func mention(_ selector: EventSelector) throws(RuleError) {
+            guard case .names(let list) = selector else { return }
+            for name in list where !eventNames.contains(name.value) {
+                try Self.checkLength(name.value, "event name", at: name.location)
+                eventNames.append(name.value)
             }
         }
-        rules.counters.forEach { mention($0.events) }
-        rules.attributes.forEach { mention($0.on) }
-        rules.triggers.forEach { if let goal = $0.goal { mention(goal.event) } }
-        mention(.names(rules.eraseOn))
+        for counter in rules.counters { try mention(counter.events) }
+        for attribute in rules.attributes { try mention(attribute.on) }
+        for trigger in rules.triggers { if let goal = trigger.goal { try mention(goal.event) } }
+        try mention(.names(rules.eraseOn))
+        for (attribute, rule) in zip(compiler.attributes, rules.attributes) {
+            for value in attribute.values { try Self.checkLength(value, "value of attribute '\(attribute.name)'", at: rule.location) }
+        }
         self.eventNames = eventNames
         func matches(_ selector: EventSelector, _ eventID: Int) -> Bool {
             switch selector {
@@ -213,11 +219,22 @@ public final class CompiledRules: Sendable {
         timeAtomsByStage = FlatLists(stageNames.indices.map { stage in
             trees.filter { $0.from.contains(UInt8(stage)) }.flatMap(\.tree.timeAtoms) + triggerAtoms
         })
-        wakesOnCounterExpiry = (trees.map(\.tree) + triggerTrees).contains { $0.canBecomeTrueAsCountersDecrease(negated: false) }
+        // A condition trigger mixing counters and timers can go false as a window slides and
+        // true again on a timer: the slide must be seen so the trigger is re-armed.
+        let sums = Set(compiledCounters.indices.filter { if case .sum = compiledCounters[$0].kind { true } else { false } })
+        wakesOnCounterExpiry = (trees.map(\.tree) + triggerTrees).contains { $0.canBecomeTrueAsWindowsSlide(negated: false, sums: sums) }
+            || triggerTrees.contains { $0.readsCounters && !$0.timeAtoms.isEmpty }
     }
 
     /// Names the condition language gives a meaning of its own.
     public static let reservedNames: Set<String> = ["stage", "inactive_for", "in_stage_for", "and", "or", "not", "true", "false", "any"]
+
+    /// Event names and attribute values are interned with a one-byte length.
+    private static func checkLength(_ text: String, _ what: String, at location: SourceLocation) throws(RuleError) {
+        guard text.utf8.count <= Int(UInt8.max) else {
+            throw RuleError("\(what) is \(text.utf8.count) bytes long; at most \(UInt8.max) are supported", at: location)
+        }
+    }
 
     /// Every declared stage must be reachable from the initial one.
     private static func checkReachable(_ lifecycle: LifecycleRule, initial: UInt8, edges: [[UInt8]]) throws(RuleError) {
@@ -245,7 +262,9 @@ struct CompiledCounter: Sendable {
     var resolution: Int64
 
     init(_ rule: CounterRule, propertySlot: (String) -> Int) throws(RuleError) {
-        guard rule.window > 0 else { throw RuleError("counter '\(rule.name)': the window must be longer than 0", at: rule.location) }
+        guard rule.window >= Millis.minute else {
+            throw RuleError("counter '\(rule.name)': the window must be at least 1m", at: rule.location)
+        }
         switch rule.aggregation {
         case .count: kind = .count
         case .sum(let path): kind = .sum(slot: propertySlot(path))
@@ -271,6 +290,10 @@ struct CompiledCounter: Sendable {
         if case .sum = kind { return false }
         return true
     }
+
+    /// Sums are kept in hundredths (exact for amounts like 9.99, ±21,474,836.47 per bucket),
+    /// so counter values and thresholds are compared as whole numbers.
+    var scale: Double { isIntegral ? 1 : 100 }
 }
 
 struct CompiledAttribute: Sendable {
@@ -337,5 +360,16 @@ enum TimeBase: Sendable {
 /// `base + threshold` or one millisecond later, which is where the engine sets timers.
 struct TimeAtom: Sendable {
     var base: TimeBase
+    var comparison: Comparison
     var threshold: Int64
+
+    /// When `now - base OP threshold` can change truth, for `base` + `threshold` = `deadline`:
+    /// `>=` and `<` change at the deadline, `>` and `<=` a millisecond later.
+    func changes(at deadline: Int64) -> (first: Int64, second: Int64?) {
+        switch comparison {
+        case .greaterOrEqual, .less: (deadline, nil)
+        case .greater, .lessOrEqual: (deadline + 1, nil)
+        case .equal, .notEqual: (deadline, deadline + 1)
+        }
+    }
 }

@@ -16,23 +16,23 @@ indirect enum Condition: Sendable {
         case .constant, .counter, .counters, .attribute, .stage: []
         case .not(let inner): inner.timeAtoms
         case .and(let lhs, let rhs), .or(let lhs, let rhs): lhs.timeAtoms + rhs.timeAtoms
-        case .elapsed(let base, _, let threshold): [TimeAtom(base: base, threshold: threshold)]
+        case .elapsed(let base, let op, let threshold): [TimeAtom(base: base, comparison: op, threshold: threshold)]
         }
     }
 
     /// Appends the condition in postfix order (operands before their operator).
-    func emit(into program: inout [Instruction]) {
+    func emit(into program: inout [Instruction], scales: [Double]) {
         switch self {
         case .constant(let value): program.append(.constant(value))
         case .not(let inner):
-            inner.emit(into: &program)
+            inner.emit(into: &program, scales: scales)
             program.append(.not)
         case .and(let lhs, let rhs), .or(let lhs, let rhs):
-            lhs.emit(into: &program)
-            rhs.emit(into: &program)
+            lhs.emit(into: &program, scales: scales)
+            rhs.emit(into: &program, scales: scales)
             if case .and = self { program.append(.and) } else { program.append(.or) }
         case .counter(let index, let op, let value): program.append(.counter(index, op, value))
-        case .counters(let lhs, let op, let rhs): program.append(.counters(lhs, op, rhs))
+        case .counters(let lhs, let op, let rhs): program.append(.counters(lhs, scales[rhs], op, rhs, scales[lhs]))
         case .attribute(let index, let equal, let value): program.append(.attribute(index, equal: equal, value))
         case .stage(let equal, let stage): program.append(.stage(equal: equal, stage))
         case .elapsed(let base, let op, let threshold): program.append(.elapsed(base, op, threshold))
@@ -49,20 +49,34 @@ indirect enum Condition: Sendable {
     }
 
     /// Whether some counter comparison can turn true (for the whole condition) as a counter
-    /// falls, e.g. `logins_7d < 1`; monotone rules like `logins_7d >= 3` need no expiry timers.
-    func canBecomeTrueAsCountersDecrease(negated: Bool) -> Bool {
+    /// changes without an event, when a bucket leaves its window: counts only fall then, so
+    /// `logins_7d >= 3` cannot, but `logins_7d < 1` can; a sum may hold negative amounts,
+    /// so any comparison of one can.
+    func canBecomeTrueAsWindowsSlide(negated: Bool, sums: Set<Int>) -> Bool {
         switch self {
         case .constant, .attribute, .stage, .elapsed: false
-        case .not(let inner): inner.canBecomeTrueAsCountersDecrease(negated: !negated)
+        case .not(let inner): inner.canBecomeTrueAsWindowsSlide(negated: !negated, sums: sums)
         case .and(let lhs, let rhs), .or(let lhs, let rhs):
-            lhs.canBecomeTrueAsCountersDecrease(negated: negated) || rhs.canBecomeTrueAsCountersDecrease(negated: negated)
+            lhs.canBecomeTrueAsWindowsSlide(negated: negated, sums: sums)
+                || rhs.canBecomeTrueAsWindowsSlide(negated: negated, sums: sums)
         case .counters: true
-        case .counter(_, let op, _):
-            switch op {
-            case .equal, .notEqual: true
-            case .less, .lessOrEqual: !negated
-            case .greater, .greaterOrEqual: negated
+        case .counter(let index, let op, _):
+            if sums.contains(index) { true } else {
+                switch op {
+                case .equal, .notEqual: true
+                case .less, .lessOrEqual: !negated
+                case .greater, .greaterOrEqual: negated
+                }
             }
+        }
+    }
+
+    var readsCounters: Bool {
+        switch self {
+        case .constant, .attribute, .stage, .elapsed: false
+        case .counter, .counters: true
+        case .not(let inner): inner.readsCounters
+        case .and(let lhs, let rhs), .or(let lhs, let rhs): lhs.readsCounters || rhs.readsCounters
         }
     }
 }
@@ -71,8 +85,10 @@ indirect enum Condition: Sendable {
 /// a program touches no reference counts and needs no recursion.
 enum Instruction: Sendable {
     case constant(Bool)
+    /// A counter's stored value against a threshold in the same units.
     case counter(Int, Comparison, Double)
-    case counters(Int, Comparison, Int)
+    /// Two counters, each stored value multiplied by the other's scale so units agree.
+    case counters(Int, Double, Comparison, Int, Double)
     case attribute(Int, equal: Bool, UInt16)
     case stage(equal: Bool, UInt8)
     case elapsed(TimeBase, Comparison, Int64)
@@ -100,6 +116,8 @@ struct ConditionCompiler {
     var attributes: [CompiledAttribute]
     let stages: [String: UInt8]
     let counterNames: [String]
+    /// What a counter's stored value is multiplied by (sums are kept in hundredths).
+    let counterScales: [Double]
     /// Every program compiled so far, back to back.
     private(set) var instructions: [Instruction] = []
 
@@ -120,7 +138,7 @@ struct ConditionCompiler {
             throw RuleError("condition nests too deeply (more than \(ConditionProgram.maxStackDepth) levels)", at: text.location)
         }
         let start = instructions.count
-        condition.emit(into: &instructions)
+        condition.emit(into: &instructions, scales: counterScales)
         return CompiledCondition(
             program: ConditionProgram(instructions: start..<instructions.count), tree: condition, evidence: evidence)
     }
@@ -172,7 +190,7 @@ struct ConditionCompiler {
         case .counter(let index):
             note(.counter(index))
             switch rhs.kind {
-            case .number(let value): return .counter(index, op, value)
+            case .number(let value): return .counter(index, op, value * counterScales[index])
             case .name(let other):
                 guard case .counter(let otherIndex) = try resolve(other, at: valueLocation) else {
                     throw RuleError("counter '\(name)' can only be compared with a number or another counter", at: valueLocation)

@@ -2,7 +2,7 @@
 ///
 /// A user's non-empty buckets are a short run of 8-byte entries in `storage`:
 /// `counter (6 bits) | bucket number (26 bits) | value (32 bits)`, where the value is a
-/// count, or a `Float` sum. Runs come in power-of-two size classes with free lists, so
+/// count, or a sum in hundredths (`Int32`). Runs come in power-of-two size classes with free lists, so
 /// users grow and shrink without a heap allocation each, and empty buckets cost nothing.
 /// A bucket number is `time / resolution`; 26 bits at the 1-minute minimum resolution
 /// reach beyond the year 2090.
@@ -106,9 +106,12 @@ struct BucketStore: Sendable {
         for i in offset..<(offset + Self.count(run)) { body(storage[i]) }
     }
 
+    /// Frees a run, zeroing its entries (an erased user's activity must not linger).
     mutating func clear(_ run: inout Run) {
         guard run != 0 else { return }
-        release(offset: Self.offset(run), sizeClass: Self.sizeClass(run))
+        let offset = Self.offset(run)
+        for index in offset..<(offset + Self.count(run)) { storage[index] = 0 }
+        release(offset: offset, sizeClass: Self.sizeClass(run))
         run = 0
     }
 
@@ -140,9 +143,15 @@ extension BucketStore {
         for index in 0..<classes { freeRuns[index] = try reader.readArray(UInt32.self, "bucket free list") }
     }
 
-    /// Whether a run read from a snapshot lies inside the slab.
-    func isValid(_ run: Run) -> Bool {
-        run == 0 || (Self.count(run) <= Self.capacity(ofClass: Self.sizeClass(run))
-            && Self.offset(run) + Self.capacity(ofClass: Self.sizeClass(run)) <= storage.count)
+    /// Whether a run read from a snapshot lies inside the slab and its entries name counters
+    /// that exist.
+    func isValid(_ run: Run, counters: Int) -> Bool {
+        guard run != 0 else { return true }
+        guard Self.sizeClass(run) < freeRuns.count,
+              Self.count(run) <= Self.capacity(ofClass: Self.sizeClass(run)),
+              Self.offset(run) + Self.capacity(ofClass: Self.sizeClass(run)) <= storage.count
+        else { return false }
+        let offset = Self.offset(run)
+        return storage[offset..<(offset + Self.count(run))].allSatisfy { Self.counter($0) < counters }
     }
 }

@@ -90,6 +90,10 @@ struct ByteInterner: Sendable {
         return arena.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)])) }
     }
 
+    /// Whether `index` holds a key (for indices below `capacity`), in an interner that never
+    /// stores an empty key (user ids): only removed keys have an all-zero span.
+    func isLive(_ index: UInt32) -> Bool { spans[Int(index)] != 0 }
+
     func string(_ index: UInt32) -> String {
         withKey(index) { String(decoding: $0, as: UTF8.self) }
     }

@@ -51,10 +51,22 @@ struct TimerQueue: Sendable {
 }
 
 extension TimerQueue {
-    func write(to writer: inout SnapshotWriter) { writer.write(heap) }
-
-    /// The heap is stored in heap order, so it is valid as read.
-    init(from reader: inout SnapshotReader) throws(SnapshotError) {
-        heap = try reader.readArray(Entry.self, "timer heap")
+    /// Deadlines and users as two arrays, so no padding bytes reach the snapshot.
+    func write(to writer: inout SnapshotWriter) {
+        writer.write(heap.map(\.deadline))
+        writer.write(heap.map(\.user))
     }
+
+    init(from reader: inout SnapshotReader) throws(SnapshotError) {
+        let deadlines = try reader.readArray(Int64.self, "timer deadlines")
+        let users = try reader.readArray(UInt32.self, "timer users")
+        guard deadlines.count == users.count else { throw SnapshotError("timer heap: \(deadlines.count) deadlines for \(users.count) users") }
+        heap = zip(deadlines, users).map { Entry(deadline: $0, user: $1) }
+        for child in heap.indices.dropFirst() where heap[child].precedes(heap[(child - 1) / 2]) {
+            throw SnapshotError("timer heap out of order")
+        }
+    }
+
+    /// Empties the queue (timers are rebuilt from user state).
+    mutating func removeAll() { heap.removeAll() }
 }
