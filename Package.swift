@@ -11,6 +11,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // librdkafka from the system (Debian: librdkafka-dev).
@@ -46,10 +47,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The read-only HTTP port (SwiftNIO): health, readiness, metrics, user and segment views.
+        .target(
+            name: "LifecycleHTTP",
+            dependencies: [
+                "LifecycleDaemon", "LifecycleEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "lifecycled",
             dependencies: [
-                "LifecycleEngine", "LifecycleConfig", "LifecycleCodec", "LifecycleDaemon",
+                "LifecycleEngine", "LifecycleConfig", "LifecycleCodec", "LifecycleDaemon", "LifecycleHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,3 +1,4 @@
+import Foundation
 import LifecycleEngine
 
 /// The non-rule sections of the config: where to read and write, and how to run.
@@ -17,7 +18,10 @@ public struct DaemonSettings: Sendable, Equatable {
     public struct HTTP: Sendable, Equatable {
         public var listen = "127.0.0.1:9464"
         public init() {}
-        public var host: String { String(listen[..<(listen.lastIndex(of: ":") ?? listen.endIndex)]) }
+        /// The host part, without the brackets of an IPv6 address (`[::1]:9464`).
+        public var host: String {
+            String(listen[..<(listen.lastIndex(of: ":") ?? listen.endIndex)]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        }
         public var port: Int { listen.lastIndex(of: ":").flatMap { Int(listen[listen.index(after: $0)...]) } ?? 9464 }
     }
 

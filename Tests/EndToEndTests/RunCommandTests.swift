@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import LifecycleCodec
 import LifecycleConfig
 import LifecycleEngine
@@ -75,6 +78,19 @@ struct RunCommandTests {
         return ids
     }
 
+    /// GET `path` from the daemon's HTTP port: status code and body (0 if nothing answered).
+    static func get(_ port: Int, _ path: String) -> (status: Int, body: String) {
+        nonisolated(unsafe) var result = (status: 0, body: "")
+        let done = DispatchSemaphore(value: 0)
+        let url = URL(string: "http://127.0.0.1:\(port)\(path)")!
+        URLSession.shared.dataTask(with: url) { data, response, _ in
+            result = ((response as? HTTPURLResponse)?.statusCode ?? 0, data.map { String(decoding: $0, as: UTF8.self) } ?? "")
+            done.signal()
+        }.resume()
+        _ = done.wait(timeout: .now() + 10)
+        return result
+    }
+
     static func start(config path: String, log: String) throws -> Process {
         let process = Process()
         process.executableURL = BinaryRunner.binary
@@ -99,11 +115,13 @@ struct RunCommandTests {
         try cluster.createTopic("user-events", partitions: 1)
         for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-run-\(UUID().uuidString)").path
+        let port = Int.random(in: 20_000..<60_000)
         var text = try String(contentsOfFile: BinaryRunner.path("config/lifecycled.yaml"), encoding: .utf8)
         text = text.replacingOccurrences(of: "brokers: \"localhost:9092\"", with: "brokers: \"\(cluster.bootstrapServers)\"")
             .replacingOccurrences(of: "dir: /var/lib/lifecycled", with: "dir: \(directory)/state")
             .replacingOccurrences(of: "checkpoint_interval: 10s", with: "checkpoint_interval: 1s")
             .replacingOccurrences(of: "properties: {}", with: "properties: {session.timeout.ms: \"6000\"}")
+            .replacingOccurrences(of: "listen: \"127.0.0.1:9464\"", with: "listen: \"127.0.0.1:\(port)\"")
         let configPath = try BinaryRunner.temporaryFile(text, name: "lifecycled.yaml")
         let config = try ConfigLoader.load(path: configPath)
         let events = try Self.shiftedSample()
@@ -124,6 +142,22 @@ struct RunCommandTests {
         try Self.produce(Array(events.dropFirst(events.count / 2)), cluster: cluster)
         let second = try Self.start(config: configPath, log: "\(directory)-second.log")
         let ids = try Self.triggerIDs(cluster: cluster, until: expected, seconds: 40)
+
+        // The HTTP port while it runs.
+        #expect(Self.get(port, "/healthz").status == 200)
+        let ready = Self.get(port, "/readyz")
+        #expect(ready.status == 200 && ready.body.contains("user-events[0]"), "\(ready)")
+        let metrics = Self.get(port, "/metrics").body
+        #expect(metrics.contains("lifecycled_events_consumed_total"), "\(metrics)")
+        #expect(metrics.contains("lifecycled_triggers_fired_total{trigger=\"churn_risk\"}"))
+        #expect(metrics.contains("lifecycled_users{stage=\"reactivated\"}"))
+        #expect(metrics.contains("lifecycled_consumer_lag{partition=\"user-events[0]\"} 0"), "\(metrics)")
+        let alice = Self.get(port, "/v1/users/alice")
+        let user = try #require(try JSONSerialization.jsonObject(with: Data(alice.body.utf8)) as? [String: Any], "\(alice)")
+        #expect(user["stage"] as? String != nil && (user["last_fired"] as? [String: Any])?["win_back"] != nil, "\(alice)")
+        #expect(Self.get(port, "/v1/users/nobody").status == 404)
+        let segments = try #require(try JSONSerialization.jsonObject(with: Data(Self.get(port, "/v1/segments").body.utf8)) as? [String: Any])
+        #expect(segments["users"] as? Int == 4)
         let checkpoint = "\(directory)/state/user-events.0.checkpoint"
         let before = try FileManager.default.attributesOfItem(atPath: checkpoint)[.modificationDate] as? Date
         Thread.sleep(forTimeInterval: 0.2)

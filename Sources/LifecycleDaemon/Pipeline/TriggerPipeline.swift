@@ -47,6 +47,7 @@ public final class TriggerPipeline {
     private var encoded: [UInt8] = []
     private var deliveryFailure: KafkaError?
     private var lastCommit: Int64
+    private var lastCheckpoint: (at: Int64, seconds: Double)?
     public private(set) var counters = Counters()
 
     /// - Parameter wallClock: epoch milliseconds now; used only to let caught-up partitions'
@@ -93,6 +94,41 @@ public final class TriggerPipeline {
         try commit(partitions.keys)
         consumer.close()
         try producer.flush(timeoutMilliseconds: 30_000)
+    }
+
+    /// Posts what the HTTP port shows, and answers the user lookups it queued.
+    public func publish(to board: StatusBoard, now: Int64) {
+        var stats = EngineStats(triggerCount: config.compiled.triggerNames.count)
+        var users = 0
+        var lag: [(partition: String, messages: Int64)] = []
+        for (partition, state) in partitions.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
+            for index in stats.triggersFired.indices {
+                stats.triggersFired[index] += state.engine.stats.triggersFired[index]
+                stats.conversions[index] += state.engine.stats.conversions[index]
+            }
+            users += state.engine.userCount
+            if let high = consumer.highWatermark(partition) {
+                lag.append((partition.description, max(0, high - max(state.nextOffset, 0))))
+            }
+        }
+        let names = config.compiled.triggerNames
+        let stages = usersPerStage
+        let assigned = assignedPartitions.map(\.description)
+        board.publish { snapshot in
+            snapshot.heartbeat = now
+            snapshot.assignedPartitions = assigned
+            snapshot.ready = !assigned.isEmpty
+            snapshot.notReadyReason = assigned.isEmpty ? "no partitions assigned yet (joining the group, or broker unreachable)" : ""
+            snapshot.counters = counters
+            snapshot.triggersFired = zip(names, stats.triggersFired).map { ($0, $1) }
+            snapshot.conversions = zip(names, stats.conversions).map { ($0, $1) }
+            snapshot.usersPerStage = stages
+            snapshot.usersTracked = users
+            snapshot.lag = lag
+            snapshot.lastCheckpointAt = lastCheckpoint?.at
+            snapshot.lastCheckpointSeconds = lastCheckpoint?.seconds
+        }
+        board.answerLookups { report(userID: $0) }
     }
 
     /// The engine's view of a user, from whichever partition holds them.
@@ -173,6 +209,7 @@ public final class TriggerPipeline {
 
     private func commit(_ which: some Collection<TopicPartition>) throws {
         guard !which.isEmpty else { return }
+        let started = wallClock()
         try producer.flush(timeoutMilliseconds: 60_000)
         if let failure = deliveryFailure { throw failure }
         var offsets: [TopicPartition: Int64] = [:]
@@ -186,7 +223,9 @@ public final class TriggerPipeline {
             offsets[partition] = state.nextOffset
         }
         try consumer.commit(offsets)
-        lastCommit = wallClock()
+        let finished = wallClock()
+        lastCheckpoint = (finished, Double(finished - started) / 1000)
+        lastCommit = finished
     }
 
     private func rebalance(_ event: KafkaConsumer.Rebalance) throws -> [TopicPartition: Int64] {

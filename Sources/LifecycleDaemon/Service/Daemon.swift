@@ -33,18 +33,22 @@ public struct Daemon {
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
-    public func run(until stop: StopSignal) throws {
+    /// Runs until `stop` is requested, posting the loop's state to `board` after every step.
+    public func run(until stop: StopSignal, board: StatusBoard) throws {
         let pipeline = try TriggerPipeline(config: config, logger: logger, wallClock: Self.wallClockMillis)
+        pipeline.publish(to: board, now: Self.wallClockMillis())
         notifier.notify("READY=1\nSTATUS=consuming \(config.settings.kafka.inputTopics.joined(separator: ", "))")
         logger.info("lifecycled running: brokers \(config.settings.kafka.brokers), group \(config.settings.kafka.groupID), config \(config.configVersion)")
         var lastWatchdog = Self.wallClockMillis()
         while !stop.isRequested {
             try pipeline.step()
+            pipeline.publish(to: board, now: Self.wallClockMillis())
             if let interval = notifier.watchdogInterval, Self.wallClockMillis() - lastWatchdog >= interval {
                 notifier.notify("WATCHDOG=1\nSTATUS=\(pipeline.assignedPartitions.count) partitions, \(pipeline.counters.eventsConsumed) events, \(pipeline.counters.triggersProduced) triggers")
                 lastWatchdog = Self.wallClockMillis()
             }
         }
+        board.publish { $0.ready = false; $0.notReadyReason = "stopping" }
         notifier.notify("STOPPING=1\nSTATUS=checkpointing and committing")
         logger.info("stopping: final checkpoint and commit")
         try pipeline.stop()

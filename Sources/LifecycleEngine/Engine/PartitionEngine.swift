@@ -483,7 +483,7 @@ public struct EngineStats: Sendable, Equatable {
     public var conversions: [Int]
     public var suppressedByCooldown: [Int]
 
-    init(triggerCount: Int) {
+    public init(triggerCount: Int) {
         triggersFired = Array(repeating: 0, count: triggerCount)
         conversions = triggersFired
         suppressedByCooldown = triggersFired

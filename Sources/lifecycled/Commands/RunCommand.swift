@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Glibc
 import LifecycleDaemon
+import LifecycleHTTP
 import Logging
 
 /// The process-wide stop request, set from signal handlers.
@@ -41,11 +42,21 @@ struct RunCommand: ParsableCommand {
         sigaddset(&stopSignals, SIGTERM)
         sigaddset(&stopSignals, SIGINT)
         sigprocmask(SIG_UNBLOCK, &stopSignals, nil)
+        let logger = Logger(label: "lifecycled")
         let daemon = Daemon(
-            config: loaded, logger: Logger(label: "lifecycled"),
-            notifier: SystemdNotifier(environment: ProcessInfo.processInfo.environment))
+            config: loaded, logger: logger, notifier: SystemdNotifier(environment: ProcessInfo.processInfo.environment))
+        let board = StatusBoard()
+        let http = loaded.settings.http
+        let server: StatusServer
         do {
-            try daemon.run(until: stopSignal)
+            server = try StatusServer(host: http.host, port: http.port, board: board, clock: Daemon.wallClockMillis)
+        } catch {
+            throw CommandFailure.report("lifecycled run: cannot listen on http.listen \(http.listen): \(error)", status: ExitStatus.runtime)
+        }
+        logger.info("HTTP on \(http.host):\(server.port): /healthz /readyz /metrics /v1/segments /v1/users/{id}")
+        defer { server.close() }
+        do {
+            try daemon.run(until: stopSignal, board: board)
         } catch {
             throw CommandFailure.report("lifecycled run: \(error)", status: ExitStatus.runtime)
         }

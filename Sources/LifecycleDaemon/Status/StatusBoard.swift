@@ -1,0 +1,50 @@
+import LifecycleEngine
+import Synchronization
+
+/// What the processing loop publishes for the HTTP port to read, and the user lookups the
+/// port asks the loop to answer. The loop owns the engines; other threads only ever see
+/// copies posted here, so no engine is read while it changes.
+public final class StatusBoard: Sendable {
+    public struct Snapshot: Sendable {
+        public var ready = false
+        public var notReadyReason = "starting: joining the consumer group"
+        /// Wall-clock milliseconds of the loop's last step (for /healthz).
+        public var heartbeat: Int64 = 0
+        public var assignedPartitions: [String] = []
+        public var counters = TriggerPipeline.Counters()
+        public var triggersFired: [(trigger: String, count: Int)] = []
+        public var conversions: [(trigger: String, count: Int)] = []
+        public var usersPerStage: [(stage: String, users: Int)] = []
+        public var usersTracked = 0
+        /// Messages behind the partition's high watermark.
+        public var lag: [(partition: String, messages: Int64)] = []
+        public var lastCheckpointAt: Int64?
+        public var lastCheckpointSeconds: Double?
+        public init() {}
+    }
+
+    private let snapshot = Mutex(Snapshot())
+    private let lookups = Mutex<[(userID: String, reply: @Sendable (UserReport?) -> Void)]>([])
+
+    public init() {}
+
+    public var current: Snapshot { snapshot.withLock { $0 } }
+
+    public func publish(_ update: (inout Snapshot) -> Void) {
+        snapshot.withLock { update(&$0) }
+    }
+
+    /// Asks the loop for a user's report; `reply` is called from the loop's thread.
+    public func lookUp(userID: String, reply: @escaping @Sendable (UserReport?) -> Void) {
+        lookups.withLock { $0.append((userID, reply)) }
+    }
+
+    /// Called by the loop between steps.
+    func answerLookups(_ report: (String) -> UserReport?) {
+        let pending = lookups.withLock { queue in
+            defer { queue.removeAll() }
+            return queue
+        }
+        for lookup in pending { lookup.reply(report(lookup.userID)) }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import LifecycleDaemon
+import LifecycleEngine
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The daemon's small read-only HTTP port: health, readiness, Prometheus metrics, and the
+/// user and segment views. It runs on its own event-loop thread and reads only what the
+/// processing loop posts to the `StatusBoard`.
+public final class StatusServer {
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: Channel
+
+    /// Binds `host:port` (port 0 picks a free one); throws if the address is unusable.
+    public init(host: String, port: Int, board: StatusBoard, clock: @escaping @Sendable () -> Int64) throws {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            channel = try ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 64)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
+                        channel.pipeline.addHandler(StatusHandler(board: board, clock: clock))
+                    }
+                }
+                .bind(host: host, port: port).wait()
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+    }
+
+    public var port: Int { channel.localAddress?.port ?? 0 }
+
+    public func close() {
+        try? channel.close().wait()
+        try? group.syncShutdownGracefully()
+    }
+}
+
+/// Answers one request at a time per connection; GET only, no request bodies.
+final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Loops that have not stepped for this long are reported unhealthy.
+    static let staleAfterMilliseconds: Int64 = 60_000
+    static let maxPathBytes = 2048
+
+    private let board: StatusBoard
+    private let clock: @Sendable () -> Int64
+    private var head: HTTPRequestHead?
+    private var bodyBytes = 0
+
+    init(board: StatusBoard, clock: @escaping @Sendable () -> Int64) {
+        self.board = board
+        self.clock = clock
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let request):
+            head = request
+            bodyBytes = 0
+        case .body(let buffer):
+            bodyBytes += buffer.readableBytes
+        case .end:
+            guard let request = head else { return }
+            head = nil
+            route(request, context: context)
+        }
+    }
+
+    private func route(_ request: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard request.method == .GET || request.method == .HEAD else {
+            return respond(context, request, .methodNotAllowed, text: "read-only: use GET\n")
+        }
+        guard bodyBytes == 0, request.uri.utf8.count <= Self.maxPathBytes else {
+            return respond(context, request, .payloadTooLarge, text: "no request bodies; paths up to \(Self.maxPathBytes) bytes\n")
+        }
+        let path = String(request.uri.split(separator: "?", maxSplits: 1).first ?? "")
+        let snapshot = board.current
+        switch path {
+        case "/healthz":
+            let age = clock() - snapshot.heartbeat
+            if snapshot.heartbeat > 0 && age <= Self.staleAfterMilliseconds {
+                respond(context, request, .ok, text: "ok\n")
+            } else {
+                respond(context, request, .serviceUnavailable, text: "processing loop has not stepped for \(age / 1000) s\n")
+            }
+        case "/readyz":
+            if snapshot.ready {
+                respond(context, request, .ok, text: "ready: \(snapshot.assignedPartitions.joined(separator: ", "))\n")
+            } else {
+                respond(context, request, .serviceUnavailable, text: "not ready: \(snapshot.notReadyReason)\n")
+            }
+        case "/metrics":
+            respond(context, request, .ok, text: PrometheusText.render(snapshot, now: clock()),
+                    contentType: "text/plain; version=0.0.4; charset=utf-8")
+        case "/v1/segments":
+            respondJSON(context, request, .ok, [
+                "users": snapshot.usersTracked,
+                "stages": Dictionary(uniqueKeysWithValues: snapshot.usersPerStage.map { ($0.stage, $0.users) }),
+            ])
+        case _ where path.hasPrefix("/v1/users/"):
+            let encoded = String(path.dropFirst("/v1/users/".count))
+            guard let userID = encoded.removingPercentEncoding, !userID.isEmpty else {
+                return respond(context, request, .badRequest, text: "expected /v1/users/{id}\n")
+            }
+            let loop = context.eventLoop
+            let boundContext = NIOLoopBound(context, eventLoop: loop)
+            board.lookUp(userID: userID) { report in
+                loop.execute {
+                    let context = boundContext.value
+                    if let report {
+                        self.respondJSON(context, request, .ok, UserJSON.object(report))
+                    } else {
+                        self.respondJSON(context, request, .notFound, ["error": "no state for user '\(userID)' on this instance"])
+                    }
+                }
+            }
+        default:
+            respond(context, request, .notFound, text: "not found: try /healthz, /readyz, /metrics, /v1/segments, /v1/users/{id}\n")
+        }
+    }
+
+    private func respondJSON(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, _ object: Any) {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        respond(context, request, status, text: String(decoding: data, as: UTF8.self) + "\n", contentType: "application/json")
+    }
+
+    private func respond(
+        _ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, text: String,
+        contentType: String = "text/plain; charset=utf-8"
+    ) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(text.utf8.count))
+        headers.add(name: "Cache-Control", value: "no-store")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        if request.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
+        }
+        let keepAlive = request.isKeepAlive
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            if !keepAlive { channel.close(promise: nil) }
+        }
+    }
+}
