@@ -60,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "lifecycled",
             dependencies: [
-                "LifecycleEngine", "LifecycleConfig", "LifecycleCodec", "LifecycleDaemon", "LifecycleHTTP",
+                "LifecycleEngine", "LifecycleConfig", "LifecycleCodec", "LifecycleDaemon", "LifecycleHTTP", "LifecycleKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

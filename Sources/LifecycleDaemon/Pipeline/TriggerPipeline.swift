@@ -49,6 +49,8 @@ public final class TriggerPipeline {
     private var lastCommit: Int64
     private var lastCheckpoint: (at: Int64, seconds: Double)?
     public private(set) var counters = Counters()
+    /// Sees every trigger produced (e.g. `demo`'s sample of recent triggers).
+    public var onTrigger: ((Trigger) -> Void)?
 
     /// - Parameter wallClock: epoch milliseconds now; used only to let caught-up partitions'
     ///   timers fire and to pace checkpoints (the engine itself never reads a clock).
@@ -185,6 +187,7 @@ public final class TriggerPipeline {
                 }
             }
             counters.triggersProduced += 1
+            onTrigger?(trigger)
         }
         counters.conversions += output.conversions.count
         output.removeAll()

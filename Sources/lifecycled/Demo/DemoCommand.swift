@@ -1,0 +1,200 @@
+import ArgumentParser
+import Foundation
+import LifecycleConfig
+import LifecycleDaemon
+import LifecycleEngine
+import LifecycleHTTP
+import LifecycleKafka
+import Logging
+
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Try it out: an embedded broker, a synthetic population and the real pipeline.",
+        discussion: """
+            Starts librdkafka's in-process mock cluster (for trying out only, never for production), \
+            a population of engaged, fading, returning, limit-hitting and never-activating users \
+            producing events on a compressed clock, and the daemon's pipeline with the config. \
+            Shows a live summary and serves the HTTP port. Stops on Ctrl-C or after --duration.
+            """
+    )
+
+    @Option(name: .shortAndLong, help: "The rules (YAML); its kafka and state sections are replaced.")
+    var config = "config/lifecycled.yaml"
+
+    @Option(help: "Users in the synthetic population.")
+    var users = 2_000
+
+    @Option(help: "Simulated days per real second.")
+    var speed = 0.75
+
+    @Option(help: "Stop after this many seconds (0: run until Ctrl-C).")
+    var duration = 0.0
+
+    @Option(help: "Where to serve the HTTP port.")
+    var listen = "127.0.0.1:9464"
+
+    func validate() throws {
+        guard users > 0 else { throw ValidationError("--users must be at least 1") }
+        guard speed > 0 else { throw ValidationError("--speed must be above 0") }
+        guard duration >= 0 else { throw ValidationError("--duration must not be negative") }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        signal(SIGINT) { _ in demoStop.request() }
+        var session: DemoSession
+        do {
+            session = try DemoSession(options: self)
+        } catch {
+            throw CommandFailure.report("lifecycled demo: \(error)", status: ExitStatus.runtime)
+        }
+        do {
+            try session.run()
+        } catch {
+            throw CommandFailure.report("lifecycled demo: \(error)", status: ExitStatus.runtime)
+        }
+    }
+}
+
+private let demoStop = StopSignal()
+
+/// One demo run: the cluster, the population's producer, the pipeline, the summary.
+struct DemoSession {
+    let options: DemoCommand
+    let cluster: MockCluster
+    let config: LoadedConfig
+    let producer: KafkaProducer
+    let pipeline: TriggerPipeline
+    let board = StatusBoard()
+    let server: StatusServer
+    var population: DemoPopulation
+    let recent = RecentTriggers()
+    let simulatedStart: Int64
+
+    init(options: DemoCommand) throws {
+        self.options = options
+        print("lifecycled demo — the embedded broker is librdkafka's mock cluster: for trying out, not for production.")
+        cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 4)
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-demo-\(UUID().uuidString)").path
+        var loaded = try ConfigLoader.load(path: options.config)
+        // The rules are the file's; where to read and write is the demo's.
+        var settings = loaded.settings
+        settings.kafka.brokers = cluster.bootstrapServers
+        settings.kafka.groupID = "lifecycled-demo"
+        settings.kafka.inputTopics = ["user-events"]
+        settings.kafka.properties = ["session.timeout.ms": "6000"]
+        settings.state.directory = state
+        settings.state.checkpointInterval = 5 * Millis.second
+        loaded.settings = settings
+        config = loaded
+        for topic in Set(settings.kafka.triggerTopics.values).union([settings.kafka.deadLetterTopic]) {
+            try cluster.createTopic(topic, partitions: 1)
+        }
+        producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: Logger(label: "demo")) { _, _ in }
+        pipeline = try TriggerPipeline(config: config, logger: Logger(label: "lifecycled"), wallClock: Daemon.wallClockMillis)
+        let recent = self.recent
+        pipeline.onTrigger = { recent.add($0) }
+        var http = DaemonSettings.HTTP()
+        http.listen = options.listen
+        server = try StatusServer(host: http.host, port: http.port, board: board, clock: Daemon.wallClockMillis)
+        // Simulated time runs ahead of the wall clock, so real time never fires a timer early.
+        simulatedStart = (Daemon.wallClockMillis() / Millis.day + 1) * Millis.day
+        population = DemoPopulation(users: options.users, start: simulatedStart)
+        print("population: \(options.users) users over simulated days at \(options.speed) days/s; HTTP on http://\(http.host):\(server.port)/metrics")
+    }
+
+    mutating func run() throws {
+        let started = Daemon.wallClockMillis()
+        var nextHour = 0
+        var lastSummary = started
+        var events: [(user: Int, name: String, plan: String?, time: Int64)] = []
+        var produced = 0
+        var lastProduced = 0
+        while !demoStop.isRequested {
+            let elapsed = Double(Daemon.wallClockMillis() - started) / 1000
+            if options.duration > 0 && elapsed >= options.duration { break }
+            let simulatedHours = Int(elapsed * options.speed * 24)
+            events.removeAll(keepingCapacity: true)
+            while nextHour <= simulatedHours {
+                population.hour(nextHour, into: &events)
+                nextHour += 1
+            }
+            for event in events.sorted(by: { $0.time < $1.time }) {
+                try produce(event)
+                produced += 1
+            }
+            try pipeline.step(timeoutMilliseconds: 20)
+            pipeline.publish(to: board, now: Daemon.wallClockMillis())
+            let now = Daemon.wallClockMillis()
+            if now - lastSummary >= 2_000 {
+                printSummary(day: nextHour / 24, rate: Double(produced - lastProduced) / (Double(now - lastSummary) / 1000))
+                lastSummary = now
+                lastProduced = produced
+            }
+        }
+        try producer.flush(timeoutMilliseconds: 10_000)
+        // Let the pipeline drain what was produced before stopping.
+        let drainUntil = Daemon.wallClockMillis() + 5_000
+        while pipeline.counters.eventsConsumed < produced && Daemon.wallClockMillis() < drainUntil {
+            try pipeline.step(timeoutMilliseconds: 50)
+        }
+        pipeline.publish(to: board, now: Daemon.wallClockMillis())
+        try pipeline.stop()
+        server.close()
+        printSummary(day: nextHour / 24, rate: nil)
+        let fired = board.current.triggersFired
+        let missing = fired.filter { $0.count == 0 }.map(\.trigger)
+        print(missing.isEmpty
+            ? "every trigger of the playbook fired: \(fired.map { "\($0.trigger) \($0.count)" }.joined(separator: ", "))"
+            : "not fired yet: \(missing.joined(separator: ", ")) (run longer, or raise --speed)")
+    }
+
+    private func produce(_ event: (user: Int, name: String, plan: String?, time: Int64)) throws {
+        let userID = "demo-\(event.user)"
+        var json = #"{"user_id":"\#(userID)","event":"\#(event.name)","ts":\#(event.time)"#
+        if let plan = event.plan {
+            json += #","props":{"plan":"\#(plan)"}}"#
+        } else if event.name == "purchase" {
+            json += #","props":{"amount":19.99}}"#
+        } else {
+            json += "}"
+        }
+        var key = Array(userID.utf8)
+        var value = Array(json.utf8)
+        try key.withUnsafeMutableBytes { key in
+            try value.withUnsafeMutableBytes { value in
+                try producer.produce(topic: "user-events", key: UnsafeRawBufferPointer(key), value: UnsafeRawBufferPointer(value), ticket: 0)
+            }
+        }
+        producer.poll()
+    }
+
+    private func printSummary(day: Int, rate: Double?) {
+        let snapshot = board.current
+        var lines = ["— simulated day \(day)" + (rate.map { String(format: ", %.0f events/s", $0) } ?? "")
+            + ", \(snapshot.counters.eventsConsumed) events consumed, \(snapshot.usersTracked) users"]
+        lines.append("  stages:   " + snapshot.usersPerStage.map { "\($0.stage) \($0.users)" }.joined(separator: ", "))
+        lines.append("  triggers: " + snapshot.triggersFired.map { "\($0.trigger) \($0.count)" }.joined(separator: ", "))
+        lines.append("  converted: " + snapshot.conversions.map { "\($0.trigger) \($0.count)" }.joined(separator: ", "))
+        for trigger in recent.latest {
+            lines.append("  e.g. \(trigger.name) for \(trigger.userID): \(trigger.reason)")
+        }
+        print(lines.joined(separator: "\n"))
+    }
+}
+
+/// The last few triggers, for the summary.
+final class RecentTriggers {
+    private(set) var latest: [Trigger] = []
+    func add(_ trigger: Trigger) {
+        latest.removeAll { $0.name == trigger.name }
+        latest.append(trigger)
+        if latest.count > 3 { latest.removeFirst() }
+    }
+}
