@@ -158,6 +158,17 @@ struct RunCommandTests {
         #expect(Self.get(port, "/v1/users/nobody").status == 404)
         let segments = try #require(try JSONSerialization.jsonObject(with: Data(Self.get(port, "/v1/segments").body.utf8)) as? [String: Any])
         #expect(segments["users"] as? Int == 4)
+        // SIGHUP: a valid edit is taken, state kept; a broken file is refused and logged.
+        try text.replacingOccurrences(of: "no activity for 7 days", with: "quiet for a week")
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        kill(second.processIdentifier, SIGHUP)
+        Thread.sleep(forTimeInterval: 1)
+        try "lifecycle: [not, a, mapping]\n".write(toFile: configPath, atomically: true, encoding: .utf8)
+        kill(second.processIdentifier, SIGHUP)
+        Thread.sleep(forTimeInterval: 1)
+        #expect(Self.get(port, "/readyz").status == 200)
+        #expect(Self.get(port, "/v1/segments").body.contains("\"users\":4"))
+
         let checkpoint = "\(directory)/state/user-events.0.checkpoint"
         let before = try FileManager.default.attributesOfItem(atPath: checkpoint)[.modificationDate] as? Date
         Thread.sleep(forTimeInterval: 0.2)
@@ -168,6 +179,8 @@ struct RunCommandTests {
         #expect(!stopped || second.terminationStatus == 0)
         let log = (try? String(contentsOfFile: "\(directory)-second.log", encoding: .utf8)) ?? ""
         #expect(log.contains("stopped cleanly"), "\(log)")
+        #expect(log.contains("SIGHUP: rules reloaded"), "\(log)")
+        #expect(log.contains("SIGHUP: rules not reloaded"), "\(log)")
         let after = try FileManager.default.attributesOfItem(atPath: checkpoint)[.modificationDate] as? Date
         #expect(after != nil && after! >= before!, "final checkpoint written")
 

@@ -34,7 +34,7 @@ public final class TriggerPipeline {
 
     public static let deadLetterReasonHeader = "lifecycled-reason"
 
-    private let config: LoadedConfig
+    private var config: LoadedConfig
     private let logger: Logger
     private let wallClock: () -> Int64
     private let store: CheckpointStore
@@ -96,6 +96,29 @@ public final class TriggerPipeline {
         try commit(partitions.keys)
         consumer.close()
         try producer.flush(timeoutMilliseconds: 30_000)
+    }
+
+    /// Swaps in new rules, keeping every partition's state: each engine is snapshotted and
+    /// restored under them (timers re-timed). Rules that change the state's shape (counters,
+    /// attributes, stages or triggers added, removed or redefined) are refused with the
+    /// reason, and the running rules stay. Kafka, HTTP and state settings are not changed.
+    public func replaceRules(with loaded: LoadedConfig) throws {
+        var rebuilt: [TopicPartition: PartitionState] = [:]
+        for (partition, state) in partitions {
+            do {
+                rebuilt[partition] = PartitionState(
+                    engine: try PartitionEngine(rules: loaded.compiled, snapshot: state.engine.snapshot()),
+                    nextOffset: state.nextOffset)
+            } catch {
+                throw CheckpointError(
+                    path: "\(partition)", reason: "the new rules cannot take over the running state: \(error.reason); restart to apply them")
+            }
+        }
+        partitions = rebuilt
+        config.rules = loaded.rules
+        config.compiled = loaded.compiled
+        config.configVersion = loaded.configVersion
+        decoder = EventDecoder(fields: loaded.rules.events, propertyPaths: loaded.compiled.propertyPaths)
     }
 
     /// Posts what the HTTP port shows, and answers the user lookups it queued.

@@ -4,12 +4,15 @@ import LifecycleKafka
 import Logging
 import Synchronization
 
-/// What asks the daemon to stop (SIGTERM, SIGINT): a flag the run loop checks each step.
-public final class StopSignal: Sendable {
+/// A request from a signal handler (stop on SIGTERM, reload on SIGHUP): a flag the run
+/// loop checks each step. Setting it is async-signal-safe (one atomic store).
+public final class SignalFlag: Sendable {
     private let requested = Atomic<Bool>(false)
     public init() {}
     public func request() { requested.store(true, ordering: .relaxed) }
     public var isRequested: Bool { requested.load(ordering: .relaxed) }
+    /// Whether it was requested since the last call.
+    public func consume() -> Bool { requested.exchange(false, ordering: .relaxed) }
 }
 
 /// `lifecycled run`: the pipeline's loop with systemd notifications and a clean stop.
@@ -34,13 +37,17 @@ public struct Daemon {
     }
 
     /// Runs until `stop` is requested, posting the loop's state to `board` after every step.
-    public func run(until stop: StopSignal, board: StatusBoard) throws {
+    /// When `reload` is requested, the rules are read again from `configPath`: a config that
+    /// validates and keeps the state's shape replaces the rules, state kept; anything else is
+    /// logged and ignored.
+    public func run(until stop: SignalFlag, reload: SignalFlag, configPath: String, board: StatusBoard) throws {
         let pipeline = try TriggerPipeline(config: config, logger: logger, wallClock: Self.wallClockMillis)
         pipeline.publish(to: board, now: Self.wallClockMillis())
         notifier.notify("READY=1\nSTATUS=consuming \(config.settings.kafka.inputTopics.joined(separator: ", "))")
         logger.info("lifecycled running: brokers \(config.settings.kafka.brokers), group \(config.settings.kafka.groupID), config \(config.configVersion)")
         var lastWatchdog = Self.wallClockMillis()
         while !stop.isRequested {
+            if reload.consume() { reloadRules(pipeline, from: configPath) }
             try pipeline.step()
             pipeline.publish(to: board, now: Self.wallClockMillis())
             if let interval = notifier.watchdogInterval, Self.wallClockMillis() - lastWatchdog >= interval {
@@ -53,5 +60,19 @@ public struct Daemon {
         logger.info("stopping: final checkpoint and commit")
         try pipeline.stop()
         logger.info("stopped cleanly after \(pipeline.counters.eventsConsumed) events, \(pipeline.counters.triggersProduced) triggers, \(pipeline.counters.checkpoints) checkpoints")
+    }
+
+    private func reloadRules(_ pipeline: TriggerPipeline, from path: String) {
+        do {
+            let loaded = try ConfigLoader.load(path: path)
+            try pipeline.replaceRules(with: loaded)
+            if loaded.settings != config.settings {
+                logger.warning("SIGHUP: rules reloaded; changes to kafka, http or state settings take effect on restart")
+            }
+            logger.info("SIGHUP: rules reloaded (config \(loaded.configVersion)), state kept")
+            notifier.notify("STATUS=rules reloaded (config \(loaded.configVersion))")
+        } catch {
+            logger.error("SIGHUP: rules not reloaded, the running rules stay: \(error)")
+        }
     }
 }

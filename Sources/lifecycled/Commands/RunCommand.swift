@@ -5,8 +5,9 @@ import LifecycleDaemon
 import LifecycleHTTP
 import Logging
 
-/// The process-wide stop request, set from signal handlers.
-private let stopSignal = StopSignal()
+/// Process-wide requests, set from signal handlers.
+private let stopSignal = SignalFlag()
+private let reloadSignal = SignalFlag()
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,8 +15,10 @@ struct RunCommand: ParsableCommand {
         abstract: "Run the daemon: Kafka in, triggers out, checkpoints in the state directory.",
         discussion: """
             SIGTERM or SIGINT stops it cleanly: in-flight triggers are acknowledged, every \
-            partition is checkpointed and its offset committed, and it exits 0. Under systemd \
-            (Type=notify) it reports READY, WATCHDOG and STOPPING.
+            partition is checkpointed and its offset committed, and it exits 0. SIGHUP reloads \
+            the rules if the file validates and keeps the state's shape (state kept); otherwise \
+            the error is logged and the running rules stay. Under systemd (Type=notify) it \
+            reports READY, WATCHDOG and STOPPING.
             """
     )
 
@@ -36,11 +39,13 @@ struct RunCommand: ParsableCommand {
         for signalNumber in [SIGTERM, SIGINT] {
             signal(signalNumber) { _ in stopSignal.request() }
         }
+        signal(SIGHUP) { _ in reloadSignal.request() }
         // A parent may have spawned us with these signals blocked (the mask is inherited).
         var stopSignals = sigset_t()
         sigemptyset(&stopSignals)
         sigaddset(&stopSignals, SIGTERM)
         sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGHUP)
         sigprocmask(SIG_UNBLOCK, &stopSignals, nil)
         let logger = Logger(label: "lifecycled")
         let daemon = Daemon(
@@ -56,7 +61,7 @@ struct RunCommand: ParsableCommand {
         logger.info("HTTP on \(http.host):\(server.port): /healthz /readyz /metrics /v1/segments /v1/users/{id}")
         defer { server.close() }
         do {
-            try daemon.run(until: stopSignal, board: board)
+            try daemon.run(until: stopSignal, reload: reloadSignal, configPath: config, board: board)
         } catch {
             throw CommandFailure.report("lifecycled run: \(error)", status: ExitStatus.runtime)
         }

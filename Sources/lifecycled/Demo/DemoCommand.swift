@@ -61,7 +61,7 @@ struct DemoCommand: ParsableCommand {
     }
 }
 
-private let demoStop = StopSignal()
+private let demoStop = SignalFlag()
 
 /// One demo run: the cluster, the population's producer, the pipeline, the summary.
 struct DemoSession {
