@@ -143,3 +143,73 @@ struct PipelineTests {
         #expect(liveIDs == Set(output.triggers.map(\.id)))
     }
 }
+
+@Suite("Consumer group of two on the mock cluster", .serialized)
+struct ConsumerGroupTests {
+    @Test("two members split the partitions, and each one's triggers are those of its partitions")
+    func twoMembers() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 4)
+        for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
+        let members = try (0..<2).map { _ in
+            try TriggerPipeline(
+                config: try PipelineTests.config(cluster: cluster, group: "pair", stateDirectory: PipelineTests.temporaryDirectory()),
+                logger: PipelineTests.logger, wallClock: { 0 })
+        }
+        var produced: [[String]] = [[], []]
+        for (index, member) in members.enumerated() {
+            member.onTrigger = { produced[index].append($0.id) }
+        }
+        let joinDeadline = Date().addingTimeInterval(30)
+        while members.contains(where: { $0.assignedPartitions.isEmpty }) && Date() < joinDeadline {
+            for member in members { try member.step(timeoutMilliseconds: 50) }
+        }
+        let owned = members.map { Set($0.assignedPartitions.map(\.partition)) }
+        #expect(owned.allSatisfy { !$0.isEmpty }, "both members own partitions: \(owned)")
+        #expect(owned[0].isDisjoint(with: owned[1]) && owned[0].union(owned[1]) == [0, 1, 2, 3])
+
+        try PipelineTests.produce(PipelineTests.keyed(PipelineTests.sample), to: "user-events", cluster: cluster)
+        let deadline = Date().addingTimeInterval(30)
+        while members.reduce(0, { $0 + $1.counters.eventsConsumed }) < PipelineTests.sample.count && Date() < deadline {
+            for member in members { try member.step(timeoutMilliseconds: 50) }
+        }
+        #expect(members.map(\.counters.eventsConsumed).allSatisfy { $0 > 0 })
+        #expect(members.reduce(0) { $0 + $1.counters.eventsConsumed } == PipelineTests.sample.count)
+        for member in members { try member.stop() }
+
+        // What each partition should fire: its own events, replayed alone.
+        let config = try PipelineTests.config(cluster: cluster, group: "unused", stateDirectory: PipelineTests.temporaryDirectory())
+        var linesByPartition: [Int32: [String]] = [:]
+        let reader = try KafkaConsumer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "input-reader", "session.timeout.ms": "6000"],
+            logger: PipelineTests.logger) { _ in [:] }
+        try reader.subscribe(["user-events"])
+        let readDeadline = Date().addingTimeInterval(20)
+        while linesByPartition.values.reduce(0, { $0 + $1.count }) < PipelineTests.sample.count && Date() < readDeadline {
+            try reader.poll(timeoutMilliseconds: 100) { message in
+                linesByPartition[message.partition, default: []].append(String(decoding: message.value, as: UTF8.self))
+            }
+        }
+        reader.close()
+        func expected(_ partitions: Set<Int32>) -> Set<String> {
+            var ids: Set<String> = []
+            for partition in partitions {
+                var engine = PartitionEngine(rules: config.compiled)
+                var decoder = EventDecoder(fields: config.rules.events, propertyPaths: config.compiled.propertyPaths)
+                var output = EngineOutput()
+                for line in linesByPartition[partition] ?? [] {
+                    var bytes = Array(line.utf8)
+                    _ = bytes.withUnsafeMutableBytes { raw in
+                        decoder.decode(UnsafeRawBufferPointer(raw), fallbackTime: nil) { engine.ingest($0, into: &output) }
+                    }
+                }
+                ids.formUnion(output.triggers.map(\.id))
+            }
+            return ids
+        }
+        for index in members.indices {
+            #expect(Set(produced[index]) == expected(owned[index]), "member \(index) owning \(owned[index].sorted())")
+        }
+        #expect(!produced[0].isEmpty || !produced[1].isEmpty)
+    }
+}
