@@ -39,6 +39,16 @@ enum PrometheusText {
         if let at = snapshot.lastCheckpointAt {
             family("checkpoint_age_seconds", "gauge", "Time since the last commit cycle finished.", [("", Double(now - at) / 1000)])
         }
+        out += "# HELP lifecycled_event_to_trigger_seconds From consuming an event to Kafka acknowledging a trigger it caused.\n"
+        out += "# TYPE lifecycled_event_to_trigger_seconds histogram\n"
+        var cumulative = 0
+        for (index, bound) in LatencyHistogram.bounds.enumerated() {
+            cumulative += snapshot.latency.buckets[index]
+            out += "lifecycled_event_to_trigger_seconds_bucket{le=\"\(bound)\"} \(cumulative)\n"
+        }
+        out += "lifecycled_event_to_trigger_seconds_bucket{le=\"+Inf\"} \(snapshot.latency.count)\n"
+        out += "lifecycled_event_to_trigger_seconds_sum \(snapshot.latency.sum)\n"
+        out += "lifecycled_event_to_trigger_seconds_count \(snapshot.latency.count)\n"
         family("rebalances_total", "counter", "Partition assignments and revocations.", [("", Double(counters.rebalances))])
         family("ready", "gauge", "1 when partitions are assigned and restored.", [("", snapshot.ready ? 1 : 0)])
         return out

@@ -152,6 +152,8 @@ struct RunCommandTests {
         #expect(metrics.contains("lifecycled_triggers_fired_total{trigger=\"churn_risk\"}"))
         #expect(metrics.contains("lifecycled_users{stage=\"reactivated\"}"))
         #expect(metrics.contains("lifecycled_consumer_lag{partition=\"user-events[0]\"} 0"), "\(metrics)")
+        let latencyCount = metrics.split(separator: "\n").first { $0.hasPrefix("lifecycled_event_to_trigger_seconds_count") }
+        #expect(latencyCount.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 > 0 } == true, "\(metrics)")
         let alice = Self.get(port, "/v1/users/alice")
         let user = try #require(try JSONSerialization.jsonObject(with: Data(alice.body.utf8)) as? [String: Any], "\(alice)")
         #expect(user["stage"] as? String != nil && (user["last_fired"] as? [String: Any])?["win_back"] != nil, "\(alice)")

@@ -51,6 +51,11 @@ public final class TriggerPipeline {
     private var lastCommit: Int64
     private var lastCheckpoint: (at: Int64, seconds: Double)?
     public private(set) var counters = Counters()
+    public private(set) var latency = LatencyHistogram()
+    /// Every latency observed, when a benchmark asks for exact percentiles.
+    public var latencySamples: [Double]?
+    /// When the message being applied was consumed (monotonic µs).
+    private var consumedAt = 0
     /// Sees every trigger produced (e.g. `demo`'s sample of recent triggers).
     public var onTrigger: ((Trigger) -> Void)?
 
@@ -67,8 +72,14 @@ public final class TriggerPipeline {
         let kafka = config.settings.kafka
         var common = kafka.properties
         common["bootstrap.servers"] = kafka.brokers
-        producer = try KafkaProducer(properties: common, logger: logger) { [unowned self] _, error in
+        producer = try KafkaProducer(properties: common, logger: logger) { [unowned self] ticket, error in
             if let error, deliveryFailure == nil { deliveryFailure = error }
+            // A trigger's ticket is when its event was consumed (dead letters carry 0).
+            if error == nil, ticket > 0 {
+                let seconds = Double(LatencyHistogram.monotonicMicroseconds() - ticket) / 1_000_000
+                latency.observe(seconds: seconds)
+                latencySamples?.append(seconds)
+            }
         }
         var consumerProperties = common
         consumerProperties["group.id"] = kafka.groupID
@@ -141,6 +152,7 @@ public final class TriggerPipeline {
         let names = config.compiled.triggerNames
         let stages = usersPerStage
         let assigned = assignedPartitions.map(\.description)
+        let latency = self.latency
         board.publish { snapshot in
             snapshot.heartbeat = now
             snapshot.assignedPartitions = assigned
@@ -152,6 +164,7 @@ public final class TriggerPipeline {
             snapshot.usersPerStage = stages
             snapshot.usersTracked = users
             snapshot.lag = lag
+            snapshot.latency = latency
             snapshot.lastCheckpointAt = lastCheckpoint?.at
             snapshot.lastCheckpointSeconds = lastCheckpoint?.seconds
         }
@@ -175,6 +188,7 @@ public final class TriggerPipeline {
     private func consume(_ message: KafkaMessage) throws {
         let partition = TopicPartition(topic: message.topic, partition: message.partition)
         guard var state = partitions.removeValue(forKey: partition) else { return }
+        consumedAt = LatencyHistogram.monotonicMicroseconds()
         defer { partitions[partition] = state }
         state.nextOffset = message.offset + 1
         counters.eventsConsumed += 1
@@ -208,7 +222,7 @@ public final class TriggerPipeline {
             var key = Array(trigger.userID.utf8)
             try key.withUnsafeMutableBytes { key in
                 try encoded.withUnsafeBytes { value in
-                    try producer.produce(topic: topic, key: UnsafeRawBufferPointer(key), value: value, ticket: 0)
+                    try producer.produce(topic: topic, key: UnsafeRawBufferPointer(key), value: value, ticket: consumedAt)
                 }
             }
             counters.triggersProduced += 1
@@ -229,6 +243,7 @@ public final class TriggerPipeline {
         for partition in Array(partitions.keys) {
             guard let high = consumer.highWatermark(partition), partitions[partition]!.nextOffset >= high else { continue }
             partitions[partition]!.engine.advance(to: now, into: &output)
+            consumedAt = 0  // timer triggers have no event to measure from
             try produceOutput()
         }
     }

@@ -18,6 +18,7 @@ public final class StatusBoard: Sendable {
         public var usersTracked = 0
         /// Messages behind the partition's high watermark.
         public var lag: [(partition: String, messages: Int64)] = []
+        public var latency = LatencyHistogram()
         public var lastCheckpointAt: Int64?
         public var lastCheckpointSeconds: Double?
         public init() {}
