@@ -68,7 +68,10 @@ let package = Package(
         // Engine throughput and memory-per-user benchmark (run in release, see BENCHMARKS.md).
         .executableTarget(
             name: "LifecycleBench",
-            dependencies: ["LifecycleEngine", "LifecycleConfig", "LifecycleCodec"]
+            dependencies: [
+                "LifecycleEngine", "LifecycleConfig", "LifecycleCodec", "LifecycleKafka", "LifecycleDaemon",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "LifecycleEngineTests", dependencies: ["LifecycleEngine", "LifecycleConfig"]),
         .testTarget(name: "LifecycleConfigTests", dependencies: ["LifecycleConfig"]),

@@ -4,7 +4,7 @@ import LifecycleCodec
 import LifecycleConfig
 import LifecycleEngine
 
-/// `LifecycleBench throughput|memory|generate [--users N] [--days D] [--config FILE]` (release
+/// `LifecycleBench throughput|memory|generate|pipeline [--users N] [--days D] [--config FILE]` (release
 /// build). Prints Markdown rows for BENCHMARKS.md; `generate` prints the events as NDJSON.
 @main
 struct Benchmark {
@@ -24,8 +24,12 @@ struct Benchmark {
         case "throughput": try throughput(rules: rules, population: population, days: days)
         case "memory": memory(rules: rules, population: population, days: days)
         case "generate": generate(population: population, days: days)
+        case "pipeline":
+            try PipelineBenchmark(config: configPath, population: population, days: days,
+                                  rate: Int(options["rate"] ?? "") ?? 50_000,
+                                  seconds: Int(options["seconds"] ?? "") ?? 20).run()
         default:
-            note("usage: LifecycleBench throughput|memory|generate [--users N] [--days D] [--config FILE]\n")
+            note("usage: LifecycleBench throughput|memory|generate|pipeline [--users N] [--days D] [--config FILE] [--rate N --seconds S]\n")
             exit(1)
         }
     }

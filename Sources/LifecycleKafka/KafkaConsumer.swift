@@ -13,8 +13,12 @@ public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
 
 /// One consumed message, borrowed: valid only inside the `poll` callback.
 public struct KafkaMessage {
-    public var topic: String
+    /// The topic handle: the same for every message of a topic while the consumer lives,
+    /// so callers can recognise a topic without building its name.
+    public var topicHandle: OpaquePointer
     public var partition: Int32
+    /// The topic's name (built on each call).
+    public var topic: String { String(cString: rd_kafka_topic_name(topicHandle)) }
     public var offset: Int64
     public var key: UnsafeRawBufferPointer
     public var value: UnsafeRawBufferPointer
@@ -143,7 +147,7 @@ public final class KafkaConsumer {
             var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
             let timestamp = rd_kafka_message_timestamp(batch[index], &timestampType)
             try body(KafkaMessage(
-                topic: String(cString: rd_kafka_topic_name(message.rkt)),
+                topicHandle: message.rkt,
                 partition: message.partition,
                 offset: message.offset,
                 key: UnsafeRawBufferPointer(start: message.key, count: message.key == nil ? 0 : message.key_len),

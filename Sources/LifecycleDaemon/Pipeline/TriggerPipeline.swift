@@ -185,17 +185,26 @@ public final class TriggerPipeline {
 
     // MARK: - Consuming
 
+    /// The partition of the last message, so a batch from one partition builds its key once.
+    private var lastPartition: (topic: OpaquePointer, partition: Int32, key: TopicPartition)?
+
     private func consume(_ message: KafkaMessage) throws {
-        let partition = TopicPartition(topic: message.topic, partition: message.partition)
-        guard var state = partitions.removeValue(forKey: partition) else { return }
+        let partition: TopicPartition
+        if let last = lastPartition, last.topic == message.topicHandle, last.partition == message.partition {
+            partition = last.key
+        } else {
+            partition = TopicPartition(topic: message.topic, partition: message.partition)
+            lastPartition = (message.topicHandle, message.partition, partition)
+        }
+        guard partitions[partition] != nil else { return }
         consumedAt = LatencyHistogram.monotonicMicroseconds()
-        defer { partitions[partition] = state }
-        state.nextOffset = message.offset + 1
+        // `partitions[partition]!` mutates the state in place: an engine is never copied.
+        partitions[partition]!.nextOffset = message.offset + 1
         counters.eventsConsumed += 1
         var outcome = IngestOutcome.applied
         let rejection = decoder.decode(message.value, fallbackTime: message.timestamp) { event in
             if !message.key.isEmpty, !message.key.elementsEqual(event.userID) { counters.keyMismatches += 1 }
-            outcome = state.engine.ingest(event, into: &output)
+            outcome = partitions[partition]!.engine.ingest(event, into: &output)
         }
         if let rejection {
             try deadLetter(message, reason: rejection.rawValue)
@@ -204,7 +213,7 @@ public final class TriggerPipeline {
         } else if outcome == .outOfRange || outcome == .invalidUser {
             try deadLetter(message, reason: outcome == .outOfRange ? "bad_time" : "bad_user_id")
         }
-        try produceOutput()
+        if !output.triggers.isEmpty || !output.conversions.isEmpty { try produceOutput() }
     }
 
     private func deadLetter(_ message: KafkaMessage, reason: String) throws {
@@ -279,6 +288,7 @@ public final class TriggerPipeline {
 
     private func rebalance(_ event: KafkaConsumer.Rebalance) throws -> [TopicPartition: Int64] {
         counters.rebalances += 1
+        lastPartition = nil
         switch event {
         case .revoked(let revoked):
             try commit(revoked)

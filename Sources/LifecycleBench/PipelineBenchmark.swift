@@ -1,0 +1,203 @@
+import Foundation
+import LifecycleConfig
+import LifecycleDaemon
+import LifecycleKafka
+import Logging
+
+/// The daemon's pipeline against the mock cluster (issue 3): throughput on a preloaded topic
+/// compared with a bare librdkafka consumer reading the same topic in the same run, then
+/// event-to-trigger latency at a steady produce rate.
+struct PipelineBenchmark {
+    let config: String
+    let population: Population
+    let days: Int
+    let rate: Int
+    let seconds: Int
+    let logger = Logger(label: "bench")
+
+    func run() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 8)
+        var loaded = try ConfigLoader.load(path: config)
+        for topic in Set(loaded.settings.kafka.triggerTopics.values).union([loaded.settings.kafka.deadLetterTopic]) {
+            try cluster.createTopic(topic, partitions: 1)
+        }
+        loaded.settings.kafka.brokers = cluster.bootstrapServers
+        loaded.settings.kafka.inputTopics = ["user-events"]
+        loaded.settings.kafka.properties = ["session.timeout.ms": "6000"]
+        loaded.settings.state.directory = NSTemporaryDirectory() + "lifecycled-bench-\(UUID().uuidString)"
+
+        // Preload: the population's month, compressed (the mock keeps ~5 MB per partition).
+        let producer = try KafkaProducer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "compression.codec": "lz4", "linger.ms": "20",
+                         "batch.num.messages": "10000", "queue.buffering.max.messages": "1000000"],
+            logger: logger) { _, _ in }
+        var dayEvents: [(time: Int64, user: UInt32, name: UInt8)] = []
+        let writer = EventWriter()
+        var line: [UInt8] = []
+        var total = 0
+        for day in 0..<days {
+            population.day(day, into: &dayEvents)
+            for event in dayEvents {
+                line.removeAll(keepingCapacity: true)
+                writer.write(time: event.time, user: event.user, name: event.name, into: &line)
+                var key = Array("u\(event.user)".utf8)
+                try key.withUnsafeMutableBytes { key in
+                    try line.withUnsafeBytes { value in
+                        try producer.produce(topic: "user-events", key: UnsafeRawBufferPointer(key), value: value, ticket: 0)
+                    }
+                }
+                total += 1
+                if total % 10_000 == 0 { producer.poll() }
+            }
+        }
+        try producer.flush(timeoutMilliseconds: 120_000)
+        note("preloaded \(total) events of \(population.users) users into 8 partitions\n")
+
+        let bare = try bareConsumerRate(cluster: cluster, expected: total)
+        let pipelineRate = try pipelineRate(loaded, group: "bench-pipeline", expected: total)
+        print("| events | bare consumer (events/s) | lifecycled pipeline (events/s) | ratio |")
+        print("|---:|---:|---:|---:|")
+        print("| \(total) | \(Int(bare.rate)) | \(Int(pipelineRate)) | \(String(format: "%.2f", pipelineRate / bare.rate)) |")
+        if bare.count != total { print("\nwarning: the bare consumer saw \(bare.count) of \(total) events (mock cluster retention)") }
+
+        try steadyLatency(loaded, cluster: cluster, producer: producer)
+    }
+
+    /// Messages per second from the first message to the last, group join excluded.
+    private func bareConsumerRate(cluster: MockCluster, expected: Int) throws -> (rate: Double, count: Int) {
+        let consumer = try KafkaConsumer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "bench-bare", "session.timeout.ms": "6000"],
+            logger: logger) { _ in [:] }
+        try consumer.subscribe(["user-events"])
+        var count = 0
+        var bytes = 0
+        var first: Date?
+        var last = Date()
+        var idleSince = Date()
+        while count < expected && Date().timeIntervalSince(idleSince) < 10 {
+            let got = try consumer.poll(timeoutMilliseconds: 100) { message in bytes &+= message.value.count }
+            if got > 0 {
+                if first == nil { first = Date() }
+                count += got
+                last = Date()
+                idleSince = last
+            }
+        }
+        consumer.close()
+        return (Double(count) / max(last.timeIntervalSince(first ?? last), 0.001), count)
+    }
+
+    private func pipelineRate(_ config: LoadedConfig, group: String, expected: Int) throws -> Double {
+        var settings = config
+        settings.settings.kafka.groupID = group
+        let pipeline = try TriggerPipeline(config: settings, logger: logger, wallClock: { 0 })
+        var first: Date?
+        var last = Date()
+        var idleSince = Date()
+        while pipeline.counters.eventsConsumed < expected && Date().timeIntervalSince(idleSince) < 10 {
+            let before = pipeline.counters.eventsConsumed
+            try pipeline.step(timeoutMilliseconds: 100)
+            if pipeline.counters.eventsConsumed > before {
+                if first == nil { first = Date() }
+                last = Date()
+                idleSince = last
+            }
+        }
+        try pipeline.stop()
+        note("pipeline: \(pipeline.counters.eventsConsumed) events, \(pipeline.counters.triggersProduced) triggers\n")
+        return Double(pipeline.counters.eventsConsumed) / max(last.timeIntervalSince(first ?? last), 0.001)
+    }
+
+    /// A producer thread sends `rate` events/s for `seconds` while the pipeline keeps up;
+    /// latency is from consuming an event to Kafka acknowledging a trigger it caused.
+    private func steadyLatency(_ config: LoadedConfig, cluster: MockCluster, producer: KafkaProducer) throws {
+        var settings = config
+        settings.settings.kafka.groupID = "bench-latency"
+        let pipeline = try TriggerPipeline(config: settings, logger: logger, wallClock: { 0 })
+        // Join the group and skip the preloaded backlog before measuring.
+        let joinDeadline = Date().addingTimeInterval(60)
+        var quiet = 0
+        while quiet < 20 && Date() < joinDeadline {
+            let before = pipeline.counters.eventsConsumed
+            try pipeline.step(timeoutMilliseconds: 50)
+            quiet = pipeline.counters.eventsConsumed == before && !pipeline.assignedPartitions.isEmpty ? quiet + 1 : 0
+        }
+        let backlog = pipeline.counters.eventsConsumed
+        pipeline.latencySamples = []
+        let steady = SteadyProducer(cluster: cluster, population: population, rate: rate, seconds: seconds, startDay: days)
+        let thread = Thread { steady.run() }
+        thread.start()
+        let end = Date().addingTimeInterval(Double(seconds) + 5)
+        while Date() < end { try pipeline.step(timeoutMilliseconds: 10) }
+        try pipeline.stop()
+        let samples = (pipeline.latencySamples ?? []).sorted()
+        guard !samples.isEmpty else {
+            print("\nno triggers during the steady phase")
+            return
+        }
+        func percentile(_ p: Double) -> Double { samples[min(samples.count - 1, Int(Double(samples.count) * p))] * 1000 }
+        let consumed = pipeline.counters.eventsConsumed - backlog
+        print("")
+        print("| steady rate | seconds | events consumed | triggers measured | p50 (ms) | p99 (ms) | max (ms) |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        print("| \(rate)/s | \(seconds) | \(consumed) | \(samples.count) | \(String(format: "%.2f", percentile(0.5))) | \(String(format: "%.2f", percentile(0.99))) | \(String(format: "%.2f", samples.last! * 1000)) |")
+    }
+}
+
+/// Produces the population's following days at a fixed rate from its own thread.
+final class SteadyProducer: @unchecked Sendable {
+    let cluster: MockCluster
+    var population: Population
+    let rate: Int
+    let seconds: Int
+    let startDay: Int
+
+    init(cluster: MockCluster, population: Population, rate: Int, seconds: Int, startDay: Int) {
+        self.cluster = cluster
+        self.population = population
+        self.rate = rate
+        self.seconds = seconds
+        self.startDay = startDay
+    }
+
+    func run() {
+        let producer: KafkaProducer
+        do {
+            producer = try KafkaProducer(
+                properties: ["bootstrap.servers": cluster.bootstrapServers, "linger.ms": "1"],
+                logger: Logger(label: "steady"), onDelivery: { _, _ in })
+        } catch {
+            note("steady producer: \(error)\n")
+            return
+        }
+        let writer = EventWriter()
+        var line: [UInt8] = []
+        var dayEvents: [(time: Int64, user: UInt32, name: UInt8)] = []
+        var day = startDay
+        var sent = 0
+        let start = Date()
+        let total = rate * seconds
+        while sent < total {
+            population.day(day, into: &dayEvents)
+            day += 1
+            for event in dayEvents where sent < total {
+                // Pace: never ahead of `rate` events per second.
+                let due = start.addingTimeInterval(Double(sent) / Double(rate))
+                let wait = due.timeIntervalSinceNow
+                if wait > 0.001 { Thread.sleep(forTimeInterval: wait) }
+                line.removeAll(keepingCapacity: true)
+                writer.write(time: event.time, user: event.user, name: event.name, into: &line)
+                var key = Array("u\(event.user)".utf8)
+                try? key.withUnsafeMutableBytes { key in
+                    try line.withUnsafeBytes { value in
+                        try producer.produce(topic: "user-events", key: UnsafeRawBufferPointer(key), value: value, ticket: 0)
+                    }
+                }
+                sent += 1
+                if sent % 1000 == 0 { producer.poll() }
+            }
+        }
+        try? producer.flush(timeoutMilliseconds: 10_000)
+    }
+}
