@@ -92,6 +92,7 @@ struct PipelineBenchmark {
         var settings = config
         settings.settings.kafka.groupID = group
         let pipeline = try TriggerPipeline(config: settings, logger: logger, wallClock: { 0 })
+        let cpuBefore = Self.threadCPUSeconds()
         var first: Date?
         var last = Date()
         var idleSince = Date()
@@ -104,9 +105,17 @@ struct PipelineBenchmark {
                 idleSince = last
             }
         }
+        let cpu = Self.threadCPUSeconds() - cpuBefore
         try pipeline.stop()
-        note("pipeline: \(pipeline.counters.eventsConsumed) events, \(pipeline.counters.triggersProduced) triggers\n")
+        note("pipeline: \(pipeline.counters.eventsConsumed) events, \(pipeline.counters.triggersProduced) triggers in \(String(format: "%.2f", last.timeIntervalSince(first ?? last))) s, the loop thread busy \(String(format: "%.2f", cpu)) s of it\n")
         return Double(pipeline.counters.eventsConsumed) / max(last.timeIntervalSince(first ?? last), 0.001)
+    }
+
+    /// CPU time of the calling thread (user and system), to tell work from waiting.
+    static func threadCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(1), &usage)  // RUSAGE_THREAD
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     /// A producer thread sends `rate` events/s for `seconds` while the pipeline keeps up;
