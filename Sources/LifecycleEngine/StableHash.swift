@@ -25,12 +25,7 @@ public struct StableHash {
         withUnsafeBytes(of: value.littleEndian) { combine($0) }
     }
 
-    private static func avalanche(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9e37_79b9_7f4a_7c15
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
+    private static func avalanche(_ value: UInt64) -> UInt64 { SplitMix64.mix(value &+ 0x9e37_79b9_7f4a_7c15) }
 
     public var value64: UInt64 { Self.avalanche(lanes.0) }
 

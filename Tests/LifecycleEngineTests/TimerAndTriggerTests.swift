@@ -228,7 +228,7 @@ struct DeterminismTests {
     typealias F = Fixture
 
     static func stream(seed: UInt64, users: Int, count: Int) -> [EventRecord] {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let names = ["login", "core_action", "quota_exceeded", "premium_feature_viewed", "purchase", "signup", "plan_changed"]
         var time = F.t0
         return (0..<count).map { _ in
@@ -249,7 +249,7 @@ struct DeterminismTests {
         var whole = Harness(try Fixture.playbook())
         for event in events { whole.engine.ingest(event, into: &whole.output) }
         var split = Harness(try Fixture.playbook())
-        var rng = SplitMix(seed: seed ^ 0xff)
+        var rng = SplitMix64(seed: seed ^ 0xff)
         for event in events {
             split.engine.ingest(event, into: &split.output)
             // Advancing to a stream time already reached must be a no-op.

@@ -92,7 +92,7 @@ struct WindowTests {
         var h = Harness(try F.rules(
             counters: [CounterRule(name: "c", events: F.names("x"), window: window, resolution: resolution)],
             lateness: 0))
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var times: [Int64] = []
         var now = F.t0
         for _ in 0..<2_000 {
@@ -110,18 +110,5 @@ struct WindowTests {
             let widened = times.filter { $0 > now - window - resolution }.count
             #expect(Double(exact) <= bucketed && bucketed <= Double(widened), "at \(now - F.t0): \(exact) <= \(bucketed) <= \(widened)")
         }
-    }
-}
-
-/// A tiny deterministic generator for property tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

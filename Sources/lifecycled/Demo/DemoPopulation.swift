@@ -20,12 +20,12 @@ struct DemoPopulation {
 
     let users: Int
     let start: Int64
-    private var random: SplitRandom
+    private var random: SplitMix64
 
     init(users: Int, start: Int64, seed: UInt64 = 7) {
         self.users = users
         self.start = start
-        random = SplitRandom(seed: seed)
+        random = SplitMix64(seed: seed)
     }
 
     func behaviour(of user: Int) -> Behaviour {
@@ -75,18 +75,4 @@ struct DemoPopulation {
             }
         }
     }
-}
-
-/// A small deterministic generator (the demo is reproducible for a given seed).
-struct SplitRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
