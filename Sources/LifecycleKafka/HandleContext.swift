@@ -6,6 +6,8 @@ import Logging
 /// (retained) until the handle is destroyed.
 final class HandleContext {
     let logger: Logger
+    /// Set when librdkafka reports every broker down; cleared by a successful probe.
+    var allBrokersDown = false
     var onDelivery: ((_ ticket: Int, _ error: KafkaError?) -> Void)?
     var onRebalance: ((_ handle: OpaquePointer, _ error: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)?
 
@@ -20,6 +22,12 @@ final class HandleContext {
     func install(on conf: OpaquePointer) -> Unmanaged<HandleContext> {
         let retained = Unmanaged.passRetained(self)
         rd_kafka_conf_set_opaque(conf, retained.toOpaque())
+        rd_kafka_conf_set_error_cb(conf) { handle, error, reason, _ in
+            guard let context = HandleContext.from(handle) else { return }
+            let code = rd_kafka_resp_err_t(rawValue: error)
+            if code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN { context.allBrokersDown = true }
+            context.logger.warning("kafka: \(String(cString: rd_kafka_err2name(code))): \(reason.map { String(cString: $0) } ?? "")")
+        }
         rd_kafka_conf_set_log_cb(conf) { handle, level, facility, message in
             guard let context = HandleContext.from(handle) else { return }
             let text = "\(facility.map { String(cString: $0) } ?? "?"): \(message.map { String(cString: $0) } ?? "")"

@@ -189,6 +189,19 @@ public final class KafkaConsumer {
         return result == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil
     }
 
+    /// Whether the brokers answer. Once librdkafka reported all of them down, each call
+    /// probes the cluster (a metadata request of up to 200 ms) until one answers.
+    public var brokersReachable: Bool {
+        let context = context.takeUnretainedValue()
+        guard context.allBrokersDown else { return true }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        if rd_kafka_metadata(handle, 0, nil, &metadata, 200) == RD_KAFKA_RESP_ERR_NO_ERROR {
+            rd_kafka_metadata_destroy(metadata)
+            context.allBrokersDown = false
+        }
+        return !context.allBrokersDown
+    }
+
     /// Leaves the group (a final revocation is served through the rebalance handler).
     public func close() {
         guard !closed else { return }

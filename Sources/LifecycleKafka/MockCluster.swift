@@ -30,6 +30,12 @@ public final class MockCluster {
         rd_kafka_destroy(owner)
     }
 
+    /// Takes a broker down or brings it back (ids start at 1), to test outages.
+    public func setBroker(_ id: Int32, up: Bool) throws(KafkaError) {
+        let result = up ? rd_kafka_mock_broker_set_up(cluster, id) : rd_kafka_mock_broker_set_down(cluster, id)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: "setting mock broker \(id) \(up ? "up" : "down")") }
+    }
+
     public func createTopic(_ name: String, partitions: Int32) throws(KafkaError) {
         let result = rd_kafka_mock_topic_create(cluster, name, partitions, 1)
         guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: "creating mock topic '\(name)'") }

@@ -213,3 +213,37 @@ struct ConsumerGroupTests {
         #expect(!produced[0].isEmpty || !produced[1].isEmpty)
     }
 }
+
+@Suite("Broker outage on the mock cluster", .serialized)
+struct BrokerOutageTests {
+    @Test("while the broker is down the pipeline stays up and reports not ready; then it reconnects and catches up")
+    func outage() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 1)
+        for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
+        let config = try PipelineTests.config(cluster: cluster, group: "outage", stateDirectory: PipelineTests.temporaryDirectory())
+        let pipeline = try TriggerPipeline(config: config, logger: PipelineTests.logger, wallClock: { 0 })
+        let board = StatusBoard()
+        func stepFor(_ seconds: Double, until done: () -> Bool) throws {
+            let deadline = Date().addingTimeInterval(seconds)
+            while !done() && Date() < deadline {
+                try pipeline.step(timeoutMilliseconds: 50)
+                pipeline.publish(to: board, now: 0)
+            }
+        }
+        try stepFor(30) { board.current.ready }
+        #expect(board.current.ready)
+
+        try cluster.setBroker(1, up: false)
+        try stepFor(30) { !board.current.ready }
+        #expect(!board.current.ready)
+        #expect(board.current.notReadyReason.contains("unreachable"), "\(board.current.notReadyReason)")
+
+        try cluster.setBroker(1, up: true)
+        try PipelineTests.produce(PipelineTests.keyed(Array(PipelineTests.sample.prefix(20))), to: "user-events", cluster: cluster)
+        try stepFor(40) { board.current.ready && pipeline.counters.eventsConsumed == 20 }
+        #expect(board.current.ready)
+        #expect(pipeline.counters.eventsConsumed == 20)
+        try pipeline.stop()
+    }
+}

@@ -153,11 +153,13 @@ public final class TriggerPipeline {
         let stages = usersPerStage
         let assigned = assignedPartitions.map(\.description)
         let latency = self.latency
+        let reachable = consumer.brokersReachable
         board.publish { snapshot in
             snapshot.heartbeat = now
             snapshot.assignedPartitions = assigned
-            snapshot.ready = !assigned.isEmpty
-            snapshot.notReadyReason = assigned.isEmpty ? "no partitions assigned yet (joining the group, or broker unreachable)" : ""
+            snapshot.ready = !assigned.isEmpty && reachable
+            snapshot.notReadyReason = !reachable ? "Kafka brokers unreachable; reconnecting"
+                : assigned.isEmpty ? "no partitions assigned yet (joining the group)" : ""
             snapshot.counters = counters
             snapshot.triggersFired = zip(names, stats.triggersFired).map { ($0, $1) }
             snapshot.conversions = zip(names, stats.conversions).map { ($0, $1) }
