@@ -84,7 +84,7 @@ struct PipelineBenchmark {
                 idleSince = last
             }
         }
-        consumer.close()
+        try consumer.close()
         return (Double(count) / max(last.timeIntervalSince(first ?? last), 0.001), count)
     }
 

@@ -65,11 +65,21 @@ public final class KafkaConsumer {
     public let logger: Logger
     private(set) public var assignment: Set<TopicPartition> = []
 
+    /// Called from `poll` when a partition has been read to its end (no backlog).
+    public var onEndOfPartition: ((TopicPartition) -> Void)?
+
     public init(
         properties: [String: String], logger: Logger, batchSize: Int = 1024,
         rebalance: @escaping (Rebalance) throws -> [TopicPartition: Int64]
     ) throws(KafkaError) {
+        if let strategy = properties["partition.assignment.strategy"], strategy.contains("cooperative") {
+            throw KafkaError(
+                code: -1,
+                message: "kafka property 'partition.assignment.strategy' = '\(strategy)': cooperative rebalancing is not supported yet; use range or roundrobin")
+        }
         var settings = properties
+        // End-of-partition events tell the owner when a partition has no backlog.
+        settings["enable.partition.eof"] = "true"
         settings["enable.auto.commit"] = "false"
         settings["enable.auto.offset.store"] = "false"
         settings["auto.offset.reset"] = settings["auto.offset.reset"] ?? "earliest"
@@ -139,7 +149,9 @@ public final class KafkaConsumer {
             let message = batch[index]!.pointee
             if message.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                 // Partition EOF and transient broker errors are reported, not fatal.
-                if message.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                if message.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    onEndOfPartition?(TopicPartition(topic: String(cString: rd_kafka_topic_name(message.rkt)), partition: message.partition))
+                } else {
                     logger.warning("kafka consumer: \(KafkaError(message.err, while: "consuming"))")
                 }
                 continue
@@ -159,12 +171,13 @@ public final class KafkaConsumer {
         return delivered
     }
 
-    /// Synchronously commits `nextOffset` (the offset of the next message to read) per partition.
-    public func commit(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
+    /// Commits `nextOffset` (the offset of the next message to read) per partition; with
+    /// `wait: false` the commit is sent and its outcome only logged by librdkafka.
+    public func commit(_ offsets: [TopicPartition: Int64], wait: Bool = true) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
         let list = Self.partitionList(offsets)
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        let result = rd_kafka_commit(handle, list, 0)
+        let result = rd_kafka_commit(handle, list, wait ? 0 : 1)
         guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: "committing offsets") }
     }
 
@@ -202,11 +215,16 @@ public final class KafkaConsumer {
         return !context.allBrokersDown
     }
 
-    /// Leaves the group (a final revocation is served through the rebalance handler).
-    public func close() {
+    /// Leaves the group; the final revocation is served through the rebalance handler, and
+    /// its failure is rethrown.
+    public func close() throws {
         guard !closed else { return }
         closed = true
         rd_kafka_consumer_close(handle)
+        if let failure = rebalanceFailure {
+            rebalanceFailure = nil
+            throw failure
+        }
     }
 
     private func handleRebalance(
@@ -224,7 +242,10 @@ public final class KafkaConsumer {
                     let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
                     if let start = starts[partition] { list.pointee.elems[index].offset = start }
                 }
-                rd_kafka_assign(handle, list)
+                let assigned = rd_kafka_assign(handle, list)
+                guard assigned == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    throw KafkaError(assigned, while: "assigning \(partitions.map(\.description).sorted().joined(separator: ", "))")
+                }
                 assignment.formUnion(partitions)
                 logger.info("kafka: assigned \(partitions.map(\.description).sorted().joined(separator: ", "))")
             } catch {

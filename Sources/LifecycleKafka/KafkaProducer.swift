@@ -19,6 +19,8 @@ public final class KafkaProducer {
         var settings = properties
         // Acknowledged means written to all in-sync replicas, and retries never duplicate.
         settings["enable.idempotence"] = settings["enable.idempotence"] ?? "true"
+        // Retry through broker outages instead of failing messages after 5 minutes.
+        settings["message.timeout.ms"] = settings["message.timeout.ms"] ?? "0"
         let conf = try KafkaProperties.make(settings)
         let box = HandleContext(logger: logger)
         box.onDelivery = onDelivery

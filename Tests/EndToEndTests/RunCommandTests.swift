@@ -74,7 +74,7 @@ struct RunCommandTests {
                    let id = object["id"] as? String { ids.append(id) }
             }
         }
-        consumer.close()
+        try consumer.close()
         return ids
     }
 

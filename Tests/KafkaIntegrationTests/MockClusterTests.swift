@@ -60,7 +60,7 @@ struct MockClusterTests {
             }
         }
         try consumer.commit(next)
-        consumer.close()
+        try consumer.close()
         return (values, events, next)
     }
 
@@ -87,6 +87,17 @@ struct MockClusterTests {
         let second = try consume(until: 50, group: "g2", topic: "events", cluster: cluster)
         #expect(second.values.count == 50)
         #expect(Set(first.values).isDisjoint(with: second.values))
+    }
+
+    @Test("cooperative rebalancing, which the owner-handled rebalances do not support, is refused by name")
+    func cooperativeRefused() {
+        #expect {
+            _ = try KafkaConsumer(
+                properties: ["group.id": "g", "partition.assignment.strategy": "cooperative-sticky"], logger: Self.logger
+            ) { _ in [:] }
+        } throws: { error in
+            "\(error)".contains("partition.assignment.strategy")
+        }
     }
 
     @Test("a bad librdkafka property is reported by name")

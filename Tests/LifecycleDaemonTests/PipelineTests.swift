@@ -78,7 +78,7 @@ struct PipelineTests {
                                  header.flatMap { message.header($0) }))
             }
         }
-        consumer.close()
+        try consumer.close()
         return messages
     }
 
@@ -88,14 +88,16 @@ struct PipelineTests {
         try cluster.createTopic("user-events", partitions: 4)
         for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 2) }
         try cluster.createTopic("lifecycled.dlq", partitions: 1)
-        let bad = [("x", "not json"), ("y", #"{"event":"login","ts":1795392000000}"#), ("z", #"{"user_id":"z","event":"login","ts":"soon"}"#)]
+        let oversized = #"{"user_id":"big","pad":""# + String(repeating: "x", count: 70_000) + #""}"#
+        let bad = [("x", "not json"), ("y", #"{"event":"login","ts":1795392000000}"#), ("z", #"{"user_id":"z","event":"login","ts":"soon"}"#),
+                   ("big", oversized)]
         try Self.produce(Self.keyed(Self.sample) + bad, to: "user-events", cluster: cluster)
         let state = Self.temporaryDirectory()
         let config = try Self.config(cluster: cluster, group: "lifecycled-e2e", stateDirectory: state)
 
         let first = try Self.run(config, until: Self.sample.count + bad.count)
         #expect(first.eventsConsumed == Self.sample.count + bad.count)
-        #expect(first.eventsRejected == ["not_json": 1, "missing_user_id": 1, "bad_time": 1])
+        #expect(first.eventsRejected == ["not_json": 1, "missing_user_id": 1, "bad_time": 1, "too_large": 1])
         #expect(first.triggersProduced > 0)
 
         let triggers = try Self.read(Self.triggerNames.map { "lifecycled.\($0)" }, expecting: first.triggersProduced, cluster: cluster)
@@ -106,9 +108,11 @@ struct PipelineTests {
             #expect((object["id"] as? String)?.count == 32)
             #expect(object["fired_at"] is Int)
         }
-        let letters = try Self.read(["lifecycled.dlq"], expecting: 3, cluster: cluster, header: TriggerPipeline.deadLetterReasonHeader)
-        #expect(Set(letters.map(\.value)) == Set(bad.map(\.1)))
-        #expect(Set(letters.compactMap(\.header)) == ["not_json", "missing_user_id", "bad_time"])
+        let letters = try Self.read(["lifecycled.dlq"], expecting: 4, cluster: cluster, header: TriggerPipeline.deadLetterReasonHeader)
+        // Dead letters carry the message unchanged, but an oversized one is cut to the limit.
+        #expect(Set(letters.map(\.value)) == Set(bad.map(\.1).dropLast() + [String(oversized.prefix(65_536))]))
+        #expect(Set(letters.compactMap(\.header))
+            == ["not_json", "missing_user_id", "bad_time", "too_large; \(oversized.utf8.count) bytes, first 65536 kept"])
         #expect(FileManager.default.fileExists(atPath: "\(state)/user-events.0.checkpoint"))
 
         // Restarted on the same state and group with one new event: only that event is
@@ -190,7 +194,7 @@ struct ConsumerGroupTests {
                 linesByPartition[message.partition, default: []].append(String(decoding: message.value, as: UTF8.self))
             }
         }
-        reader.close()
+        try reader.close()
         func expected(_ partitions: Set<Int32>) -> Set<String> {
             var ids: Set<String> = []
             for partition in partitions {

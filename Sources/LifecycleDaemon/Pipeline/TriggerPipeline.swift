@@ -29,12 +29,20 @@ public final class TriggerPipeline {
         public var eventsLate = 0
         public var keyMismatches = 0
         public var triggersProduced = 0
+        /// By trigger name; only ever grow (Prometheus counters), whatever partitions move.
+        public var triggersByName: [String: Int] = [:]
+        public var conversionsByName: [String: Int] = [:]
         public var conversions = 0
+        public var deadLettersFailed = 0
         public var checkpoints = 0
         public var rebalances = 0
     }
 
     public static let deadLetterReasonHeader = "lifecycled-reason"
+    /// Delivery ticket of dead letters (triggers carry their event's consume time).
+    static let deadLetterTicket = -1
+    /// Partitions read to their end since they were assigned (no backlog).
+    private var caughtUp: Set<TopicPartition> = []
 
     private var config: LoadedConfig
     private let logger: Logger
@@ -73,7 +81,16 @@ public final class TriggerPipeline {
         var common = kafka.properties
         common["bootstrap.servers"] = kafka.brokers
         producer = try KafkaProducer(properties: common, logger: logger) { [unowned self] ticket, error in
-            if let error, deliveryFailure == nil { deliveryFailure = error }
+            if let error {
+                // A dead letter that cannot be delivered is counted, not fatal: bad input never
+                // stops the daemon. A trigger that cannot be delivered is (nothing is committed).
+                if ticket == Self.deadLetterTicket {
+                    counters.deadLettersFailed += 1
+                    logger.error("dead letter not delivered: \(error)")
+                } else if deliveryFailure == nil {
+                    deliveryFailure = error
+                }
+            }
             // A trigger's ticket is when its event was consumed (dead letters carry 0).
             if error == nil, ticket > 0 {
                 let seconds = Double(LatencyHistogram.monotonicMicroseconds() - ticket) / 1_000_000
@@ -86,6 +103,7 @@ public final class TriggerPipeline {
         consumer = try KafkaConsumer(properties: consumerProperties, logger: logger) { [unowned self] rebalance in
             try self.rebalance(rebalance)
         }
+        consumer.onEndOfPartition = { [unowned self] partition in caughtUp.insert(partition) }
         try consumer.subscribe(kafka.inputTopics)
     }
 
@@ -104,11 +122,13 @@ public final class TriggerPipeline {
         }
     }
 
-    /// The final commit cycle, then leaves the group.
+    /// The final commit cycle, then leaves the group. Throws if Kafka did not acknowledge
+    /// every trigger in time: then nothing was checkpointed, and a restart re-sends them.
     public func stop() throws {
-        try commit(partitions.keys)
-        consumer.close()
-        try producer.flush(timeoutMilliseconds: 30_000)
+        guard try commit(partitions.keys, flushTimeout: 30_000, waitForCommit: true) else {
+            throw KafkaError(code: -1, message: "stopping: triggers not acknowledged within 30 s; state left at the last checkpoint")
+        }
+        try consumer.close()
     }
 
     /// Swaps in new rules, keeping every partition's state: each engine is snapshotted and
@@ -116,6 +136,11 @@ public final class TriggerPipeline {
     /// attributes, stages or triggers added, removed or redefined) are refused with the
     /// reason, and the running rules stay. Kafka, HTTP and state settings are not changed.
     public func replaceRules(with loaded: LoadedConfig) throws {
+        // Checkpoint under the old rules first: a crash right after the swap must replay the
+        // stretch before it under the rules (and config version, part of the ids) it ran with.
+        guard try commit(partitions.keys) else {
+            throw KafkaError(code: -1, message: "triggers not yet acknowledged; try the reload again")
+        }
         var rebuilt: [TopicPartition: PartitionState] = [:]
         for (partition, state) in partitions {
             do {
@@ -136,14 +161,9 @@ public final class TriggerPipeline {
 
     /// Posts what the HTTP port shows, and answers the user lookups it queued.
     public func publish(to board: StatusBoard, now: Int64) {
-        var stats = EngineStats(triggerCount: config.compiled.triggerNames.count)
         var users = 0
         var lag: [(partition: String, messages: Int64)] = []
         for (partition, state) in partitions.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
-            for index in stats.triggersFired.indices {
-                stats.triggersFired[index] += state.engine.stats.triggersFired[index]
-                stats.conversions[index] += state.engine.stats.conversions[index]
-            }
             users += state.engine.userCount
             if let high = consumer.highWatermark(partition) {
                 lag.append((partition.description, max(0, high - max(state.nextOffset, 0))))
@@ -161,8 +181,8 @@ public final class TriggerPipeline {
             snapshot.notReadyReason = !reachable ? "Kafka brokers unreachable; reconnecting"
                 : assigned.isEmpty ? "no partitions assigned yet (joining the group)" : ""
             snapshot.counters = counters
-            snapshot.triggersFired = zip(names, stats.triggersFired).map { ($0, $1) }
-            snapshot.conversions = zip(names, stats.conversions).map { ($0, $1) }
+            snapshot.triggersFired = names.map { ($0, counters.triggersByName[$0, default: 0]) }
+            snapshot.conversions = names.map { ($0, counters.conversionsByName[$0, default: 0]) }
             snapshot.usersPerStage = stages
             snapshot.usersTracked = users
             snapshot.lag = lag
@@ -220,9 +240,13 @@ public final class TriggerPipeline {
 
     private func deadLetter(_ message: KafkaMessage, reason: String) throws {
         counters.eventsRejected[reason, default: 0] += 1
+        // An oversized message is cut to the size limit, so the dead letter itself fits.
+        let limit = config.rules.events.maxEventBytes
+        let value = message.value.count > limit ? UnsafeRawBufferPointer(rebasing: message.value[0..<limit]) : message.value
+        let header = message.value.count > limit ? "\(reason); \(message.value.count) bytes, first \(limit) kept" : reason
         try producer.produce(
-            topic: config.settings.kafka.deadLetterTopic, key: message.key, value: message.value,
-            header: (Self.deadLetterReasonHeader, reason), ticket: 0)
+            topic: config.settings.kafka.deadLetterTopic, key: message.key, value: value,
+            header: (Self.deadLetterReasonHeader, header), ticket: Self.deadLetterTicket)
     }
 
     private func produceOutput() throws {
@@ -237,9 +261,11 @@ public final class TriggerPipeline {
                 }
             }
             counters.triggersProduced += 1
+            counters.triggersByName[trigger.name, default: 0] += 1
             onTrigger?(trigger)
         }
         counters.conversions += output.conversions.count
+        for conversion in output.conversions { counters.conversionsByName[conversion.trigger, default: 0] += 1 }
         output.removeAll()
     }
 
@@ -247,12 +273,15 @@ public final class TriggerPipeline {
     /// timers fire; one still catching up does not, so a restart never fires them early.
     /// It trails the wall clock by the allowed lateness, the delay events are allowed anyway,
     /// so a timer does not fire before an event that was still allowed to arrive.
+    /// "No backlog" is an end-of-partition event since the assignment, not a cached high
+    /// watermark (stale during an outage); and nothing advances while the brokers are down,
+    /// since events may be waiting there.
     private func advanceCaughtUpPartitions() throws {
+        guard !caughtUp.isEmpty, consumer.brokersReachable else { return }
         let now = wallClock() - config.rules.events.allowedLateness
         // Over a copy of the keys: iterating the dictionary's own keys while mutating its
         // values would copy every engine's state.
-        for partition in Array(partitions.keys) {
-            guard let high = consumer.highWatermark(partition), partitions[partition]!.nextOffset >= high else { continue }
+        for partition in Array(partitions.keys) where caughtUp.contains(partition) {
             partitions[partition]!.engine.advance(to: now, into: &output)
             consumedAt = 0  // timer triggers have no event to measure from
             try produceOutput()
@@ -261,11 +290,24 @@ public final class TriggerPipeline {
 
     // MARK: - Commit cycle and rebalances
 
-    private func commit(_ which: some Collection<TopicPartition>) throws {
-        guard !which.isEmpty else { return }
+    /// The commit cycle for `which`: wait for Kafka to acknowledge every trigger, write the
+    /// checkpoints, commit the offsets. Returns false, having saved nothing, if the triggers
+    /// were not acknowledged within `flushTimeout` (a broker outage): the cycle is retried
+    /// later, and the daemon keeps running. A trigger Kafka refused throws.
+    @discardableResult
+    private func commit(
+        _ which: some Collection<TopicPartition>, flushTimeout: Int32 = 5_000, waitForCommit: Bool = false
+    ) throws -> Bool {
         let started = wallClock()
-        try producer.flush(timeoutMilliseconds: 60_000)
+        lastCommit = started
+        do {
+            try producer.flush(timeoutMilliseconds: flushTimeout)
+        } catch {
+            logger.warning("commit cycle postponed: \(producer.outstanding) messages not yet acknowledged (\(error))")
+            return false
+        }
         if let failure = deliveryFailure { throw failure }
+        guard !which.isEmpty else { return true }
         var offsets: [TopicPartition: Int64] = [:]
         for partition in which {
             // A partition that has consumed nothing yet has nothing to save.
@@ -279,13 +321,13 @@ public final class TriggerPipeline {
         // Where a partition resumes comes from its checkpoint, so the group's committed offsets
         // serve lag monitoring and other tools: a commit refused during a rebalance is not fatal.
         do {
-            try consumer.commit(offsets)
+            try consumer.commit(offsets, wait: waitForCommit)
         } catch {
             logger.warning("offsets not committed (\(error)); the checkpoints hold them")
         }
         let finished = wallClock()
         lastCheckpoint = (finished, Double(finished - started) / 1000)
-        lastCommit = finished
+        return true
     }
 
     private func rebalance(_ event: KafkaConsumer.Rebalance) throws -> [TopicPartition: Int64] {
@@ -293,12 +335,20 @@ public final class TriggerPipeline {
         lastPartition = nil
         switch event {
         case .revoked(let revoked):
-            try commit(revoked)
-            for partition in revoked { partitions[partition] = nil }
+            defer {
+                for partition in revoked {
+                    partitions[partition] = nil
+                    caughtUp.remove(partition)
+                }
+            }
+            // Unacknowledged triggers leave the older checkpoint in place: the next owner
+            // replays from it and re-sends them with the same ids.
+            if try !commit(revoked) { logger.warning("revoked \(revoked) without a new checkpoint") }
             return [:]
         case .assigned(let assigned):
             var starts: [TopicPartition: Int64] = [:]
             for partition in assigned {
+                caughtUp.remove(partition)
                 if let checkpoint = try store.read(topic: partition.topic, partition: partition.partition) {
                     let engine: PartitionEngine
                     do {

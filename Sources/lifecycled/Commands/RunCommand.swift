@@ -36,6 +36,8 @@ struct RunCommand: ParsableCommand {
             handler.logLevel = level
             return handler
         }
+        // Create the flags now: a signal handler must not be the first to touch a lazy global.
+        _ = (stopSignal, reloadSignal)
         for signalNumber in [SIGTERM, SIGINT] {
             signal(signalNumber) { _ in stopSignal.request() }
         }

@@ -46,7 +46,10 @@ struct DemoCommand: ParsableCommand {
             handler.logLevel = .warning
             return handler
         }
-        signal(SIGINT) { _ in demoStop.request() }
+        _ = demoStop  // created before any signal handler can touch it
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber) { _ in demoStop.request() }
+        }
         var session: DemoSession
         do {
             session = try DemoSession(options: self)
