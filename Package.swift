@@ -85,7 +85,9 @@ let package = Package(
         // Runs the built `lifecycled` binary (scripts/test builds every product first).
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["LifecycleKafka", "LifecycleConfig", "LifecycleCodec", "LifecycleEngine"],
+            dependencies: [
+                "LifecycleKafka", "LifecycleConfig", "LifecycleCodec", "LifecycleEngine", "LifecycleDaemon", "LifecycleHTTP",
+            ],
             exclude: ["Fixtures"]
         ),
     ],

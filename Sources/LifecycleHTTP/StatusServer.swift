@@ -47,6 +47,7 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Loops that have not stepped for this long are reported unhealthy.
     static let staleAfterMilliseconds: Int64 = 60_000
     static let maxPathBytes = 2048
+    static let lookupTimeout = TimeAmount.seconds(2)
 
     private let board: StatusBoard
     private let clock: @Sendable () -> Int64
@@ -110,8 +111,18 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
             }
             let loop = context.eventLoop
             let boundContext = NIOLoopBound(context, eventLoop: loop)
+            // Answered once: by the processing loop, or with 503 if it does not answer in time
+            // (it may be stopping or blocked), so a connection never hangs.
+            let answered = NIOLoopBoundBox(false, eventLoop: loop)
+            loop.scheduleTask(in: Self.lookupTimeout) {
+                guard !answered.value else { return }
+                answered.value = true
+                self.respondJSON(boundContext.value, request, .serviceUnavailable, ["error": "the processing loop did not answer in time"])
+            }
             board.lookUp(userID: userID) { report in
                 loop.execute {
+                    guard !answered.value else { return }
+                    answered.value = true
                     let context = boundContext.value
                     if let report {
                         self.respondJSON(context, request, .ok, UserJSON.object(report))
