@@ -41,12 +41,7 @@ struct PipelineBenchmark {
             for event in dayEvents {
                 line.removeAll(keepingCapacity: true)
                 writer.write(time: event.time, user: event.user, name: event.name, into: &line)
-                var key = Array("u\(event.user)".utf8)
-                try key.withUnsafeMutableBytes { key in
-                    try line.withUnsafeBytes { value in
-                        try producer.produce(topic: "user-events", key: UnsafeRawBufferPointer(key), value: value, ticket: 0)
-                    }
-                }
+                try producer.produce(topic: "user-events", key: Array("u\(event.user)".utf8), value: line, ticket: 0)
                 total += 1
                 if total % 10_000 == 0 { producer.poll() }
             }
@@ -197,12 +192,7 @@ final class SteadyProducer: @unchecked Sendable {
                 if wait > 0.001 { Thread.sleep(forTimeInterval: wait) }
                 line.removeAll(keepingCapacity: true)
                 writer.write(time: event.time, user: event.user, name: event.name, into: &line)
-                var key = Array("u\(event.user)".utf8)
-                try? key.withUnsafeMutableBytes { key in
-                    try line.withUnsafeBytes { value in
-                        try producer.produce(topic: "user-events", key: UnsafeRawBufferPointer(key), value: value, ticket: 0)
-                    }
-                }
+                try? producer.produce(topic: "user-events", key: Array("u\(event.user)".utf8), value: line, ticket: 0)
                 sent += 1
                 if sent % 1000 == 0 { producer.poll() }
             }

@@ -75,6 +75,17 @@ public final class KafkaProducer {
         }
     }
 
+    /// `produce` for owned bytes.
+    public func produce(
+        topic: String, key: [UInt8], value: [UInt8], header: (name: String, value: String)? = nil, ticket: Int
+    ) throws {
+        try key.withUnsafeBytes { key in
+            try value.withUnsafeBytes { value in
+                try produce(topic: topic, key: key, value: value, header: header, ticket: ticket)
+            }
+        }
+    }
+
     /// Serves delivery reports; returns how many events were served.
     @discardableResult
     public func poll(timeoutMilliseconds: Int32 = 0) -> Int {

@@ -47,13 +47,8 @@ struct RunCommandTests {
         let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: logger) { _, _ in }
         for line in lines {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            var key = Array(((object?["user_id"] as? String) ?? "").utf8)
-            var value = Array(line.utf8)
-            try key.withUnsafeMutableBytes { key in
-                try value.withUnsafeMutableBytes { value in
-                    try producer.produce(topic: "user-events", key: UnsafeRawBufferPointer(key), value: UnsafeRawBufferPointer(value), ticket: 0)
-                }
-            }
+            try producer.produce(
+                topic: "user-events", key: Array(((object?["user_id"] as? String) ?? "").utf8), value: Array(line.utf8), ticket: 0)
         }
         try producer.flush(timeoutMilliseconds: 10_000)
     }

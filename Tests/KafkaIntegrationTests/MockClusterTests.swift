@@ -17,15 +17,9 @@ struct MockClusterTests {
             if error == nil { acknowledged += 1 } else { failed += 1 }
         }
         for index in 0..<count {
-            var key = Array("\(keyPrefix)\(index % 97)".utf8)
-            var value = Array(#"{"n":"\#(keyPrefix)-\#(index)"}"#.utf8)
-            try key.withUnsafeMutableBytes { keyBytes in
-                try value.withUnsafeMutableBytes { valueBytes in
-                    try producer.produce(
-                        topic: topic, key: UnsafeRawBufferPointer(keyBytes), value: UnsafeRawBufferPointer(valueBytes),
-                        header: index % 2 == 0 ? ("reason", "even") : nil, ticket: index + 1)
-                }
-            }
+            try producer.produce(
+                topic: topic, key: Array("\(keyPrefix)\(index % 97)".utf8), value: Array(#"{"n":"\#(keyPrefix)-\#(index)"}"#.utf8),
+                header: index % 2 == 0 ? ("reason", "even") : nil, ticket: index + 1)
         }
         try producer.flush(timeoutMilliseconds: 10_000)
         #expect(failed == 0)

@@ -34,13 +34,7 @@ struct PipelineTests {
     static func produce(_ lines: [(key: String, value: String)], to topic: String, cluster: MockCluster) throws {
         let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: logger) { _, _ in }
         for line in lines {
-            var key = Array(line.key.utf8)
-            var value = Array(line.value.utf8)
-            try key.withUnsafeMutableBytes { key in
-                try value.withUnsafeMutableBytes { value in
-                    try producer.produce(topic: topic, key: UnsafeRawBufferPointer(key), value: UnsafeRawBufferPointer(value), ticket: 0)
-                }
-            }
+            try producer.produce(topic: topic, key: Array(line.key.utf8), value: Array(line.value.utf8), ticket: 0)
         }
         try producer.flush(timeoutMilliseconds: 10_000)
     }

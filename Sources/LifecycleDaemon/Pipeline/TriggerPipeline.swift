@@ -254,12 +254,7 @@ public final class TriggerPipeline {
             encoded.removeAll(keepingCapacity: true)
             encoder.encode(trigger, into: &encoded)
             let topic = config.settings.kafka.triggerTopics[trigger.name] ?? "lifecycled.\(trigger.name)"
-            var key = Array(trigger.userID.utf8)
-            try key.withUnsafeMutableBytes { key in
-                try encoded.withUnsafeBytes { value in
-                    try producer.produce(topic: topic, key: UnsafeRawBufferPointer(key), value: value, ticket: consumedAt)
-                }
-            }
+            try producer.produce(topic: topic, key: Array(trigger.userID.utf8), value: encoded, ticket: consumedAt)
             counters.triggersProduced += 1
             counters.triggersByName[trigger.name, default: 0] += 1
             onTrigger?(trigger)

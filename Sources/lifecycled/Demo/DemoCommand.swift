@@ -168,13 +168,7 @@ struct DemoSession {
         } else {
             json += "}"
         }
-        var key = Array(userID.utf8)
-        var value = Array(json.utf8)
-        try key.withUnsafeMutableBytes { key in
-            try value.withUnsafeMutableBytes { value in
-                try producer.produce(topic: "user-events", key: UnsafeRawBufferPointer(key), value: UnsafeRawBufferPointer(value), ticket: 0)
-            }
-        }
+        try producer.produce(topic: "user-events", key: Array(userID.utf8), value: Array(json.utf8), ticket: 0)
         producer.poll()
     }
 
