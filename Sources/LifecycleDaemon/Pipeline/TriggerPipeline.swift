@@ -43,6 +43,8 @@ public final class TriggerPipeline {
     static let deadLetterTicket = -1
     /// Partitions read to their end since they were assigned (no backlog).
     private var caughtUp: Set<TopicPartition> = []
+    /// As of the last step.
+    private var brokersReachable = true
 
     private var config: LoadedConfig
     private let logger: Logger
@@ -116,6 +118,8 @@ public final class TriggerPipeline {
     public func step(timeoutMilliseconds: Int32 = 100) throws {
         try consumer.poll(timeoutMilliseconds: timeoutMilliseconds) { message in try consume(message) }
         producer.poll()
+        // Probed once per step: while the brokers are down each probe can wait 200 ms.
+        brokersReachable = consumer.brokersReachable
         try advanceCaughtUpPartitions()
         if wallClock() - lastCommit >= config.settings.state.checkpointInterval {
             try commit(partitions.keys)
@@ -173,7 +177,7 @@ public final class TriggerPipeline {
         let stages = usersPerStage
         let assigned = assignedPartitions.map(\.description)
         let latency = self.latency
-        let reachable = consumer.brokersReachable
+        let reachable = brokersReachable
         board.publish { snapshot in
             snapshot.heartbeat = now
             snapshot.assignedPartitions = assigned
@@ -272,7 +276,7 @@ public final class TriggerPipeline {
     /// watermark (stale during an outage); and nothing advances while the brokers are down,
     /// since events may be waiting there.
     private func advanceCaughtUpPartitions() throws {
-        guard !caughtUp.isEmpty, consumer.brokersReachable else { return }
+        guard !caughtUp.isEmpty, brokersReachable else { return }
         let now = wallClock() - config.rules.events.allowedLateness
         // Over a copy of the keys: iterating the dictionary's own keys while mutating its
         // values would copy every engine's state.
