@@ -27,9 +27,10 @@ struct Benchmark {
         case "pipeline":
             try PipelineBenchmark(config: configPath, population: population, days: days,
                                   rate: Int(options["rate"] ?? "") ?? 50_000,
-                                  seconds: Int(options["seconds"] ?? "") ?? 20).run()
+                                  seconds: Int(options["seconds"] ?? "") ?? 20,
+                                  phases: Set((options["phases"] ?? "throughput,latency").split(separator: ",").map(String.init))).run()
         default:
-            note("usage: LifecycleBench throughput|memory|generate|pipeline [--users N] [--days D] [--config FILE] [--rate N --seconds S]\n")
+            note("usage: LifecycleBench throughput|memory|generate|pipeline [--users N] [--days D] [--config FILE] [--rate N --seconds S --phases throughput,latency]\n")
             exit(1)
         }
     }

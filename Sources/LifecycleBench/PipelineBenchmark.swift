@@ -13,6 +13,8 @@ struct PipelineBenchmark {
     let days: Int
     let rate: Int
     let seconds: Int
+    /// `throughput`, `latency` or both.
+    let phases: Set<String>
     let logger = Logger(label: "bench")
 
     func run() throws {
@@ -49,14 +51,15 @@ struct PipelineBenchmark {
         try producer.flush(timeoutMilliseconds: 120_000)
         note("preloaded \(total) events of \(population.users) users into 8 partitions\n")
 
-        let bare = try bareConsumerRate(cluster: cluster, expected: total)
-        let pipelineRate = try pipelineRate(loaded, group: "bench-pipeline", expected: total)
-        print("| events | bare consumer (events/s) | lifecycled pipeline (events/s) | ratio |")
-        print("|---:|---:|---:|---:|")
-        print("| \(total) | \(Int(bare.rate)) | \(Int(pipelineRate)) | \(String(format: "%.2f", pipelineRate / bare.rate)) |")
-        if bare.count != total { print("\nwarning: the bare consumer saw \(bare.count) of \(total) events (mock cluster retention)") }
-
-        try steadyLatency(loaded, cluster: cluster, producer: producer)
+        if phases.contains("throughput") {
+            let bare = try bareConsumerRate(cluster: cluster, expected: total)
+            let pipelineRate = try pipelineRate(loaded, group: "bench-pipeline", expected: total)
+            print("| events | bare consumer (events/s) | lifecycled pipeline (events/s) | ratio |")
+            print("|---:|---:|---:|---:|")
+            print("| \(total) | \(Int(bare.rate)) | \(Int(pipelineRate)) | \(String(format: "%.2f", pipelineRate / bare.rate)) |")
+            if bare.count != total { print("\nwarning: the bare consumer saw \(bare.count) of \(total) events (mock cluster retention)") }
+        }
+        if phases.contains("latency") { try steadyLatency(loaded, cluster: cluster, producer: producer) }
     }
 
     /// Messages per second from the first message to the last, group join excluded.
