@@ -95,7 +95,7 @@ public final class TriggerPipeline {
             }
             // A trigger's ticket is when its event was consumed (dead letters carry 0).
             if error == nil, ticket > 0 {
-                let seconds = Double(LatencyHistogram.monotonicMicroseconds() - ticket) / 1_000_000
+                let seconds = Double(MonotonicClock.microseconds() - ticket) / 1_000_000
                 latency.observe(seconds: seconds)
                 latencySamples?.append(seconds)
             }
@@ -223,7 +223,7 @@ public final class TriggerPipeline {
             lastPartition = (message.topicHandle, message.partition, partition)
         }
         guard partitions[partition] != nil else { return }
-        consumedAt = LatencyHistogram.monotonicMicroseconds()
+        consumedAt = MonotonicClock.microseconds()
         // `partitions[partition]!` mutates the state in place: an engine is never copied.
         partitions[partition]!.nextOffset = message.offset + 1
         counters.eventsConsumed += 1

@@ -1,5 +1,3 @@
-import Glibc
-
 /// Event-to-trigger latency: from the moment the daemon consumed an event to the moment
 /// Kafka acknowledged a trigger it caused. Fixed buckets, as Prometheus histograms want.
 public struct LatencyHistogram: Sendable, Equatable {
@@ -18,12 +16,5 @@ public struct LatencyHistogram: Sendable, Equatable {
         buckets[index] += 1
         count += 1
         sum += seconds
-    }
-
-    /// Microseconds on a clock that never jumps, for measuring durations.
-    public static func monotonicMicroseconds() -> Int {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int(now.tv_sec) * 1_000_000 + Int(now.tv_nsec) / 1000
     }
 }
