@@ -37,7 +37,7 @@ struct MetricsExpositionTests {
         // Known label values show from the start; checkpoint gauges only after a commit cycle.
         #expect(lines.isSuperset(of: [
             "lifecycled_triggers_fired_total{trigger=\"churn_risk\"} 0", "lifecycled_trigger_conversions_total{trigger=\"win_back\"} 0",
-            "lifecycled_users{stage=\"engaged\"} 0.0", "lifecycled_ready 0.0",
+            "lifecycled_users{stage=\"engaged\"} 0.0", "lifecycled_ready 0.0", "lifecycled_kafka_errors_total 0",
         ]), "\(lines.sorted())")
         #expect(!lines.contains { $0.contains("checkpoint_age") })
 
@@ -49,6 +49,7 @@ struct MetricsExpositionTests {
         metrics.update(counters)  // nothing gained: nothing added
         counters.eventsConsumed = 5
         counters.eventsRejected = ["not_json": 2, "bad_time": 1]
+        counters.kafkaErrors = 1
         metrics.update(counters)
         metrics.set(
             usersTracked: 7, usersPerStage: [("new", 3), ("engaged", 4)],
@@ -58,7 +59,7 @@ struct MetricsExpositionTests {
         #expect(lines.isSuperset(of: [
             "lifecycled_events_consumed_total 5", "lifecycled_events_invalid_total{reason=\"not_json\"} 2",
             "lifecycled_events_invalid_total{reason=\"bad_time\"} 1", "lifecycled_triggers_fired_total{trigger=\"churn_risk\"} 1",
-            "lifecycled_users_tracked 7.0", "lifecycled_users{stage=\"new\"} 3.0",
+            "lifecycled_kafka_errors_total 1", "lifecycled_users_tracked 7.0", "lifecycled_users{stage=\"new\"} 3.0",
             "lifecycled_consumer_lag{partition=\"user-events[1]\"} 12.0", "lifecycled_checkpoint_duration_seconds 0.25",
             "lifecycled_checkpoint_age_seconds 2.5", "lifecycled_ready 1.0",
         ]), "\(lines.sorted())")

@@ -36,6 +36,8 @@ public final class TriggerPipeline {
         public var conversionsByName: [String: Int] = [:]
         public var conversions = 0
         public var deadLettersFailed = 0
+        /// Deliveries Kafka refused (triggers and dead letters) and offset commits that failed.
+        public var kafkaErrors = 0
         public var checkpoints = 0
         public var rebalances = 0
     }
@@ -92,6 +94,7 @@ public final class TriggerPipeline {
         common["bootstrap.servers"] = kafka.brokers
         producer = try KafkaProducer(properties: common, logger: logger) { [unowned self] ticket, error in
             if let error {
+                counters.kafkaErrors += 1
                 // A dead letter that cannot be delivered is counted, not fatal: bad input never
                 // stops the daemon. A trigger that cannot be delivered is (nothing is committed).
                 if ticket == Self.deadLetterTicket {
@@ -330,6 +333,7 @@ public final class TriggerPipeline {
         do {
             try consumer.commit(offsets, wait: waitForCommit)
         } catch {
+            counters.kafkaErrors += 1
             logger.warning("offsets not committed (\(error)); the checkpoints hold them")
         }
         let finished = wallClock()

@@ -26,6 +26,8 @@ public final class DaemonMetrics {
     private var conversions: Labeled<Counter>
     private let checkpoints: Counter
     private let rebalances: Counter
+    private let deadLettersFailed: Counter
+    private let kafkaErrors: Counter
     private let usersTracked: Gauge
     private var usersPerStage: Labeled<Gauge>
     private var consumerLag: Labeled<Gauge>
@@ -48,6 +50,8 @@ public final class DaemonMetrics {
         conversions = Labeled { Counter(label: "lifecycled_trigger_conversions_total", dimensions: [("trigger", $0)], factory: factory) }
         checkpoints = Counter(label: "lifecycled_checkpoints_total", factory: factory)
         rebalances = Counter(label: "lifecycled_rebalances_total", factory: factory)
+        deadLettersFailed = Counter(label: "lifecycled_dead_letters_failed_total", factory: factory)
+        kafkaErrors = Counter(label: "lifecycled_kafka_errors_total", factory: factory)
         usersTracked = Gauge(label: "lifecycled_users_tracked", factory: factory)
         usersPerStage = Labeled { Gauge(label: "lifecycled_users", dimensions: [("stage", $0)], factory: factory) }
         consumerLag = Labeled { Gauge(label: "lifecycled_consumer_lag", dimensions: [("partition", $0)], factory: factory) }
@@ -71,6 +75,8 @@ public final class DaemonMetrics {
         push(keyMismatches, counters.keyMismatches, pushed.keyMismatches)
         push(checkpoints, counters.checkpoints, pushed.checkpoints)
         push(rebalances, counters.rebalances, pushed.rebalances)
+        push(deadLettersFailed, counters.deadLettersFailed, pushed.deadLettersFailed)
+        push(kafkaErrors, counters.kafkaErrors, pushed.kafkaErrors)
         for (reason, count) in counters.eventsRejected {
             push(eventsInvalid[reason], count, pushed.eventsRejected[reason, default: 0])
         }
