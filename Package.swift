@@ -12,6 +12,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // librdkafka from the system (Debian: librdkafka-dev).
@@ -45,6 +47,7 @@ let package = Package(
             dependencies: [
                 "LifecycleEngine", "LifecycleCodec", "LifecycleConfig", "LifecycleKafka",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         // The read-only HTTP port (SwiftNIO): health, readiness, metrics, user and segment views.
@@ -55,6 +58,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(
@@ -63,6 +67,7 @@ let package = Package(
                 "LifecycleEngine", "LifecycleConfig", "LifecycleCodec", "LifecycleDaemon", "LifecycleHTTP", "LifecycleKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // Engine throughput and memory-per-user benchmark (run in release, see BENCHMARKS.md).
@@ -80,13 +85,18 @@ let package = Package(
         .testTarget(name: "KafkaIntegrationTests", dependencies: ["LifecycleKafka"]),
         .testTarget(
             name: "LifecycleDaemonTests",
-            dependencies: ["LifecycleDaemon", "LifecycleKafka", "LifecycleConfig", "LifecycleCodec", "LifecycleEngine"]
+            dependencies: [
+                "LifecycleDaemon", "LifecycleKafka", "LifecycleConfig", "LifecycleCodec", "LifecycleEngine",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
         ),
         // Runs the built `lifecycled` binary (scripts/test builds every product first).
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
                 "LifecycleKafka", "LifecycleConfig", "LifecycleCodec", "LifecycleEngine", "LifecycleDaemon", "LifecycleHTTP",
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             exclude: ["Fixtures"]
         ),

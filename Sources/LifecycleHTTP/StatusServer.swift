@@ -4,16 +4,19 @@ import LifecycleEngine
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Prometheus
 
 /// The daemon's small read-only HTTP port: health, readiness, Prometheus metrics, and the
 /// user and segment views. It runs on its own event-loop thread and reads only what the
-/// processing loop posts to the `StatusBoard`.
+/// processing loop posts to the `StatusBoard` and the metrics `registry`.
 public final class StatusServer {
     private let group: MultiThreadedEventLoopGroup
     private let channel: Channel
 
     /// Binds `host:port` (port 0 picks a free one); throws if the address is unusable.
-    public init(host: String, port: Int, board: StatusBoard, clock: @escaping @Sendable () -> Int64) throws {
+    public init(
+        host: String, port: Int, board: StatusBoard, registry: PrometheusCollectorRegistry, clock: @escaping @Sendable () -> Int64
+    ) throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             channel = try ServerBootstrap(group: group)
@@ -21,7 +24,7 @@ public final class StatusServer {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-                        channel.pipeline.addHandler(StatusHandler(board: board, clock: clock))
+                        channel.pipeline.addHandler(StatusHandler(board: board, registry: registry, clock: clock))
                     }
                 }
                 .bind(host: host, port: port).wait()
@@ -50,12 +53,14 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
     static let lookupTimeout = TimeAmount.seconds(2)
 
     private let board: StatusBoard
+    private let registry: PrometheusCollectorRegistry
     private let clock: @Sendable () -> Int64
     private var head: HTTPRequestHead?
     private var bodyBytes = 0
 
-    init(board: StatusBoard, clock: @escaping @Sendable () -> Int64) {
+    init(board: StatusBoard, registry: PrometheusCollectorRegistry, clock: @escaping @Sendable () -> Int64) {
         self.board = board
+        self.registry = registry
         self.clock = clock
     }
 
@@ -97,7 +102,9 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
                 respond(context, request, .serviceUnavailable, text: "not ready: \(snapshot.notReadyReason)\n")
             }
         case "/metrics":
-            respond(context, request, .ok, text: PrometheusText.render(snapshot, now: clock()),
+            var exposition: [UInt8] = []
+            registry.emit(into: &exposition)
+            respond(context, request, .ok, body: context.channel.allocator.buffer(bytes: exposition),
                     contentType: "text/plain; version=0.0.4; charset=utf-8")
         case "/v1/segments":
             respondJSON(context, request, .ok, [
@@ -145,13 +152,19 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
         _ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, text: String,
         contentType: String = "text/plain; charset=utf-8"
     ) {
+        respond(context, request, status, body: context.channel.allocator.buffer(string: text), contentType: contentType)
+    }
+
+    private func respond(
+        _ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, body: ByteBuffer, contentType: String
+    ) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
-        headers.add(name: "Content-Length", value: String(text.utf8.count))
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
         headers.add(name: "Cache-Control", value: "no-store")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
         if request.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: text)))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
         let keepAlive = request.isKeepAlive
         let channel = context.channel

@@ -2,8 +2,9 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import LifecycleDaemon
+@testable import LifecycleDaemon
 import LifecycleHTTP
+import Prometheus
 import Testing
 
 /// The HTTP port on its own, before any processing loop has posted anything.
@@ -24,7 +25,10 @@ struct StatusServerTests {
 
     @Test("not ready and not healthy before the loop runs; unanswered lookups time out with 503; read-only")
     func beforeTheLoop() throws {
-        let server = try StatusServer(host: "127.0.0.1", port: 0, board: StatusBoard(), clock: { 1_000_000 })
+        let registry = PrometheusCollectorRegistry()
+        // What a pipeline registers as it starts; the registry keeps the handles.
+        _ = DaemonMetrics(factory: DaemonMetrics.prometheusFactory(registry: registry), triggers: ["churn_risk"], stages: [])
+        let server = try StatusServer(host: "127.0.0.1", port: 0, board: StatusBoard(), registry: registry, clock: { 1_000_000 })
         defer { server.close() }
         let port = server.port
         #expect(port > 0)

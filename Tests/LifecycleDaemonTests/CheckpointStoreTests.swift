@@ -60,18 +60,3 @@ struct CheckpointStoreTests {
         }
     }
 }
-
-@Suite("Latency histogram")
-struct LatencyHistogramTests {
-    @Test("observations land in the first bucket whose bound holds them; beyond the last, in overflow")
-    func buckets() {
-        var histogram = LatencyHistogram()
-        for seconds in [0.0005, 0.001, 0.0011, 0.02, 99.0] { histogram.observe(seconds: seconds) }
-        #expect(histogram.count == 5)
-        #expect(histogram.buckets[0] == 2)  // <= 1 ms
-        #expect(histogram.buckets[1] == 1)  // <= 2 ms
-        #expect(histogram.buckets[4] == 1)  // <= 25 ms
-        #expect(histogram.buckets.last == 1)
-        #expect(abs(histogram.sum - 99.0226) < 1e-9)
-    }
-}

@@ -5,6 +5,8 @@ import LifecycleDaemon
 import LifecycleEngine
 import LifecycleKafka
 import Logging
+import Metrics
+import MetricsTestKit
 import Testing
 
 /// The pipeline against librdkafka's mock cluster: the real Kafka protocol over loopback.
@@ -46,11 +48,14 @@ struct PipelineTests {
         }
     }
 
-    /// Runs a pipeline until it has consumed `count` events (or `seconds` pass), then stops it.
-    static func run(_ config: LoadedConfig, until count: Int, seconds: Double = 30) throws -> TriggerPipeline.Counters {
-        let pipeline = try TriggerPipeline(config: config, logger: logger, wallClock: { 0 })
+    /// Runs a pipeline until it has consumed `count` events (or `seconds` pass), publishes, then stops it.
+    static func run(
+        _ config: LoadedConfig, until count: Int, seconds: Double = 30, metrics: any MetricsFactory = NOOPMetricsHandler.instance
+    ) throws -> TriggerPipeline.Counters {
+        let pipeline = try TriggerPipeline(config: config, logger: logger, wallClock: { 0 }, metrics: metrics)
         let deadline = Date().addingTimeInterval(seconds)
         while pipeline.counters.eventsConsumed < count && Date() < deadline { try pipeline.step() }
+        pipeline.publish(to: StatusBoard(), now: 0)
         try pipeline.stop()
         return pipeline.counters
     }
@@ -76,7 +81,7 @@ struct PipelineTests {
         return messages
     }
 
-    @Test("events in, triggers out on their topics, bad input to the dead-letter topic; a restart re-sends nothing")
+    @Test("events in, triggers out on their topics, bad input to the dead-letter topic, all counted in the metrics; a restart re-sends nothing")
     func endToEnd() throws {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 4)
@@ -89,10 +94,24 @@ struct PipelineTests {
         let state = Self.temporaryDirectory()
         let config = try Self.config(cluster: cluster, group: "lifecycled-e2e", stateDirectory: state)
 
-        let first = try Self.run(config, until: Self.sample.count + bad.count)
+        let metrics = TestMetrics()
+        let first = try Self.run(config, until: Self.sample.count + bad.count, metrics: metrics)
         #expect(first.eventsConsumed == Self.sample.count + bad.count)
         #expect(first.eventsRejected == ["not_json": 1, "missing_user_id": 1, "bad_time": 1, "too_large": 1])
         #expect(first.triggersProduced > 0)
+        // What the counters held at the publish is what the metrics got; each acknowledged
+        // trigger (all caused by an event here) was timed.
+        #expect(metrics.counterTotal(label: "lifecycled_events_consumed_total") == Int64(first.eventsConsumed))
+        for (reason, count) in first.eventsRejected {
+            #expect(metrics.counterTotal(label: "lifecycled_events_invalid_total", dimensions: [("reason", reason)]) == Int64(count))
+        }
+        for name in Self.triggerNames {
+            #expect(metrics.counterTotal(label: "lifecycled_triggers_fired_total", dimensions: [("trigger", name)])
+                == Int64(first.triggersByName[name, default: 0]), "\(name)")
+        }
+        #expect(try metrics.expectGauge("lifecycled_ready").lastValue == 1)
+        #expect(try metrics.expectGauge("lifecycled_users_tracked").lastValue == 4)  // the sample's users but erin, deleted
+        #expect(try metrics.expectTimer(DaemonMetrics.latencyLabel).values.count == first.triggersProduced)
 
         let triggers = try Self.read(Self.triggerNames.map { "lifecycled.\($0)" }, expecting: first.triggersProduced, cluster: cluster)
         #expect(triggers.count == first.triggersProduced)

@@ -3,6 +3,7 @@ import LifecycleConfig
 import LifecycleEngine
 import LifecycleKafka
 import Logging
+import Metrics
 
 /// The daemon's processing loop: Kafka in, one engine per assigned partition, triggers out.
 ///
@@ -23,6 +24,7 @@ public final class TriggerPipeline {
         var nextOffset: Int64
     }
 
+    /// Plain integers bumped where things happen; `publish` pushes them to the metrics.
     public struct Counters: Sendable, Equatable {
         public var eventsConsumed = 0
         public var eventsRejected: [String: Int] = [:]
@@ -34,6 +36,8 @@ public final class TriggerPipeline {
         public var conversionsByName: [String: Int] = [:]
         public var conversions = 0
         public var deadLettersFailed = 0
+        /// Deliveries Kafka refused (triggers and dead letters) and offset commits that failed.
+        public var kafkaErrors = 0
         public var checkpoints = 0
         public var rebalances = 0
     }
@@ -61,7 +65,7 @@ public final class TriggerPipeline {
     private var lastCommit: Int64
     private var lastCheckpoint: (at: Int64, seconds: Double)?
     public private(set) var counters = Counters()
-    public private(set) var latency = LatencyHistogram()
+    private let metrics: DaemonMetrics
     /// Every latency observed, when a benchmark asks for exact percentiles.
     public var latencySamples: [Double]?
     /// When the message being applied was consumed (monotonic µs).
@@ -69,12 +73,18 @@ public final class TriggerPipeline {
     /// Sees every trigger produced (e.g. `demo`'s sample of recent triggers).
     public var onTrigger: ((Trigger) -> Void)?
 
-    /// - Parameter wallClock: epoch milliseconds now; used only to let caught-up partitions'
-    ///   timers fire and to pace checkpoints (the engine itself never reads a clock).
-    public init(config: LoadedConfig, logger: Logger, wallClock: @escaping () -> Int64) throws {
+    /// - Parameters:
+    ///   - wallClock: epoch milliseconds now; used only to let caught-up partitions' timers
+    ///     fire and to pace checkpoints (the engine itself never reads a clock).
+    ///   - metrics: makes the metrics' handles; by default they go nowhere.
+    public init(
+        config: LoadedConfig, logger: Logger, wallClock: @escaping () -> Int64,
+        metrics factory: any MetricsFactory = NOOPMetricsHandler.instance
+    ) throws {
         self.config = config
         self.logger = logger
         self.wallClock = wallClock
+        metrics = DaemonMetrics(factory: factory, triggers: config.compiled.triggerNames, stages: config.compiled.stageNames)
         store = CheckpointStore(directory: config.settings.state.directory)
         decoder = EventDecoder(fields: config.rules.events, propertyPaths: config.compiled.propertyPaths)
         lastCommit = wallClock()
@@ -84,6 +94,7 @@ public final class TriggerPipeline {
         common["bootstrap.servers"] = kafka.brokers
         producer = try KafkaProducer(properties: common, logger: logger) { [unowned self] ticket, error in
             if let error {
+                counters.kafkaErrors += 1
                 // A dead letter that cannot be delivered is counted, not fatal: bad input never
                 // stops the daemon. A trigger that cannot be delivered is (nothing is committed).
                 if ticket == Self.deadLetterTicket {
@@ -95,9 +106,9 @@ public final class TriggerPipeline {
             }
             // A trigger's ticket is when its event was consumed (dead letters carry 0).
             if error == nil, ticket > 0 {
-                let seconds = Double(LatencyHistogram.monotonicMicroseconds() - ticket) / 1_000_000
-                latency.observe(seconds: seconds)
-                latencySamples?.append(seconds)
+                let microseconds = MonotonicClock.microseconds() - ticket
+                metrics.latency.recordMicroseconds(microseconds)
+                latencySamples?.append(Double(microseconds) / 1_000_000)
             }
         }
         var consumerProperties = common
@@ -163,7 +174,7 @@ public final class TriggerPipeline {
         decoder = EventDecoder(fields: loaded.rules.events, propertyPaths: loaded.compiled.propertyPaths)
     }
 
-    /// Posts what the HTTP port shows, and answers the user lookups it queued.
+    /// Posts what the HTTP port shows (metrics included), and answers the user lookups it queued.
     public func publish(to board: StatusBoard, now: Int64) {
         var users = 0
         var lag: [(partition: String, messages: Int64)] = []
@@ -176,12 +187,16 @@ public final class TriggerPipeline {
         let names = config.compiled.triggerNames
         let stages = usersPerStage
         let assigned = assignedPartitions.map(\.description)
-        let latency = self.latency
         let reachable = brokersReachable
+        let ready = !assigned.isEmpty && reachable
+        metrics.update(counters)
+        metrics.set(
+            usersTracked: users, usersPerStage: stages, lag: lag, assigned: Set(assigned),
+            lastCheckpoint: lastCheckpoint, now: now, ready: ready)
         board.publish { snapshot in
             snapshot.heartbeat = now
             snapshot.assignedPartitions = assigned
-            snapshot.ready = !assigned.isEmpty && reachable
+            snapshot.ready = ready
             snapshot.notReadyReason = !reachable ? "Kafka brokers unreachable; reconnecting"
                 : assigned.isEmpty ? "no partitions assigned yet (joining the group)" : ""
             snapshot.counters = counters
@@ -189,10 +204,6 @@ public final class TriggerPipeline {
             snapshot.conversions = names.map { ($0, counters.conversionsByName[$0, default: 0]) }
             snapshot.usersPerStage = stages
             snapshot.usersTracked = users
-            snapshot.lag = lag
-            snapshot.latency = latency
-            snapshot.lastCheckpointAt = lastCheckpoint?.at
-            snapshot.lastCheckpointSeconds = lastCheckpoint?.seconds
         }
         board.answerLookups { report(userID: $0) }
     }
@@ -223,7 +234,7 @@ public final class TriggerPipeline {
             lastPartition = (message.topicHandle, message.partition, partition)
         }
         guard partitions[partition] != nil else { return }
-        consumedAt = LatencyHistogram.monotonicMicroseconds()
+        consumedAt = MonotonicClock.microseconds()
         // `partitions[partition]!` mutates the state in place: an engine is never copied.
         partitions[partition]!.nextOffset = message.offset + 1
         counters.eventsConsumed += 1
@@ -322,6 +333,7 @@ public final class TriggerPipeline {
         do {
             try consumer.commit(offsets, wait: waitForCommit)
         } catch {
+            counters.kafkaErrors += 1
             logger.warning("offsets not committed (\(error)); the checkpoints hold them")
         }
         let finished = wallClock()

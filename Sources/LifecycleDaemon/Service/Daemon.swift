@@ -2,6 +2,7 @@ import Glibc
 import LifecycleConfig
 import LifecycleKafka
 import Logging
+import Metrics
 import Synchronization
 
 /// A request from a signal handler (stop on SIGTERM, reload on SIGHUP): a flag the run
@@ -23,11 +24,14 @@ public struct Daemon {
     public let config: LoadedConfig
     public let logger: Logger
     public let notifier: SystemdNotifier
+    /// Where the pipeline's metrics go (the HTTP port's registry).
+    public let metrics: any MetricsFactory
 
-    public init(config: LoadedConfig, logger: Logger, notifier: SystemdNotifier) {
+    public init(config: LoadedConfig, logger: Logger, notifier: SystemdNotifier, metrics: any MetricsFactory) {
         self.config = config
         self.logger = logger
         self.notifier = notifier
+        self.metrics = metrics
     }
 
     public static func wallClockMillis() -> Int64 {
@@ -41,7 +45,7 @@ public struct Daemon {
     /// validates and keeps the state's shape replaces the rules, state kept; anything else is
     /// logged and ignored.
     public func run(until stop: SignalFlag, reload: SignalFlag, configPath: String, board: StatusBoard) throws {
-        let pipeline = try TriggerPipeline(config: config, logger: logger, wallClock: Self.wallClockMillis)
+        let pipeline = try TriggerPipeline(config: config, logger: logger, wallClock: Self.wallClockMillis, metrics: metrics)
         pipeline.publish(to: board, now: Self.wallClockMillis())
         notifier.notify("READY=1\nSTATUS=consuming \(config.settings.kafka.inputTopics.joined(separator: ", "))")
         logger.info("lifecycled running: brokers \(config.settings.kafka.brokers), group \(config.settings.kafka.groupID), config \(config.configVersion)")

@@ -1,9 +1,10 @@
 import LifecycleEngine
 import Synchronization
 
-/// What the processing loop publishes for the HTTP port to read, and the user lookups the
-/// port asks the loop to answer. The loop owns the engines; other threads only ever see
-/// copies posted here, so no engine is read while it changes.
+/// What the processing loop publishes for the HTTP port to read (metrics aside: they go to
+/// the metrics factory), and the user lookups the port asks the loop to answer. The loop
+/// owns the engines; other threads only ever see copies posted here, so no engine is read
+/// while it changes.
 public final class StatusBoard: Sendable {
     public struct Snapshot: Sendable {
         public var ready = false
@@ -16,11 +17,6 @@ public final class StatusBoard: Sendable {
         public var conversions: [(trigger: String, count: Int)] = []
         public var usersPerStage: [(stage: String, users: Int)] = []
         public var usersTracked = 0
-        /// Messages behind the partition's high watermark.
-        public var lag: [(partition: String, messages: Int64)] = []
-        public var latency = LatencyHistogram()
-        public var lastCheckpointAt: Int64?
-        public var lastCheckpointSeconds: Double?
         public init() {}
     }
 

@@ -4,6 +4,7 @@ import Glibc
 import LifecycleDaemon
 import LifecycleHTTP
 import Logging
+import Prometheus
 
 /// Process-wide requests, set from signal handlers.
 private let stopSignal = SignalFlag()
@@ -50,13 +51,15 @@ struct RunCommand: ParsableCommand {
         sigaddset(&stopSignals, SIGHUP)
         sigprocmask(SIG_UNBLOCK, &stopSignals, nil)
         let logger = Logger(label: "lifecycled")
+        let registry = PrometheusCollectorRegistry()
         let daemon = Daemon(
-            config: loaded, logger: logger, notifier: SystemdNotifier(environment: ProcessInfo.processInfo.environment))
+            config: loaded, logger: logger, notifier: SystemdNotifier(environment: ProcessInfo.processInfo.environment),
+            metrics: DaemonMetrics.prometheusFactory(registry: registry))
         let board = StatusBoard()
         let http = loaded.settings.http
         let server: StatusServer
         do {
-            server = try StatusServer(host: http.host, port: http.port, board: board, clock: Daemon.wallClockMillis)
+            server = try StatusServer(host: http.host, port: http.port, board: board, registry: registry, clock: Daemon.wallClockMillis)
         } catch {
             throw CommandFailure.report("lifecycled run: cannot listen on http.listen \(http.listen): \(error)", status: ExitStatus.runtime)
         }

@@ -6,6 +6,7 @@ import LifecycleEngine
 import LifecycleHTTP
 import LifecycleKafka
 import Logging
+import Prometheus
 
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -100,12 +101,15 @@ struct DemoSession {
             try cluster.createTopic(topic, partitions: 1)
         }
         producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: Logger(label: "demo")) { _, _ in }
-        pipeline = try TriggerPipeline(config: config, logger: Logger(label: "lifecycled"), wallClock: Daemon.wallClockMillis)
+        let registry = PrometheusCollectorRegistry()
+        pipeline = try TriggerPipeline(
+            config: config, logger: Logger(label: "lifecycled"), wallClock: Daemon.wallClockMillis,
+            metrics: DaemonMetrics.prometheusFactory(registry: registry))
         let recent = self.recent
         pipeline.onTrigger = { recent.add($0) }
         var http = DaemonSettings.HTTP()
         http.listen = options.listen
-        server = try StatusServer(host: http.host, port: http.port, board: board, clock: Daemon.wallClockMillis)
+        server = try StatusServer(host: http.host, port: http.port, board: board, registry: registry, clock: Daemon.wallClockMillis)
         // Simulated time runs ahead of the wall clock, so real time never fires a timer early.
         simulatedStart = (Daemon.wallClockMillis() / Millis.day + 1) * Millis.day
         population = DemoPopulation(users: options.users, start: simulatedStart)
