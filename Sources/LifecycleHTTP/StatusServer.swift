@@ -5,11 +5,12 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Prometheus
+import ServiceLifecycle
 
 /// The daemon's small read-only HTTP port: health, readiness, Prometheus metrics, and the
 /// user and segment views. It runs on its own event-loop thread and reads only what the
 /// processing loop posts to the `StatusBoard` and the metrics `registry`.
-public final class StatusServer {
+public final class StatusServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: Channel
 
@@ -39,6 +40,16 @@ public final class StatusServer {
     public func close() {
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
+    }
+}
+
+extension StatusServer: Service {
+    /// Serves until the group shuts down, then closes the port. Listed before the processing
+    /// loop in a group, it stops after it: `/readyz` answers "stopping" while the loop drains.
+    public func run() async {
+        try? await gracefulShutdown()
+        try? await channel.close()
+        try? await group.shutdownGracefully()
     }
 }
 

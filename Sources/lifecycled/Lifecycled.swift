@@ -4,7 +4,7 @@ import LifecycleConfig
 
 /// The one executable: `lifecycled <command>`.
 @main
-struct Lifecycled: ParsableCommand {
+struct Lifecycled: AsyncParsableCommand {
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(
@@ -18,10 +18,14 @@ struct Lifecycled: ParsableCommand {
     )
 
     /// Maps argument errors to the documented exit codes (usage errors exit 1, not 64).
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
         } catch {
             let code = exitCode(for: error)
             let message = fullMessage(for: error)

@@ -5,8 +5,8 @@ import Logging
 import Metrics
 import Synchronization
 
-/// A request from a signal handler (stop on SIGTERM, reload on SIGHUP): a flag the run
-/// loop checks each step. Setting it is async-signal-safe (one atomic store).
+/// A request to the processing loop from another thread (stop on graceful shutdown, reload
+/// on SIGHUP): a flag the loop checks between steps. One atomic, so any thread may set it.
 public final class SignalFlag: Sendable {
     private let requested = Atomic<Bool>(false)
     public init() {}
@@ -20,7 +20,7 @@ public final class SignalFlag: Sendable {
 ///
 /// Stopping finishes the batch in hand, waits for Kafka to acknowledge every trigger, writes
 /// the checkpoints, commits the offsets and leaves the group (SPEC section 4).
-public struct Daemon {
+public struct Daemon: Sendable {
     public let config: LoadedConfig
     public let logger: Logger
     public let notifier: SystemdNotifier

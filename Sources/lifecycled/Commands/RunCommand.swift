@@ -5,12 +5,9 @@ import LifecycleDaemon
 import LifecycleHTTP
 import Logging
 import Prometheus
+import ServiceLifecycle
 
-/// Process-wide requests, set from signal handlers.
-private let stopSignal = SignalFlag()
-private let reloadSignal = SignalFlag()
-
-struct RunCommand: ParsableCommand {
+struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run the daemon: Kafka in, triggers out, checkpoints in the state directory.",
@@ -29,7 +26,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
-    func run() throws {
+    func run() async throws {
         let loaded = try loadConfig(config)
         let level = logLevel
         LoggingSystem.bootstrap { label in
@@ -37,19 +34,7 @@ struct RunCommand: ParsableCommand {
             handler.logLevel = level
             return handler
         }
-        // Create the flags now: a signal handler must not be the first to touch a lazy global.
-        _ = (stopSignal, reloadSignal)
-        for signalNumber in [SIGTERM, SIGINT] {
-            signal(signalNumber) { _ in stopSignal.request() }
-        }
-        signal(SIGHUP) { _ in reloadSignal.request() }
-        // A parent may have spawned us with these signals blocked (the mask is inherited).
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        sigaddset(&stopSignals, SIGTERM)
-        sigaddset(&stopSignals, SIGINT)
-        sigaddset(&stopSignals, SIGHUP)
-        sigprocmask(SIG_UNBLOCK, &stopSignals, nil)
+        unblockStopSignals()
         let logger = Logger(label: "lifecycled")
         let registry = PrometheusCollectorRegistry()
         let daemon = Daemon(
@@ -64,13 +49,43 @@ struct RunCommand: ParsableCommand {
             throw CommandFailure.report("lifecycled run: cannot listen on http.listen \(http.listen): \(error)", status: ExitStatus.runtime)
         }
         logger.info("HTTP on \(http.host):\(server.port): /healthz /readyz /metrics /v1/segments /v1/users/{id}")
-        defer { server.close() }
+        let reload = SignalFlag()
+        let configPath = config
+        let loop = BlockingLoopService(name: "lifecycled-pipeline") { stop in
+            try daemon.run(until: stop, reload: reload, configPath: configPath, board: board)
+        }
         do {
-            try daemon.run(until: stopSignal, reload: reloadSignal, configPath: config, board: board)
+            try await ServiceGroup.lifecycled(
+                loop: loop, around: [server, SignalForwardingService(signal: .sighup, to: reload)], logger: logger
+            ).run()
         } catch {
             throw CommandFailure.report("lifecycled run: \(error)", status: ExitStatus.runtime)
         }
     }
+}
+
+extension ServiceGroup {
+    /// The processing loop and the services around it (the HTTP port, signal forwarding).
+    /// SIGTERM and SIGINT stop the loop first, then the rest; the loop returning on its own
+    /// (demo's --duration) does the same. A stop is bounded below systemd's TimeoutStopSec
+    /// (90 s), so a hung flush ends in an error exit rather than a SIGKILL.
+    static func lifecycled(loop: BlockingLoopService, around others: [any Service], logger: Logger) -> ServiceGroup {
+        let services = others.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+            + [.init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup)]
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(75)
+        configuration.maximumCancellationDuration = .seconds(5)
+        return ServiceGroup(configuration: configuration)
+    }
+}
+
+/// A parent may have spawned us with the stop and reload signals blocked (the mask is
+/// inherited); blocked, they would never reach the service group.
+func unblockStopSignals() {
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
+    sigprocmask(SIG_UNBLOCK, &signals, nil)
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -7,8 +7,9 @@ import LifecycleHTTP
 import LifecycleKafka
 import Logging
 import Prometheus
+import ServiceLifecycle
 
-struct DemoCommand: ParsableCommand {
+struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Try it out: an embedded broker, a synthetic population and the real pipeline.",
@@ -41,31 +42,37 @@ struct DemoCommand: ParsableCommand {
         guard duration >= 0 else { throw ValidationError("--duration must not be negative") }
     }
 
-    func run() throws {
+    func run() async throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .warning
             return handler
         }
-        _ = demoStop  // created before any signal handler can touch it
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber) { _ in demoStop.request() }
-        }
-        var session: DemoSession
+        unblockStopSignals()
+        print("lifecycled demo — the embedded broker is librdkafka's mock cluster: for trying out, not for production.")
+        let registry = PrometheusCollectorRegistry()
+        let board = StatusBoard()
+        var http = DaemonSettings.HTTP()
+        http.listen = listen
+        let server: StatusServer
         do {
-            session = try DemoSession(options: self)
+            server = try StatusServer(host: http.host, port: http.port, board: board, registry: registry, clock: Daemon.wallClockMillis)
         } catch {
-            throw CommandFailure.report("lifecycled demo: \(error)", status: ExitStatus.runtime)
+            throw CommandFailure.report("lifecycled demo: cannot listen on --listen \(listen): \(error)", status: ExitStatus.runtime)
+        }
+        let options = self
+        let address = "http://\(http.host):\(server.port)"
+        let loop = BlockingLoopService(name: "lifecycled-demo") { stop in
+            var session = try DemoSession(options: options, board: board, registry: registry, address: address)
+            try session.run(until: stop)
         }
         do {
-            try session.run()
+            try await ServiceGroup.lifecycled(loop: loop, around: [server], logger: Logger(label: "demo")).run()
         } catch {
             throw CommandFailure.report("lifecycled demo: \(error)", status: ExitStatus.runtime)
         }
     }
 }
-
-private let demoStop = SignalFlag()
 
 /// One demo run: the cluster, the population's producer, the pipeline, the summary.
 struct DemoSession {
@@ -74,15 +81,15 @@ struct DemoSession {
     let config: LoadedConfig
     let producer: KafkaProducer
     let pipeline: TriggerPipeline
-    let board = StatusBoard()
-    let server: StatusServer
+    let board: StatusBoard
     var population: DemoPopulation
     let recent = RecentTriggers()
     let simulatedStart: Int64
 
-    init(options: DemoCommand) throws {
+    /// Posts to `board` and `registry`, which the HTTP port at `address` serves.
+    init(options: DemoCommand, board: StatusBoard, registry: PrometheusCollectorRegistry, address: String) throws {
         self.options = options
-        print("lifecycled demo — the embedded broker is librdkafka's mock cluster: for trying out, not for production.")
+        self.board = board
         cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 4)
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-demo-\(UUID().uuidString)").path
@@ -101,29 +108,26 @@ struct DemoSession {
             try cluster.createTopic(topic, partitions: 1)
         }
         producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: Logger(label: "demo")) { _, _ in }
-        let registry = PrometheusCollectorRegistry()
         pipeline = try TriggerPipeline(
             config: config, logger: Logger(label: "lifecycled"), wallClock: Daemon.wallClockMillis,
             metrics: DaemonMetrics.prometheusFactory(registry: registry))
         let recent = self.recent
         pipeline.onTrigger = { recent.add($0) }
-        var http = DaemonSettings.HTTP()
-        http.listen = options.listen
-        server = try StatusServer(host: http.host, port: http.port, board: board, registry: registry, clock: Daemon.wallClockMillis)
         // Simulated time runs ahead of the wall clock, so real time never fires a timer early.
         simulatedStart = (Daemon.wallClockMillis() / Millis.day + 1) * Millis.day
         population = DemoPopulation(users: options.users, start: simulatedStart)
-        print("population: \(options.users) users over simulated days at \(options.speed) days/s; HTTP on http://\(http.host):\(server.port)/metrics")
+        print("population: \(options.users) users over simulated days at \(options.speed) days/s; HTTP on \(address)/metrics")
     }
 
-    mutating func run() throws {
+    /// Runs until `stop` is requested or --duration passes, then drains and stops the pipeline.
+    mutating func run(until stop: SignalFlag) throws {
         let started = Daemon.wallClockMillis()
         var nextHour = 0
         var lastSummary = started
         var events: [(user: Int, name: String, plan: String?, time: Int64)] = []
         var produced = 0
         var lastProduced = 0
-        while !demoStop.isRequested {
+        while !stop.isRequested {
             let elapsed = Double(Daemon.wallClockMillis() - started) / 1000
             if options.duration > 0 && elapsed >= options.duration { break }
             let simulatedHours = Int(elapsed * options.speed * 24)
@@ -153,7 +157,6 @@ struct DemoSession {
         }
         pipeline.publish(to: board, now: Daemon.wallClockMillis())
         try pipeline.stop()
-        server.close()
         printSummary(day: nextHour / 24, rate: nil)
         let fired = board.current.triggersFired
         let missing = fired.filter { $0.count == 0 }.map(\.trigger)
