@@ -49,3 +49,26 @@ struct BlockingLoopServiceTests {
         await #expect(throws: LoopFailed.self) { try await group.run() }
     }
 }
+
+extension BlockingLoopServiceTests {
+    @Test("a loop that overruns the graceful shutdown deadline is abandoned with an error, not waited on forever")
+    func overrunningStopIsAbandoned() async {
+        let release = Atomic<Bool>(false)
+        let loop = BlockingLoopService(name: "stuck-loop") { _ in
+            // Ignores the stop flag, like a flush that hangs; let go at the end of the test.
+            while !release.load(ordering: .relaxed) { usleep(1_000) }
+        }
+        var configuration = ServiceGroupConfiguration(services: [.init(service: loop)], logger: Logger(label: "test"))
+        configuration.maximumGracefulShutdownDuration = .milliseconds(100)
+        let group = ServiceGroup(configuration: configuration)
+        await #expect(throws: BlockingLoopService.Abandoned.self) {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                try await Task.sleep(for: .milliseconds(50))
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+        }
+        release.store(true, ordering: .relaxed)
+    }
+}

@@ -1,13 +1,23 @@
 import Foundation
 import ServiceLifecycle
+import Synchronization
 
 /// A loop that blocks (in librdkafka calls, in `poll`) run as a `Service` on a thread of its
 /// own, so it never occupies the cooperative pool and its Kafka handles have one owner.
 ///
-/// Graceful shutdown and cancellation both raise the loop's stop flag; the service finishes
-/// when the loop has done its own stop (flush, checkpoint, commit), never by abandoning it.
-/// The group's `maximumGracefulShutdownDuration` is what bounds a stop that hangs.
+/// Graceful shutdown raises the loop's stop flag, and the service finishes when the loop has
+/// done its own stop (flush, checkpoint, commit). Only cancellation — the group's
+/// `maximumGracefulShutdownDuration` passing — makes it stop waiting: it then throws
+/// `Abandoned` and leaves the thread to die with the process. Nothing is lost that way: a
+/// stop that did not finish committed nothing, so a restart resumes from the last checkpoint.
 public struct BlockingLoopService: Service, CustomStringConvertible {
+    public struct Abandoned: Error, CustomStringConvertible {
+        public let name: String
+        public var description: String {
+            "\(name) did not finish stopping in time; its state stays at the last checkpoint"
+        }
+    }
+
     public let description: String
     private let loop: @Sendable (SignalFlag) throws -> Void
 
@@ -21,24 +31,63 @@ public struct BlockingLoopService: Service, CustomStringConvertible {
 
     public func run() async throws {
         let stop = SignalFlag()
+        let waiter = Waiter()
         let loop = self.loop
         let name = description
-        try await withTaskCancellationOrGracefulShutdownHandler {
-            try await withCheckedThrowingContinuation { (finished: CheckedContinuation<Void, any Error>) in
-                let thread = Thread {
-                    // Named from inside: on Linux, naming a thread not yet started does not stick.
-                    Thread.current.name = name
-                    do {
-                        try loop(stop)
-                        finished.resume()
-                    } catch {
-                        finished.resume(throwing: error)
+        try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (finished: CheckedContinuation<Void, any Error>) in
+                    guard waiter.wait(with: finished) else {
+                        return finished.resume(throwing: Abandoned(name: name))
                     }
+                    let thread = Thread {
+                        // Named from inside: on Linux, naming a thread not yet started does not stick.
+                        Thread.current.name = name
+                        do {
+                            try loop(stop)
+                            waiter.finish(.success(()))
+                        } catch {
+                            waiter.finish(.failure(error))
+                        }
+                    }
+                    thread.start()
                 }
-                thread.start()
+            } onCancel: {
+                stop.request()
+                waiter.finish(.failure(Abandoned(name: name)))
             }
-        } onCancelOrGracefulShutdown: {
+        } onGracefulShutdown: {
             stop.request()
+        }
+    }
+
+    /// Resumes the waiting task exactly once: with the loop's outcome or, if cancelled first,
+    /// with `Abandoned`.
+    private final class Waiter: Sendable {
+        private enum State {
+            case idle
+            case waiting(CheckedContinuation<Void, any Error>)
+            case finished
+        }
+
+        private let state = Mutex(State.idle)
+
+        /// False if the task was cancelled before the loop could start.
+        func wait(with continuation: CheckedContinuation<Void, any Error>) -> Bool {
+            state.withLock { state in
+                guard case .idle = state else { return false }
+                state = .waiting(continuation)
+                return true
+            }
+        }
+
+        func finish(_ outcome: Result<Void, any Error>) {
+            let continuation: CheckedContinuation<Void, any Error>? = state.withLock { state in
+                defer { state = .finished }
+                if case .waiting(let continuation) = state { return continuation }
+                return nil
+            }
+            continuation?.resume(with: outcome)
         }
     }
 }
