@@ -233,15 +233,16 @@ public final class TriggerPipeline {
             partition = TopicPartition(topic: message.topic, partition: message.partition)
             lastPartition = (message.topicHandle, message.partition, partition)
         }
-        guard partitions[partition] != nil else { return }
+        // One lookup, then the state is reached by index and mutated in place: reading
+        // `partitions[partition]` as a value would copy (retain and release) the whole engine.
+        guard let index = partitions.index(forKey: partition) else { return }
         consumedAt = MonotonicClock.microseconds()
-        // `partitions[partition]!` mutates the state in place: an engine is never copied.
-        partitions[partition]!.nextOffset = message.offset + 1
+        partitions.values[index].nextOffset = message.offset + 1
         counters.eventsConsumed += 1
         var outcome = IngestOutcome.applied
         let rejection = decoder.decode(message.value, fallbackTime: message.timestamp) { event in
             if !message.key.isEmpty, !message.key.elementsEqual(event.userID) { counters.keyMismatches += 1 }
-            outcome = partitions[partition]!.engine.ingest(event, into: &output)
+            outcome = partitions.values[index].engine.ingest(event, into: &output)
         }
         if let rejection {
             try deadLetter(message, reason: rejection.rawValue)
