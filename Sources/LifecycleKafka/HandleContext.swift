@@ -8,6 +8,8 @@ final class HandleContext {
     let logger: Logger
     /// Set when librdkafka reports every broker down; cleared by a successful probe.
     var allBrokersDown = false
+    /// Errors librdkafka reported through the error callback since the owner last took them.
+    private var errorsReported = 0
     var onDelivery: ((_ ticket: Int, _ error: KafkaError?) -> Void)?
     var onRebalance: ((_ handle: OpaquePointer, _ error: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)?
 
@@ -26,6 +28,7 @@ final class HandleContext {
             guard let context = HandleContext.from(handle) else { return }
             let code = rd_kafka_resp_err_t(rawValue: error)
             if code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN { context.allBrokersDown = true }
+            context.errorsReported += 1
             context.logger.warning("kafka: \(String(cString: rd_kafka_err2name(code))): \(reason.map { String(cString: $0) } ?? "")")
         }
         rd_kafka_conf_set_log_cb(conf) { handle, level, facility, message in
@@ -34,6 +37,12 @@ final class HandleContext {
             context.logger.log(level: HandleContext.logLevel(syslog: level), "\(text)", metadata: ["source": "librdkafka"])
         }
         return retained
+    }
+
+    /// The errors reported since the last call (the callback runs on the owner's polling thread).
+    func takeErrorsReported() -> Int {
+        defer { errorsReported = 0 }
+        return errorsReported
     }
 
     /// librdkafka logs with syslog levels.

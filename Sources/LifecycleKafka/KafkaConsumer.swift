@@ -118,6 +118,10 @@ public final class KafkaConsumer {
         }
     }
 
+    /// Errors the client reported since the last call (broker connections failing, every
+    /// broker down, ...): logged as they happen, counted for the owner's metrics.
+    public func takeErrorsReported() -> Int { context.takeUnretainedValue().takeErrorsReported() }
+
     deinit {
         // Leaving the group revokes partitions; the owner's handler must not run any more.
         context.takeUnretainedValue().onRebalance = nil

@@ -43,6 +43,10 @@ public final class KafkaProducer {
         self.logger = logger
     }
 
+    /// Errors the client reported since the last call (broker connections failing, every
+    /// broker down, ...): logged as they happen, counted for the owner's metrics.
+    public func takeErrorsReported() -> Int { context.takeUnretainedValue().takeErrorsReported() }
+
     deinit {
         rd_kafka_destroy(handle)
         context.release()

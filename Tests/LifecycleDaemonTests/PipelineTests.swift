@@ -251,9 +251,11 @@ struct BrokerOutageTests {
         try stepFor(30) { board.current.ready }
         #expect(board.current.ready)
 
+        #expect(pipeline.counters.kafkaErrors == 0)
         try cluster.setBroker(1, up: false)
         try stepFor(30) { !board.current.ready }
         #expect(!board.current.ready)
+        #expect(pipeline.counters.kafkaErrors > 0, "the clients' errors during the outage are counted")
         #expect(board.current.notReadyReason.contains("unreachable"), "\(board.current.notReadyReason)")
 
         try cluster.setBroker(1, up: true)

@@ -36,7 +36,8 @@ public final class TriggerPipeline {
         public var conversionsByName: [String: Int] = [:]
         public var conversions = 0
         public var deadLettersFailed = 0
-        /// Deliveries Kafka refused (triggers and dead letters) and offset commits that failed.
+        /// Deliveries Kafka refused (triggers and dead letters), offset commits that failed, and
+        /// errors the Kafka clients reported (brokers unreachable, connections failing).
         public var kafkaErrors = 0
         public var checkpoints = 0
         public var rebalances = 0
@@ -131,6 +132,7 @@ public final class TriggerPipeline {
         producer.poll()
         // Probed once per step: while the brokers are down each probe can wait 200 ms.
         brokersReachable = consumer.brokersReachable
+        counters.kafkaErrors += consumer.takeErrorsReported() + producer.takeErrorsReported()
         try advanceCaughtUpPartitions()
         if wallClock() - lastCommit >= config.settings.state.checkpointInterval {
             try commit(partitions.keys)
