@@ -9,6 +9,8 @@ import Logging
 public final class KafkaProducer {
     private let handle: OpaquePointer
     private let context: Unmanaged<HandleContext>
+    /// Handles of the topics `prepare` looked up, kept so librdkafka keeps their metadata.
+    private var preparedTopics: [OpaquePointer] = []
     public let logger: Logger
 
     /// `onDelivery(ticket, error)` is called from `poll`/`flush` once per produced message.
@@ -48,8 +50,35 @@ public final class KafkaProducer {
     public func takeErrorsReported() -> Int { context.takeUnretainedValue().takeErrorsReported() }
 
     deinit {
+        for topic in preparedTopics { rd_kafka_topic_destroy(topic) }
         rd_kafka_destroy(handle)
         context.release()
+    }
+
+    /// Looks `topics` up before any message needs them, in one metadata request. Without it
+    /// the first message to each topic waits for librdkafka's next metadata refresh (0.5 s
+    /// measured on the mock cluster; see BENCHMARKS.md). Returns the topics the cluster
+    /// reported an error for, or every topic if the lookup itself failed (brokers down).
+    public func prepare(topics: [String], timeoutMilliseconds: Int32) -> [(topic: String, error: KafkaError)] {
+        for topic in topics {
+            if let topicHandle = rd_kafka_topic_new(handle, topic, nil) { preparedTopics.append(topicHandle) }
+        }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        // all_topics = 0 and no topic: the topics this handle knows, the ones just added.
+        let result = rd_kafka_metadata(handle, 0, nil, &metadata, timeoutMilliseconds)
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            return topics.map { ($0, KafkaError(result, while: "looking up topic '\($0)'")) }
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        var failures: [(topic: String, error: KafkaError)] = []
+        for index in 0..<Int(metadata.pointee.topic_cnt) {
+            let entry = metadata.pointee.topics[index]
+            let name = String(cString: entry.topic)
+            if entry.err != RD_KAFKA_RESP_ERR_NO_ERROR, topics.contains(name) {
+                failures.append((name, KafkaError(entry.err, while: "looking up topic '\(name)'")))
+            }
+        }
+        return failures
     }
 
     /// Queues a message (key and value are copied). `QUEUE_FULL` is retried after serving

@@ -112,6 +112,10 @@ public final class TriggerPipeline {
                 latencySamples?.append(Double(microseconds) / 1_000_000)
             }
         }
+        let outputTopics = Set(config.compiled.triggerNames.map(Self.triggerTopic(config.settings.kafka)) + [kafka.deadLetterTopic])
+        for (topic, error) in producer.prepare(topics: outputTopics.sorted(), timeoutMilliseconds: 5_000) {
+            logger.warning("output topic '\(topic)' not usable yet (\(error)); what goes there waits until it is")
+        }
         var consumerProperties = common
         consumerProperties["group.id"] = kafka.groupID
         consumer = try KafkaConsumer(properties: consumerProperties, logger: logger) { [unowned self] rebalance in
@@ -256,6 +260,11 @@ public final class TriggerPipeline {
         if !output.triggers.isEmpty || !output.conversions.isEmpty { try produceOutput() }
     }
 
+    /// A trigger's output topic: its `topic:`, or `lifecycled.<trigger>`.
+    static func triggerTopic(_ kafka: DaemonSettings.Kafka) -> (String) -> String {
+        { name in kafka.triggerTopics[name] ?? "lifecycled.\(name)" }
+    }
+
     private func deadLetter(_ message: KafkaMessage, reason: String) throws {
         counters.eventsRejected[reason, default: 0] += 1
         // An oversized message is cut to the size limit, so the dead letter itself fits.
@@ -271,7 +280,7 @@ public final class TriggerPipeline {
         for trigger in output.triggers {
             encoded.removeAll(keepingCapacity: true)
             encoder.encode(trigger, into: &encoded)
-            let topic = config.settings.kafka.triggerTopics[trigger.name] ?? "lifecycled.\(trigger.name)"
+            let topic = Self.triggerTopic(config.settings.kafka)(trigger.name)
             try producer.produce(topic: topic, key: Array(trigger.userID.utf8), value: encoded, ticket: consumedAt)
             counters.triggersProduced += 1
             counters.triggersByName[trigger.name, default: 0] += 1
