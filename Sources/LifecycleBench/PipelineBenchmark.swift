@@ -178,27 +178,29 @@ final class SteadyProducer: @unchecked Sendable {
             note("steady producer: \(error)\n")
             return
         }
-        let writer = EventWriter()
-        var line: [UInt8] = []
+        // Generated before the clock starts: making a day's events takes long enough that
+        // doing it on the way would send them in bursts, not at a steady rate.
+        let total = rate * seconds
+        var events: [(time: Int64, user: UInt32, name: UInt8)] = []
         var dayEvents: [(time: Int64, user: UInt32, name: UInt8)] = []
         var day = startDay
-        var sent = 0
-        let start = Date()
-        let total = rate * seconds
-        while sent < total {
+        while events.count < total {
             population.day(day, into: &dayEvents)
+            events += dayEvents.prefix(total - events.count)
             day += 1
-            for event in dayEvents where sent < total {
-                // Pace: never ahead of `rate` events per second.
-                let due = start.addingTimeInterval(Double(sent) / Double(rate))
-                let wait = due.timeIntervalSinceNow
-                if wait > 0.001 { Thread.sleep(forTimeInterval: wait) }
-                line.removeAll(keepingCapacity: true)
-                writer.write(time: event.time, user: event.user, name: event.name, into: &line)
-                try? producer.produce(topic: "user-events", key: Array("u\(event.user)".utf8), value: line, ticket: 0)
-                sent += 1
-                if sent % 1000 == 0 { producer.poll() }
-            }
+        }
+        let writer = EventWriter()
+        var line: [UInt8] = []
+        let start = Date()
+        for (sent, event) in events.enumerated() {
+            // Pace: never ahead of `rate` events per second.
+            let due = start.addingTimeInterval(Double(sent) / Double(rate))
+            let wait = due.timeIntervalSinceNow
+            if wait > 0.001 { Thread.sleep(forTimeInterval: wait) }
+            line.removeAll(keepingCapacity: true)
+            writer.write(time: event.time, user: event.user, name: event.name, into: &line)
+            try? producer.produce(topic: "user-events", key: Array("u\(event.user)".utf8), value: line, ticket: 0)
+            if sent % 1000 == 0 { producer.poll() }
         }
         try? producer.flush(timeoutMilliseconds: 10_000)
     }
