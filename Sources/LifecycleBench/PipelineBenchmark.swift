@@ -136,7 +136,8 @@ struct PipelineBenchmark {
         let thread = Thread { steady.run() }
         thread.start()
         let end = Date().addingTimeInterval(Double(seconds) + 5)
-        while Date() < end { try pipeline.step(timeoutMilliseconds: 10) }
+        // The daemon's own step, with its default wait.
+        while Date() < end { try pipeline.step() }
         try pipeline.stop()
         let samples = (pipeline.latencySamples ?? []).sorted()
         guard !samples.isEmpty else {

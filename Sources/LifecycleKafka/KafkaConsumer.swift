@@ -58,6 +58,8 @@ public final class KafkaConsumer {
 
     private let handle: OpaquePointer
     private let queue: OpaquePointer
+    /// Readable when the queue (messages, rebalances, errors) has something.
+    let wakeup: QueueWakeup
     private let context: Unmanaged<HandleContext>
     private var batch: [UnsafeMutablePointer<rd_kafka_message_t>?]
     private var rebalanceFailure: Error?
@@ -110,6 +112,14 @@ public final class KafkaConsumer {
         rd_kafka_poll_set_consumer(handle)
         self.handle = handle
         self.queue = rd_kafka_queue_get_consumer(handle)
+        do {
+            wakeup = try QueueWakeup(queue: queue)
+        } catch {
+            rd_kafka_queue_destroy(queue)
+            rd_kafka_destroy(handle)
+            retained.release()
+            throw error
+        }
         self.context = retained
         self.logger = logger
         self.batch = Array(repeating: nil, count: batchSize)
@@ -117,6 +127,9 @@ public final class KafkaConsumer {
             self.handleRebalance(handle, error, partitions, rebalance)
         }
     }
+
+    /// Whether messages or events are waiting to be polled.
+    public var hasQueued: Bool { rd_kafka_queue_length(queue) > 0 }
 
     /// Errors the client reported since the last call (broker connections failing, every
     /// broker down, ...): logged as they happen, counted for the owner's metrics.
@@ -126,6 +139,7 @@ public final class KafkaConsumer {
         // Leaving the group revokes partitions; the owner's handler must not run any more.
         context.takeUnretainedValue().onRebalance = nil
         if !closed { rd_kafka_consumer_close(handle) }
+        wakeup.close()
         rd_kafka_queue_destroy(queue)
         rd_kafka_destroy(handle)
         context.release()

@@ -9,6 +9,10 @@ import Logging
 public final class KafkaProducer {
     private let handle: OpaquePointer
     private let context: Unmanaged<HandleContext>
+    /// The queue delivery reports and errors arrive on (what `poll` serves).
+    private let events: OpaquePointer
+    /// Readable when `events` has something.
+    let wakeup: QueueWakeup
     /// Handles of the topics `prepare` looked up, kept so librdkafka keeps their metadata.
     private var preparedTopics: [OpaquePointer] = []
     public let logger: Logger
@@ -40,6 +44,15 @@ public final class KafkaProducer {
             retained.release()
             throw KafkaError(code: -1, message: "creating the Kafka producer: \(errorText.text)")
         }
+        events = rd_kafka_queue_get_main(handle)
+        do {
+            wakeup = try QueueWakeup(queue: events)
+        } catch {
+            rd_kafka_queue_destroy(events)
+            rd_kafka_destroy(handle)
+            retained.release()
+            throw error
+        }
         self.handle = handle
         self.context = retained
         self.logger = logger
@@ -51,6 +64,8 @@ public final class KafkaProducer {
 
     deinit {
         for topic in preparedTopics { rd_kafka_topic_destroy(topic) }
+        wakeup.close()
+        rd_kafka_queue_destroy(events)
         rd_kafka_destroy(handle)
         context.release()
     }

@@ -132,8 +132,16 @@ public final class TriggerPipeline {
     /// timers, and runs the commit cycle when it is due. Throws on what must stop the daemon:
     /// an unusable checkpoint, a trigger Kafka refused.
     public func step(timeoutMilliseconds: Int32 = 100) throws {
-        try consumer.poll(timeoutMilliseconds: timeoutMilliseconds) { message in try consume(message) }
-        producer.poll()
+        // Sleep only with both queues empty, and wake for either: an acknowledgement must not
+        // wait for the next message (a trigger's latency ends when Kafka acknowledges it).
+        KafkaWakeups.arm(consumer, producer)
+        let consumed = try consumer.poll(timeoutMilliseconds: 0) { message in try consume(message) }
+        let served = producer.poll()
+        if consumed == 0, served == 0, !consumer.hasQueued {
+            KafkaWakeups.wait(consumer, producer, timeoutMilliseconds: timeoutMilliseconds)
+            try consumer.poll(timeoutMilliseconds: 0) { message in try consume(message) }
+            producer.poll()
+        }
         // Probed once per step: while the brokers are down each probe can wait 200 ms.
         brokersReachable = consumer.brokersReachable
         counters.kafkaErrors += consumer.takeErrorsReported() + producer.takeErrorsReported()
