@@ -182,6 +182,7 @@ public final class TriggerPipeline {
             }
         }
         partitions = rebuilt
+        lastPartition = nil
         config.rules = loaded.rules
         config.compiled = loaded.compiled
         config.configVersion = loaded.configVersion
@@ -236,20 +237,22 @@ public final class TriggerPipeline {
 
     // MARK: - Consuming
 
-    /// The partition of the last message, so a batch from one partition builds its key once.
-    private var lastPartition: (topic: OpaquePointer, partition: Int32, key: TopicPartition)?
+    /// The last message's partition and where its state is, so a run of messages from one
+    /// partition looks it up once. Cleared whenever `partitions` gains or loses a key (an
+    /// index is only valid until then).
+    private var lastPartition: (topic: OpaquePointer, partition: Int32, index: Dictionary<TopicPartition, PartitionState>.Index?)?
 
     private func consume(_ message: KafkaMessage) throws {
-        let partition: TopicPartition
+        let found: Dictionary<TopicPartition, PartitionState>.Index?
         if let last = lastPartition, last.topic == message.topicHandle, last.partition == message.partition {
-            partition = last.key
+            found = last.index
         } else {
-            partition = TopicPartition(topic: message.topic, partition: message.partition)
-            lastPartition = (message.topicHandle, message.partition, partition)
+            // Then the state is reached by index and mutated in place: reading
+            // `partitions[partition]` as a value would copy (retain and release) the engine.
+            found = partitions.index(forKey: TopicPartition(topic: message.topic, partition: message.partition))
+            lastPartition = (message.topicHandle, message.partition, found)
         }
-        // One lookup, then the state is reached by index and mutated in place: reading
-        // `partitions[partition]` as a value would copy (retain and release) the whole engine.
-        guard let index = partitions.index(forKey: partition) else { return }
+        guard let index = found else { return }
         consumedAt = MonotonicClock.microseconds()
         partitions.values[index].nextOffset = message.offset + 1
         counters.eventsConsumed += 1
