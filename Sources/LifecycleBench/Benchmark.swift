@@ -28,11 +28,26 @@ struct Benchmark {
             try PipelineBenchmark(config: configPath, population: population, days: days,
                                   rate: Int(options["rate"] ?? "") ?? 50_000,
                                   seconds: Int(options["seconds"] ?? "") ?? 20,
-                                  phases: Set((options["phases"] ?? "throughput,latency").split(separator: ",").map(String.init))).run()
+                                  phases: Set((options["phases"] ?? "throughput,latency").split(separator: ",").map(String.init)),
+                                  kafkaProperties: keyValues(options["kafka-properties"] ?? "")).run()
         default:
-            note("usage: LifecycleBench throughput|memory|generate|pipeline [--users N] [--days D] [--config FILE] [--rate N --seconds S --phases throughput,latency]\n")
+            note("usage: LifecycleBench throughput|memory|generate|pipeline [--users N] [--days D] [--config FILE] [--rate N --seconds S --phases throughput,latency --kafka-properties k=v,k=v]\n")
             exit(1)
         }
+    }
+
+    /// `a=1,b=2` as a dictionary: librdkafka properties to try on the pipeline's clients.
+    static func keyValues(_ text: String) -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in text.split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2 else {
+                note("--kafka-properties: '\(pair)' is not key=value\n")
+                exit(1)
+            }
+            result[String(parts[0])] = String(parts[1])
+        }
+        return result
     }
 
     /// Events/s on one core: JSON decoding + engine + trigger encoding, over pre-generated lines.

@@ -15,6 +15,8 @@ struct PipelineBenchmark {
     let seconds: Int
     /// `throughput`, `latency` or both.
     let phases: Set<String>
+    /// Added to the pipeline's and the bare consumer's Kafka properties.
+    let kafkaProperties: [String: String]
     let logger = Logger(label: "bench")
 
     func run() throws {
@@ -26,7 +28,7 @@ struct PipelineBenchmark {
         }
         loaded.settings.kafka.brokers = cluster.bootstrapServers
         loaded.settings.kafka.inputTopics = ["user-events"]
-        loaded.settings.kafka.properties = ["session.timeout.ms": "6000"]
+        loaded.settings.kafka.properties = ["session.timeout.ms": "6000"].merging(kafkaProperties) { $1 }
         loaded.settings.state.directory = NSTemporaryDirectory() + "lifecycled-bench-\(UUID().uuidString)"
 
         // Preload: the population's month, compressed (the mock keeps ~5 MB per partition).
@@ -65,7 +67,8 @@ struct PipelineBenchmark {
     /// Messages per second from the first message to the last, group join excluded.
     private func bareConsumerRate(cluster: MockCluster, expected: Int) throws -> (rate: Double, count: Int) {
         let consumer = try KafkaConsumer(
-            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "bench-bare", "session.timeout.ms": "6000"],
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "bench-bare", "session.timeout.ms": "6000"]
+                .merging(kafkaProperties) { $1 },
             logger: logger) { _ in [:] }
         try consumer.subscribe(["user-events"])
         var count = 0
@@ -123,6 +126,8 @@ struct PipelineBenchmark {
     private func steadyLatency(_ config: LoadedConfig, cluster: MockCluster, backlog: Int) throws {
         var settings = config
         settings.settings.kafka.groupID = "bench-latency"
+        // Its own state: restoring the throughput phase's checkpoints would skip the backlog.
+        settings.settings.state.directory += "-latency"
         let pipeline = try TriggerPipeline(config: settings, logger: logger, wallClock: { 0 })
         // Join the group and read the preloaded backlog (what the mock retained of it: nothing
         // new for 2 s) before measuring.
