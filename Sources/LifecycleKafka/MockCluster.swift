@@ -9,7 +9,10 @@ public final class MockCluster {
     public let bootstrapServers: String
 
     public init(brokers: Int32 = 1) throws(KafkaError) {
-        let conf = try KafkaProperties.make(["log_level": "3"])
+        // The mock's sockets take their options from this handle. Without TCP_NODELAY (which
+        // Kafka brokers set), a response written in pieces waited for the client's delayed
+        // ACK: acknowledgements of ~40 ms (BENCHMARKS.md).
+        let conf = try KafkaProperties.make(["log_level": "3", "socket.nagle.disable": "true"])
         var errorText = ErrorText()
         // The cluster needs a handle to live in; a producer that never produces is enough.
         guard let owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errorText.storage, errorText.storage.count) else {
