@@ -175,6 +175,12 @@ public final class KafkaConsumer {
                 // Partition EOF and transient broker errors are reported, not fatal.
                 if message.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
                     onEndOfPartition?(TopicPartition(topic: String(cString: rd_kafka_topic_name(message.rkt)), partition: message.partition))
+                } else if message.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET {
+                    // Not skipped over: the owner decides (the message says which partition).
+                    let partition = TopicPartition(topic: message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?", partition: message.partition)
+                    throw KafkaError(
+                        code: message.err.rawValue,
+                        message: "\(partition): offset \(message.offset) is outside the partition: \(String(cString: rd_kafka_message_errstr(batch[index])))")
                 } else {
                     logger.warning("kafka consumer: \(KafkaError(message.err, while: "consuming"))")
                 }

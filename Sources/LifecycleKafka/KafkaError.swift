@@ -16,6 +16,10 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// librdkafka found a partition's fetch offset outside the partition's range and
+    /// `auto.offset.reset` is `error`: the message names the partition and the offset.
+    public var isOffsetOutOfRange: Bool { code == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET.rawValue }
 }
 
 /// The buffer librdkafka writes an error message into.

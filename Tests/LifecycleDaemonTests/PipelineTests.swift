@@ -136,6 +136,36 @@ struct PipelineTests {
         #expect(second.triggersProduced == 0)
     }
 
+    @Test("a checkpoint's offset the topic does not have stops the pipeline, naming the partition, the offset and what to do")
+    func checkpointOffsetOutsideTopic() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 1)
+        for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
+        try Self.produce(Self.keyed(Array(Self.sample.prefix(10))), to: "user-events", cluster: cluster)
+        let state = Self.temporaryDirectory()
+        let config = try Self.config(cluster: cluster, group: "out-of-range", stateDirectory: state)
+        #expect(try Self.run(config, until: 10).eventsConsumed == 10)
+
+        // As if the topic had been recreated: the checkpoint points past everything it holds.
+        let store = CheckpointStore(directory: state)
+        var checkpoint = try #require(try store.read(topic: "user-events", partition: 0))
+        #expect(checkpoint.nextOffset == 10)
+        checkpoint.nextOffset = 1_000
+        try store.write(checkpoint, topic: "user-events", partition: 0)
+
+        let pipeline = try TriggerPipeline(config: config, logger: Self.logger, wallClock: { 0 })
+        let deadline = Date().addingTimeInterval(30)
+        var failure: KafkaError?
+        while failure == nil && Date() < deadline {
+            do { try pipeline.step() } catch let error as KafkaError { failure = error }
+        }
+        let error = try #require(failure)
+        #expect(error.isOffsetOutOfRange)
+        #expect(error.message.contains("user-events[0]: offset 1000"), "\(error)")
+        #expect(error.message.contains("auto.offset.reset: earliest") && error.message.contains(state), "\(error)")
+        #expect(pipeline.counters.eventsConsumed == 0, "nothing re-read from the start")
+    }
+
     @Test("on one partition whose timers fall before its last event, run and replay give the same trigger ids")
     func runMatchesReplay() throws {
         let cluster = try MockCluster()

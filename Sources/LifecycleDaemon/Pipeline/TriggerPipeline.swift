@@ -124,6 +124,9 @@ public final class TriggerPipeline {
         }
         var consumerProperties = common
         consumerProperties["group.id"] = kafka.groupID
+        // A checkpoint's offset the topic no longer (or never) had stops the daemon instead
+        // of librdkafka silently re-reading from the start or skipping to the end.
+        consumerProperties["auto.offset.reset"] = common["auto.offset.reset"] ?? "error"
         consumer = try KafkaConsumer(properties: consumerProperties, logger: logger) { [unowned self] rebalance in
             try self.rebalance(rebalance)
         }
@@ -141,11 +144,11 @@ public final class TriggerPipeline {
         // Sleep only with both queues empty, and wake for either: an acknowledgement must not
         // wait for the next message (a trigger's latency ends when Kafka acknowledges it).
         KafkaWakeups.arm(consumer, producer)
-        let consumed = try consumer.poll(timeoutMilliseconds: 0) { message in try consume(message) }
+        let consumed = try consumeBatch()
         let served = producer.poll()
         if consumed == 0, served == 0, !consumer.hasQueued {
             KafkaWakeups.wait(consumer, producer, timeoutMilliseconds: timeoutMilliseconds)
-            try consumer.poll(timeoutMilliseconds: 0) { message in try consume(message) }
+            try consumeBatch()
             producer.poll()
         }
         // Probed once per step: while the brokers are down each probe can wait 200 ms.
@@ -242,6 +245,22 @@ public final class TriggerPipeline {
     }
 
     // MARK: - Consuming
+
+    @discardableResult
+    private func consumeBatch() throws -> Int {
+        do {
+            return try consumer.poll(timeoutMilliseconds: 0) { message in try consume(message) }
+        } catch let error as KafkaError where error.isOffsetOutOfRange {
+            throw KafkaError(
+                code: error.code,
+                message: "\(error.message). The topic no longer holds the offset the partition's checkpoint (or "
+                    + "its last position) resumes from: events were deleted by retention before they were read, or "
+                    + "the topic was recreated, so the saved state cannot simply go on. To go on from the "
+                    + "earliest retained offset with the saved state, set kafka.properties auto.offset.reset: earliest "
+                    + "and restart; to rebuild the partition's state from the topic, move its checkpoint file out of "
+                    + "\(config.settings.state.directory) and restart.")
+        }
+    }
 
     /// The last message's partition and where its state is, so a run of messages from one
     /// partition looks it up once. Cleared whenever `partitions` gains or loses a key (an
