@@ -22,7 +22,7 @@ public struct BlockingLoopService: Service, CustomStringConvertible {
     private let loop: @Sendable (SignalFlag) throws -> Void
 
     /// - Parameters:
-    ///   - name: the thread's name (shown by `top -H`, in logs and in the group's errors).
+    ///   - name: the thread's name (its first 15 bytes, shown by `top -H`) and the service's.
     ///   - loop: runs until the flag is requested, then stops cleanly and returns.
     public init(name: String, loop: @escaping @Sendable (SignalFlag) throws -> Void) {
         description = name
@@ -41,8 +41,9 @@ public struct BlockingLoopService: Service, CustomStringConvertible {
                         return finished.resume(throwing: Abandoned(name: name))
                     }
                     let thread = Thread {
-                        // Named from inside: on Linux, naming a thread not yet started does not stick.
-                        Thread.current.name = name
+                        // Named from inside (naming a thread not yet started does not stick on Linux),
+                        // and to 15 bytes: Linux refuses a longer name whole.
+                        Thread.current.name = String(decoding: name.utf8.prefix(15), as: UTF8.self)
                         do {
                             try loop(stop)
                             waiter.finish(.success(()))

@@ -51,7 +51,7 @@ struct RunCommand: AsyncParsableCommand {
         logger.info("HTTP on \(http.host):\(server.port): /healthz /readyz /metrics /v1/segments /v1/users/{id}")
         let reload = SignalFlag()
         let configPath = config
-        let loop = BlockingLoopService(name: "lifecycled-pipeline") { stop in
+        let loop = BlockingLoopService(name: "lifecycled-loop") { stop in
             try daemon.run(until: stop, reload: reload, configPath: configPath, board: board)
         }
         do {
