@@ -112,14 +112,7 @@ public final class KafkaConsumer {
         rd_kafka_poll_set_consumer(handle)
         self.handle = handle
         self.queue = rd_kafka_queue_get_consumer(handle)
-        do {
-            wakeup = try QueueWakeup(queue: queue)
-        } catch {
-            rd_kafka_queue_destroy(queue)
-            rd_kafka_destroy(handle)
-            retained.release()
-            throw error
-        }
+        wakeup = try QueueWakeup.forNewClient(queue: queue, handle: handle, context: retained)
         self.context = retained
         self.logger = logger
         self.batch = Array(repeating: nil, count: batchSize)

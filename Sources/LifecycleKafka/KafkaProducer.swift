@@ -45,14 +45,7 @@ public final class KafkaProducer {
             throw KafkaError(code: -1, message: "creating the Kafka producer: \(errorText.text)")
         }
         events = rd_kafka_queue_get_main(handle)
-        do {
-            wakeup = try QueueWakeup(queue: events)
-        } catch {
-            rd_kafka_queue_destroy(events)
-            rd_kafka_destroy(handle)
-            retained.release()
-            throw error
-        }
+        wakeup = try QueueWakeup.forNewClient(queue: events, handle: handle, context: retained)
         self.handle = handle
         self.context = retained
         self.logger = logger

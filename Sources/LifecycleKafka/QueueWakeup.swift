@@ -29,6 +29,22 @@ final class QueueWakeup {
         rd_kafka_queue_io_event_enable(queue, writeEnd, &signal, 1)
     }
 
+    /// A wakeup for `queue` of a client still being built; if it cannot be made, the queue
+    /// and the client are destroyed and the client's context released before the error is
+    /// rethrown, as the client's failing initialiser must.
+    static func forNewClient(
+        queue: OpaquePointer, handle: OpaquePointer, context: Unmanaged<HandleContext>
+    ) throws(KafkaError) -> QueueWakeup {
+        do {
+            return try QueueWakeup(queue: queue)
+        } catch {
+            rd_kafka_queue_destroy(queue)
+            rd_kafka_destroy(handle)
+            context.release()
+            throw error
+        }
+    }
+
     /// Empties the pipe. Called before looking at the queue: whatever is enqueued after the
     /// look makes the pipe readable again.
     func drain() {
