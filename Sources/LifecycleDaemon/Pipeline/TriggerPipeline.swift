@@ -1,3 +1,4 @@
+import Glibc
 import LifecycleCodec
 import LifecycleConfig
 import LifecycleEngine
@@ -72,6 +73,9 @@ public final class TriggerPipeline {
     private let metrics: DaemonMetrics
     /// Every latency observed, when a benchmark asks for exact percentiles.
     public var latencySamples: [Double]?
+    /// Every consumed message's age (the wall clock minus its Kafka timestamp, in seconds), when
+    /// a benchmark asks: the time before consumption, which `latencySamples` does not see.
+    public var consumeAgeSamples: [Double]?
     /// When the message being applied was consumed (monotonic µs).
     private var consumedAt = 0
     /// Sees every trigger produced (e.g. `demo`'s sample of recent triggers).
@@ -279,6 +283,11 @@ public final class TriggerPipeline {
         }
         guard let index = found else { return }
         consumedAt = MonotonicClock.microseconds()
+        if consumeAgeSamples != nil, let timestamp = message.timestamp {
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            consumeAgeSamples!.append(Double(Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000 - timestamp) / 1000)
+        }
         partitions.values[index].nextOffset = message.offset + 1
         counters.eventsConsumed += 1
         if counters.eventsConsumed % Self.deliveryReportInterval == 0 { producer.poll() }
