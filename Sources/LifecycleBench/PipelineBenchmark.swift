@@ -1,20 +1,27 @@
 import Foundation
 import LifecycleConfig
 import LifecycleDaemon
+import LifecycleEngine
 import LifecycleKafka
 import Logging
+import Synchronization
 
-/// The daemon's pipeline against the mock cluster (issue 3): throughput on a preloaded topic
-/// compared with a bare librdkafka consumer reading the same topic in the same run, then
-/// event-to-trigger latency at a steady produce rate.
+/// The daemon's pipeline against the mock cluster: throughput on a preloaded topic compared
+/// with a bare librdkafka consumer reading the same topic in the same run (with 1 and 2
+/// workers), event-to-trigger latency at a steady produce rate, and how long a commit cycle
+/// pauses the processing threads with a million users.
 struct PipelineBenchmark {
     let config: String
     let population: Population
     let days: Int
     let rate: Int
     let seconds: Int
-    /// `throughput`, `latency` or both.
+    /// `throughput`, `latency`, `pause`, in any combination.
     let phases: Set<String>
+    /// Worker counts to compare in the throughput phase; the latency phase uses the last.
+    let workers: [Int]
+    /// Users of the pause phase's topic.
+    let pauseUsers: Int
     /// Added to the pipeline's and the bare consumer's Kafka properties.
     let kafkaProperties: [String: String]
     let logger = Logger(label: "bench")
@@ -27,47 +34,71 @@ struct PipelineBenchmark {
 
     func run() throws {
         let cluster = try MockCluster()
-        try cluster.createTopic("user-events", partitions: 8)
         var loaded = try ConfigLoader.load(path: config)
         for topic in Set(loaded.settings.kafka.triggerTopics.values).union([loaded.settings.kafka.deadLetterTopic]) {
             try cluster.createTopic(topic, partitions: 1)
         }
         loaded.settings.kafka.brokers = cluster.bootstrapServers
-        loaded.settings.kafka.inputTopics = ["user-events"]
         loaded.settings.kafka.properties = Self.mockConsumerProperties.merging(kafkaProperties) { $1 }
         loaded.settings.state.directory = NSTemporaryDirectory() + "lifecycled-bench-\(UUID().uuidString)"
 
-        // Preload: the population's month, compressed (the mock keeps ~5 MB per partition).
+        if phases.contains("throughput") || phases.contains("latency") {
+            try cluster.createTopic("user-events", partitions: 8)
+            loaded.settings.kafka.inputTopics = ["user-events"]
+            // The population's days, compressed (the mock keeps ~5 MB per partition).
+            var dayEvents: [(time: Int64, user: UInt32, name: UInt8)] = []
+            let total = try preload(cluster: cluster, topic: "user-events") { emit in
+                for day in 0..<days {
+                    population.day(day, into: &dayEvents)
+                    for event in dayEvents { try emit(event.time, event.user, event.name) }
+                }
+            }
+            note("preloaded \(total) events of \(population.users) users into 8 partitions\n")
+            if phases.contains("throughput") { try throughput(loaded, cluster: cluster, expected: total) }
+            if phases.contains("latency") { try steadyLatency(loaded, cluster: cluster, backlog: total) }
+        }
+        if phases.contains("pause") { try commitPause(loaded, cluster: cluster) }
+    }
+
+    /// Produces what `events` emits (time, user, event name index) to `topic`, lz4-compressed;
+    /// returns how many.
+    private func preload(
+        cluster: MockCluster, topic: String,
+        _ events: ((Int64, UInt32, UInt8) throws -> Void) throws -> Void
+    ) throws -> Int {
         let producer = try KafkaProducer(
             properties: ["bootstrap.servers": cluster.bootstrapServers, "compression.codec": "lz4", "linger.ms": "20",
                          "batch.num.messages": "10000", "queue.buffering.max.messages": "1000000"],
             logger: logger) { _, _ in }
-        var dayEvents: [(time: Int64, user: UInt32, name: UInt8)] = []
         let writer = EventWriter()
         var line: [UInt8] = []
         var total = 0
-        for day in 0..<days {
-            population.day(day, into: &dayEvents)
-            for event in dayEvents {
-                line.removeAll(keepingCapacity: true)
-                writer.write(time: event.time, user: event.user, name: event.name, into: &line)
-                try producer.produce(topic: "user-events", key: Array("u\(event.user)".utf8), value: line, ticket: 0)
-                total += 1
-                if total % 10_000 == 0 { producer.poll() }
-            }
+        try events { time, user, name in
+            line.removeAll(keepingCapacity: true)
+            writer.write(time: time, user: user, name: name, into: &line)
+            try producer.produce(topic: topic, key: Array("u\(user)".utf8), value: line, ticket: 0)
+            total += 1
+            if total % 10_000 == 0 { producer.poll() }
         }
         try producer.flush(timeoutMilliseconds: 120_000)
-        note("preloaded \(total) events of \(population.users) users into 8 partitions\n")
+        return total
+    }
 
-        if phases.contains("throughput") {
-            let bare = try bareConsumerRate(cluster: cluster, expected: total)
-            let pipelineRate = try pipelineRate(loaded, group: "bench-pipeline", expected: total)
-            print("| events | bare consumer (events/s) | lifecycled pipeline (events/s) | ratio |")
-            print("|---:|---:|---:|---:|")
-            print("| \(total) | \(Int(bare.rate)) | \(Int(pipelineRate)) | \(String(format: "%.2f", pipelineRate / bare.rate)) |")
-            if bare.count != total { print("\nwarning: the bare consumer saw \(bare.count) of \(total) events (mock cluster retention)") }
+    private func throughput(_ loaded: LoadedConfig, cluster: MockCluster, expected: Int) throws {
+        let bare = try bareConsumerRate(cluster: cluster, expected: expected)
+        var header = "| events | bare consumer (events/s) |"
+        var rule = "|---:|---:|"
+        var row = "| \(expected) | \(Int(bare.rate)) |"
+        for count in workers {
+            let rate = try pipelineRate(loaded, workers: count, expected: expected)
+            header += " pipeline, \(count) worker\(count == 1 ? "" : "s") (events/s) | ratio |"
+            rule += "---:|---:|"
+            row += " \(Int(rate)) | \(String(format: "%.2f", rate / bare.rate)) |"
         }
-        if phases.contains("latency") { try steadyLatency(loaded, cluster: cluster, backlog: total) }
+        print(header)
+        print(rule)
+        print(row)
+        if bare.count != expected { print("\nwarning: the bare consumer saw \(bare.count) of \(expected) events (mock cluster retention)") }
     }
 
     /// Messages per second from the first message to the last, group join excluded.
@@ -95,33 +126,39 @@ struct PipelineBenchmark {
         return (Double(count) / max(last.timeIntervalSince(first ?? last), 0.001), count)
     }
 
-    private func pipelineRate(_ config: LoadedConfig, group: String, expected: Int) throws -> Double {
+    /// A pipeline of `workers` threads reading the whole topic under a group of its own.
+    private func pipelineRate(_ config: LoadedConfig, workers: Int, expected: Int) throws -> Double {
         var settings = config
-        settings.settings.kafka.groupID = group
-        let pipeline = try TriggerPipeline(config: settings, logger: logger, wallClock: { 0 })
-        let cpuBefore = Self.threadCPUSeconds()
+        settings.settings.kafka.groupID = "bench-pipeline-\(workers)"
+        settings.settings.state.directory += "-\(workers)"
+        settings.settings.processing.threads = workers
+        let pipeline = try PipelineCoordinator(config: settings, logger: logger, wallClock: { 0 })
+        let cpuBefore = Self.processCPUSeconds()
         var first: Date?
         var last = Date()
         var idleSince = Date()
-        while pipeline.counters.eventsConsumed < expected && Date().timeIntervalSince(idleSince) < 10 {
-            let before = pipeline.counters.eventsConsumed
-            try pipeline.step(timeoutMilliseconds: 100)
-            if pipeline.counters.eventsConsumed > before {
+        var consumed = 0
+        while consumed < expected && Date().timeIntervalSince(idleSince) < 10 {
+            try pipeline.step(timeoutMilliseconds: 10)
+            let now = pipeline.counters.eventsConsumed
+            if now > consumed {
                 if first == nil { first = Date() }
+                consumed = now
                 last = Date()
                 idleSince = last
             }
         }
-        let cpu = Self.threadCPUSeconds() - cpuBefore
+        let cpu = Self.processCPUSeconds() - cpuBefore
         try pipeline.stop()
-        note("pipeline: \(pipeline.counters.eventsConsumed) events, \(pipeline.counters.triggersProduced) triggers in \(String(format: "%.2f", last.timeIntervalSince(first ?? last))) s, the loop thread busy \(String(format: "%.2f", cpu)) s of it\n")
-        return Double(pipeline.counters.eventsConsumed) / max(last.timeIntervalSince(first ?? last), 0.001)
+        let seconds = last.timeIntervalSince(first ?? last)
+        note("pipeline, \(workers) worker(s): \(pipeline.counters.eventsConsumed) events, \(pipeline.counters.triggersProduced) triggers in \(String(format: "%.2f", seconds)) s, the process busy \(String(format: "%.2f", cpu)) CPU-s meanwhile (broker included)\n")
+        return Double(consumed) / max(seconds, 0.001)
     }
 
-    /// CPU time of the calling thread (user and system), to tell work from waiting.
-    static func threadCPUSeconds() -> Double {
+    /// CPU time of the whole process (user and system).
+    static func processCPUSeconds() -> Double {
         var usage = rusage()
-        getrusage(__rusage_who_t(1), &usage)  // RUSAGE_THREAD
+        getrusage(__rusage_who_t(0), &usage)  // RUSAGE_SELF
         return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
@@ -134,7 +171,9 @@ struct PipelineBenchmark {
         settings.settings.kafka.groupID = "bench-latency"
         // Its own state: restoring the throughput phase's checkpoints would skip the backlog.
         settings.settings.state.directory += "-latency"
-        let pipeline = try TriggerPipeline(config: settings, logger: logger, wallClock: { 0 })
+        settings.settings.processing.threads = workers.last ?? 1
+        let samples = Samples()
+        let pipeline = try PipelineCoordinator(config: settings, logger: logger, wallClock: { 0 }, observer: samples)
         // Join the group and read the preloaded backlog (what the mock retained of it: nothing
         // new for 2 s) before measuring.
         let deadline = Date().addingTimeInterval(120)
@@ -149,45 +188,121 @@ struct PipelineBenchmark {
             }
         }
         let backlog = pipeline.counters.eventsConsumed
-        pipeline.latencySamples = []
         let steady = SteadyProducer(cluster: cluster, population: population, rate: rate, seconds: seconds, startDay: days)
         let thread = Thread { steady.run() }
+        samples.record(true)
         thread.start()
-        // The daemon's own step, with its default wait. The first seconds are not measured:
-        // the stream time jumps from the backlog's last event to the steady stream's first,
-        // and the timers due in between fire at once (a burst, not the steady state).
+        // The daemon's own step. The first seconds are reported apart: the stream time jumps
+        // from the backlog's last event to the steady stream's first, and the timers due in
+        // between fire at once (a burst, not the steady state).
         let warmUp = Date().addingTimeInterval(Self.warmUpSeconds)
         while Date() < warmUp { try pipeline.step() }
-        let warmUpSamples = pipeline.latencySamples ?? []
-        pipeline.latencySamples = []
-        pipeline.consumeAgeSamples = []
+        let warmUpSamples = samples.take().latencies
         let end = Date().addingTimeInterval(Double(seconds) - Self.warmUpSeconds + 5)
         while Date() < end { try pipeline.step() }
         try pipeline.stop()
-        let samples = (pipeline.latencySamples ?? []).sorted()
-        guard !samples.isEmpty else {
+        let measured = samples.take()
+        let latencies = measured.latencies.sorted()
+        guard !latencies.isEmpty else {
             print("\nno triggers during the steady phase")
             return
         }
-        func row(_ window: String, _ samples: [Double]) -> String {
-            func percentile(_ p: Double) -> String {
-                String(format: "%.2f", samples[min(samples.count - 1, Int(Double(samples.count) * p))] * 1000)
-            }
-            return "| \(window) | \(samples.count) | \(percentile(0.5)) | \(percentile(0.99)) | \(String(format: "%.2f", samples.last! * 1000)) |"
+        func percentile(_ values: [Double], _ p: Double) -> Double { values[min(values.count - 1, Int(Double(values.count) * p))] }
+        func row(_ window: String, _ values: [Double]) -> String {
+            "| \(window) | \(values.count) | \(String(format: "%.2f", percentile(values, 0.5))) | \(String(format: "%.2f", percentile(values, 0.99))) | \(String(format: "%.2f", values.last!)) |"
         }
         let consumed = pipeline.counters.eventsConsumed - backlog
-        print("\n\(consumed) events consumed at a steady \(rate)/s for \(seconds) s\n")
+        print("\n\(consumed) events consumed at a steady \(rate)/s for \(seconds) s by \(settings.settings.processing.threads!) worker(s)\n")
         print("| window | triggers measured | p50 (ms) | p99 (ms) | max (ms) |")
         print("|---|---:|---:|---:|---:|")
         if !warmUpSamples.isEmpty { print(row("first \(Int(Self.warmUpSeconds)) s (timer burst)", warmUpSamples.sorted())) }
-        print(row("steady, after \(Int(Self.warmUpSeconds)) s", samples))
+        print(row("steady, after \(Int(Self.warmUpSeconds)) s", latencies))
         // Not in the latency above, which starts at consumption: the producer's linger, the
         // broker and the fetch. A tail here is a tail end to end, whatever the table says.
-        let ages = (pipeline.consumeAgeSamples ?? []).sorted()
+        let ages = measured.ages.sorted()
         if !ages.isEmpty {
-            func age(_ p: Double) -> String { String(format: "%.0f", ages[min(ages.count - 1, Int(Double(ages.count) * p))] * 1000) }
-            print("\nevents' age when consumed (Kafka timestamp to consumption, ms resolution): p50 \(age(0.5)) ms, p99 \(age(0.99)) ms, max \(age(1)) ms")
+            print("\nevents' age when consumed (Kafka timestamp to consumption, ms resolution): p50 \(Int(percentile(ages, 0.5))) ms, p99 \(Int(percentile(ages, 0.99))) ms, max \(Int(ages.last!)) ms")
         }
+    }
+
+    /// How long the processing threads stop for a commit cycle: `pauseUsers` users with two
+    /// events each in 8 partitions, consumed with a checkpoint every second; every snapshot
+    /// copy (the only part of a cycle on a processing thread) is timed.
+    private func commitPause(_ config: LoadedConfig, cluster: MockCluster) throws {
+        try cluster.createTopic("pause-events", partitions: 8)
+        let start: Int64 = 1_795_392_000_000
+        let total = try preload(cluster: cluster, topic: "pause-events") { emit in
+            for user in 0..<pauseUsers { try emit(start + Int64(user), UInt32(user), 0) }
+            for user in 0..<pauseUsers { try emit(start + Int64(pauseUsers + user), UInt32(user), 1) }
+        }
+        note("preloaded \(total) events of \(pauseUsers) users into 8 partitions\n")
+        var settings = config
+        settings.settings.kafka.inputTopics = ["pause-events"]
+        settings.settings.kafka.groupID = "bench-pause"
+        settings.settings.state.directory += "-pause"
+        settings.settings.state.checkpointInterval = 1_000
+        settings.settings.processing.threads = workers.last ?? 1
+        let samples = Samples()
+        samples.record(true)
+        let pipeline = try PipelineCoordinator(config: settings, logger: logger, wallClock: { 0 }, observer: samples)
+        var consumed = 0
+        var idleSince = Date()
+        // Consume everything, then give the last commit cycle time to run.
+        while Date().timeIntervalSince(idleSince) < 3 {
+            try pipeline.step(timeoutMilliseconds: 10)
+            if pipeline.counters.eventsConsumed > consumed {
+                consumed = pipeline.counters.eventsConsumed
+                idleSince = Date()
+            }
+        }
+        let board = StatusBoard()
+        pipeline.publish(to: board, now: 0)
+        try pipeline.stop()
+        let snapshots = samples.take().snapshots
+        let largest = snapshots.max { $0.bytes < $1.bytes }
+        let pauses = snapshots.map { Double($0.microseconds) / 1000 }.sorted()
+        print("\n\(consumed) of \(total) events consumed, \(board.current.usersTracked) users tracked by \(settings.settings.processing.threads!) worker(s); \(snapshots.count) snapshots taken, the largest \(((largest?.bytes ?? 0) + (1 << 19)) >> 20) MiB\n")
+        print("| snapshots | pause p50 (ms) | pause max (ms) | largest snapshot (MiB) |")
+        print("|---:|---:|---:|---:|")
+        if let longest = pauses.last {
+            print("| \(pauses.count) | \(String(format: "%.2f", pauses[pauses.count / 2])) | \(String(format: "%.2f", longest)) | \(String(format: "%.1f", Double(largest!.bytes) / 1_048_576)) |")
+        }
+    }
+}
+
+/// What the benchmark hears from the pipeline's threads.
+final class Samples: PipelineObserver {
+    struct Taken {
+        var latencies: [Double] = []  // ms
+        var ages: [Double] = []  // ms
+        var snapshots: [(bytes: Int, microseconds: Int)] = []
+    }
+
+    private let recording = Atomic(false)
+    private let taken = Mutex(Taken())
+
+    func record(_ on: Bool) { recording.store(on, ordering: .relaxed) }
+
+    /// What was heard since the last call.
+    func take() -> Taken {
+        taken.withLock { taken in
+            defer { taken = Taken() }
+            return taken
+        }
+    }
+
+    func triggerAcknowledged(afterMicroseconds latency: Int) {
+        guard recording.load(ordering: .relaxed) else { return }
+        taken.withLock { $0.latencies.append(Double(latency) / 1000) }
+    }
+
+    func eventConsumed(ageMilliseconds age: Int64) {
+        guard recording.load(ordering: .relaxed) else { return }
+        taken.withLock { $0.ages.append(Double(age)) }
+    }
+
+    func snapshotTaken(_ partition: String, bytes: Int, microseconds: Int) {
+        taken.withLock { $0.snapshots.append((bytes, microseconds)) }
     }
 }
 

@@ -5,7 +5,7 @@ import Yams
 /// Reads a YAML config into validated, compiled rules and daemon settings. Nothing runs on
 /// a config that did not load: every problem is reported as `FILE:LINE:COL: message`.
 public enum ConfigLoader {
-    static let topLevelKeys = ["version", "kafka", "events", "http", "state", "counters", "attributes", "lifecycle", "triggers", "erase_on"]
+    static let topLevelKeys = ["version", "kafka", "events", "http", "state", "counters", "attributes", "lifecycle", "triggers", "erase_on", "processing"]
 
     public static func load(path: String) throws(ConfigError) -> LoadedConfig {
         let text: String

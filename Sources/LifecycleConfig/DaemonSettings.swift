@@ -31,9 +31,18 @@ public struct DaemonSettings: Sendable, Equatable {
         public init() {}
     }
 
+    public struct Processing: Sendable, Equatable {
+        /// Processing threads (partitions are spread over them); nil: as many as the cores
+        /// the process may use.
+        public var threads: Int?
+        public static let maxThreads = 256
+        public init() {}
+    }
+
     public var kafka = Kafka()
     public var http = HTTP()
     public var state = State()
+    public var processing = Processing()
     public init() {}
 }
 

@@ -25,6 +25,17 @@ struct SettingsReader {
                 }
             }
         }
+        if let node = top["processing"] {
+            let map = try yaml.mapping(node, "processing")
+            try yaml.checkKeys(map, allowed: ["threads"], "processing")
+            if let threads = map["threads"] {
+                let count = try yaml.positiveInteger(threads, "processing.threads")
+                guard (1...DaemonSettings.Processing.maxThreads).contains(count) else {
+                    throw yaml.error("processing.threads: must be from 1 to \(DaemonSettings.Processing.maxThreads) (omit it to use every core the process may use)", at: threads)
+                }
+                settings.processing.threads = count
+            }
+        }
         return settings
     }
 

@@ -56,19 +56,19 @@ public final class KafkaConsumer {
     /// A start offset meaning "the earliest offset the topic still retains".
     public static let earliestOffset: Int64 = lifecycled_offset_beginning
 
-    private let handle: OpaquePointer
+    /// Internal so that `MessageQueue`s can be made on it.
+    let handle: OpaquePointer
     private let queue: OpaquePointer
     /// Readable when the queue (messages, rebalances, errors) has something.
     let wakeup: QueueWakeup
     private let context: Unmanaged<HandleContext>
-    private var batch: [UnsafeMutablePointer<rd_kafka_message_t>?]
+    private var batch: MessageBatch
+    /// Queues of partitions routed away from `queue`, by partition (released in `deinit`).
+    private var routes: [TopicPartition: OpaquePointer] = [:]
     private var rebalanceFailure: Error?
     private var closed = false
     public let logger: Logger
     private(set) public var assignment: Set<TopicPartition> = []
-
-    /// Called from `poll` when a partition has been read to its end (no backlog).
-    public var onEndOfPartition: ((TopicPartition) -> Void)?
 
     public init(
         properties: [String: String], logger: Logger, batchSize: Int = 1024,
@@ -115,7 +115,7 @@ public final class KafkaConsumer {
         wakeup = try QueueWakeup.forNewClient(queue: queue, handle: handle, context: retained)
         self.context = retained
         self.logger = logger
-        self.batch = Array(repeating: nil, count: batchSize)
+        self.batch = MessageBatch(size: batchSize)
         box.onRebalance = { [unowned self] handle, error, partitions in
             self.handleRebalance(handle, error, partitions, rebalance)
         }
@@ -132,6 +132,7 @@ public final class KafkaConsumer {
         // Leaving the group revokes partitions; the owner's handler must not run any more.
         context.takeUnretainedValue().onRebalance = nil
         if !closed { rd_kafka_consumer_close(handle) }
+        for partition in Array(routes.keys) { unroute(partition) }
         wakeup.close()
         rd_kafka_queue_destroy(queue)
         rd_kafka_destroy(handle)
@@ -147,51 +148,49 @@ public final class KafkaConsumer {
     }
 
     /// Waits up to `timeoutMilliseconds` for a batch and hands each message to `body`.
-    /// Rebalances are served here too; a failure in the rebalance handler is rethrown.
-    /// Returns the number of messages handed over.
+    /// Rebalances are served here too; a failure in the rebalance handler is rethrown (after
+    /// the batch). Returns the number of messages handed over. Partitions routed elsewhere (`route`)
+    /// deliver nothing here.
     @discardableResult
     public func poll(timeoutMilliseconds: Int32, _ body: (KafkaMessage) throws -> Void) throws -> Int {
-        let count = batch.withUnsafeMutableBufferPointer { buffer in
-            rd_kafka_consume_batch_queue(queue, timeoutMilliseconds, buffer.baseAddress, buffer.count)
-        }
-        if let failure = rebalanceFailure {
-            rebalanceFailure = nil
-            for index in 0..<max(count, 0) { rd_kafka_message_destroy(batch[index]) }
-            throw failure
-        }
-        guard count > 0 else { return 0 }
         var delivered = 0
-        defer { for index in 0..<count { rd_kafka_message_destroy(batch[index]) } }
-        for index in 0..<count {
-            let message = batch[index]!.pointee
-            if message.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                // Partition EOF and transient broker errors are reported, not fatal.
-                if message.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    onEndOfPartition?(TopicPartition(topic: String(cString: rd_kafka_topic_name(message.rkt)), partition: message.partition))
-                } else if message.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET {
-                    // Not skipped over: the owner decides (the message says which partition).
-                    let partition = TopicPartition(topic: message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?", partition: message.partition)
-                    throw KafkaError(
-                        code: message.err.rawValue,
-                        message: "\(partition): offset \(message.offset) is outside the partition: \(String(cString: rd_kafka_message_errstr(batch[index])))")
-                } else {
-                    logger.warning("kafka consumer: \(KafkaError(message.err, while: "consuming"))")
-                }
-                continue
-            }
-            var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-            let timestamp = rd_kafka_message_timestamp(batch[index], &timestampType)
-            try body(KafkaMessage(
-                topicHandle: message.rkt,
-                partition: message.partition,
-                offset: message.offset,
-                key: UnsafeRawBufferPointer(start: message.key, count: message.key == nil ? 0 : message.key_len),
-                value: UnsafeRawBufferPointer(start: message.payload, count: message.payload == nil ? 0 : message.len),
-                timestamp: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp,
-                raw: batch[index]!))
-            delivered += 1
+        var failure: Error?
+        do {
+            delivered = try batch.read(queue, timeoutMilliseconds: timeoutMilliseconds, logger: logger, onEndOfPartition: { _ in }, body)
+        } catch {
+            failure = error
         }
+        // A failed rebalance matters more than a message's error: it is what stops the owner.
+        if let failed = rebalanceFailure {
+            rebalanceFailure = nil
+            throw failed
+        }
+        if let failure { throw failure }
         return delivered
+    }
+
+    /// Delivers `partition`'s messages and events to `queue` instead of the consumer's own
+    /// queue, from now on and whenever the partition is assigned. Route before assigning
+    /// (in the rebalance handler): librdkafka then never sends it to the consumer's queue.
+    public func route(_ partition: TopicPartition, to queue: MessageQueue) throws(KafkaError) {
+        let partitionQueue: OpaquePointer
+        if let known = routes[partition] {
+            partitionQueue = known
+        } else {
+            guard let made = rd_kafka_queue_get_partition(handle, partition.topic, partition.partition) else {
+                throw KafkaError(code: -1, message: "no queue for \(partition) (not a consumer handle)")
+            }
+            partitionQueue = made
+            routes[partition] = made
+        }
+        rd_kafka_queue_forward(partitionQueue, queue.queue)
+    }
+
+    /// Stops routing `partition` (after it was revoked); what was routed stays where it went.
+    public func unroute(_ partition: TopicPartition) {
+        guard let partitionQueue = routes.removeValue(forKey: partition) else { return }
+        rd_kafka_queue_forward(partitionQueue, nil)
+        rd_kafka_queue_destroy(partitionQueue)
     }
 
     /// Commits `nextOffset` (the offset of the next message to read) per partition; with

@@ -28,7 +28,7 @@ struct MetricsExpositionTests {
         #expect(lines.contains("\(name)_count 5"))
     }
 
-    @Test("counters get what the loop's counters gained, once; label values as they come; gauges as last published")
+    @Test("counters get what the pipeline's counters gained, once; label values as they come; gauges as last published")
     func countersAndGauges() {
         let registry = PrometheusCollectorRegistry()
         let metrics = DaemonMetrics(
@@ -41,7 +41,7 @@ struct MetricsExpositionTests {
         ]), "\(lines.sorted())")
         #expect(!lines.contains { $0.contains("checkpoint_age") })
 
-        var counters = TriggerPipeline.Counters()
+        var counters = PipelineCounters()
         counters.eventsConsumed = 3
         counters.eventsRejected = ["not_json": 1]
         counters.triggersByName = ["churn_risk": 1]

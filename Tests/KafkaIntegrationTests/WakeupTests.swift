@@ -36,11 +36,12 @@ struct WakeupTests {
 
     /// Arms, checks both queues, and sleeps only if both are empty; returns how long it slept.
     func waitOnce(_ clients: Clients, onMessage: () -> Void = {}) throws -> Double {
-        KafkaWakeups.arm(clients.consumer, clients.producer)
+        var wakeups = Wakeups([clients.consumer, clients.producer])
+        wakeups.arm()
         let consumed = try clients.consumer.poll(timeoutMilliseconds: 0) { _ in onMessage() }
         guard consumed == 0, clients.producer.poll() == 0, !clients.consumer.hasQueued else { return 0 }
         let start = Date()
-        KafkaWakeups.wait(clients.consumer, clients.producer, timeoutMilliseconds: Self.longWait)
+        wakeups.wait(timeoutMilliseconds: Self.longWait)
         return Date().timeIntervalSince(start)
     }
 

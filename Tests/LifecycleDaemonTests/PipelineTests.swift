@@ -7,7 +7,15 @@ import LifecycleKafka
 import Logging
 import Metrics
 import MetricsTestKit
+import Synchronization
 import Testing
+
+/// The ids of the triggers a pipeline produced, heard from its processing threads.
+final class TriggerIDs: PipelineObserver {
+    private let heard = Mutex<[String]>([])
+    var ids: [String] { heard.withLock { $0 } }
+    func triggerProduced(_ trigger: Trigger) { heard.withLock { $0.append(trigger.id) } }
+}
 
 /// The pipeline against librdkafka's mock cluster: the real Kafka protocol over loopback.
 @Suite("Trigger pipeline on the mock cluster", .serialized)
@@ -51,8 +59,8 @@ struct PipelineTests {
     /// Runs a pipeline until it has consumed `count` events (or `seconds` pass), publishes, then stops it.
     static func run(
         _ config: LoadedConfig, until count: Int, seconds: Double = 30, metrics: any MetricsFactory = NOOPMetricsHandler.instance
-    ) throws -> TriggerPipeline.Counters {
-        let pipeline = try TriggerPipeline(config: config, logger: logger, wallClock: { 0 }, metrics: metrics)
+    ) throws -> PipelineCounters {
+        let pipeline = try PipelineCoordinator(config: config, logger: logger, wallClock: { 0 }, metrics: metrics)
         let deadline = Date().addingTimeInterval(seconds)
         while pipeline.counters.eventsConsumed < count && Date() < deadline { try pipeline.step() }
         pipeline.publish(to: StatusBoard(), now: 0)
@@ -121,7 +129,7 @@ struct PipelineTests {
             #expect((object["id"] as? String)?.count == 32)
             #expect(object["fired_at"] is Int)
         }
-        let letters = try Self.read(["lifecycled.dlq"], expecting: 4, cluster: cluster, header: TriggerPipeline.deadLetterReasonHeader)
+        let letters = try Self.read(["lifecycled.dlq"], expecting: 4, cluster: cluster, header: PipelineCoordinator.deadLetterReasonHeader)
         // Dead letters carry the message unchanged, but an oversized one is cut to the limit.
         #expect(Set(letters.map(\.value)) == Set(bad.map(\.1).dropLast() + [String(oversized.prefix(65_536))]))
         #expect(Set(letters.compactMap(\.header))
@@ -153,7 +161,7 @@ struct PipelineTests {
         checkpoint.nextOffset = 1_000
         try store.write(checkpoint, topic: "user-events", partition: 0)
 
-        let pipeline = try TriggerPipeline(config: config, logger: Self.logger, wallClock: { 0 })
+        let pipeline = try PipelineCoordinator(config: config, logger: Self.logger, wallClock: { 0 })
         let deadline = Date().addingTimeInterval(30)
         var failure: KafkaError?
         while failure == nil && Date() < deadline {
@@ -198,14 +206,11 @@ struct ConsumerGroupTests {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 4)
         for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
-        let members = try (0..<2).map { _ in
-            try TriggerPipeline(
+        let heard = [TriggerIDs(), TriggerIDs()]
+        let members = try heard.map { ids in
+            try PipelineCoordinator(
                 config: try PipelineTests.config(cluster: cluster, group: "pair", stateDirectory: PipelineTests.temporaryDirectory()),
-                logger: PipelineTests.logger, wallClock: { 0 })
-        }
-        var produced: [[String]] = [[], []]
-        for (index, member) in members.enumerated() {
-            member.onTrigger = { produced[index].append($0.id) }
+                logger: PipelineTests.logger, wallClock: { 0 }, observer: ids)
         }
         let joinDeadline = Date().addingTimeInterval(30)
         while members.contains(where: { $0.assignedPartitions.isEmpty }) && Date() < joinDeadline {
@@ -254,6 +259,7 @@ struct ConsumerGroupTests {
             }
             return ids
         }
+        let produced = heard.map(\.ids)
         for index in members.indices {
             #expect(Set(produced[index]) == expected(owned[index]), "member \(index) owning \(owned[index].sorted())")
         }
@@ -269,7 +275,7 @@ struct BrokerOutageTests {
         try cluster.createTopic("user-events", partitions: 1)
         for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
         let config = try PipelineTests.config(cluster: cluster, group: "outage", stateDirectory: PipelineTests.temporaryDirectory())
-        let pipeline = try TriggerPipeline(config: config, logger: PipelineTests.logger, wallClock: { 0 })
+        let pipeline = try PipelineCoordinator(config: config, logger: PipelineTests.logger, wallClock: { 0 })
         let board = StatusBoard()
         func stepFor(_ seconds: Double, until done: () -> Bool) throws {
             let deadline = Date().addingTimeInterval(seconds)

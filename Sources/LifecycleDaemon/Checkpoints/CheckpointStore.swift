@@ -43,7 +43,9 @@ public struct CheckpointError: Error, Sendable, CustomStringConvertible {
 
 /// Per-partition checkpoint files in the state directory, written atomically: a temporary
 /// file is written and fsynced, then renamed over the old one, and the directory is synced,
-/// so a crash at any moment leaves either the old or the new checkpoint, whole.
+/// so a crash at any moment leaves either the old or the new checkpoint, whole. The steps
+/// are separate calls because the daemon publishes a checkpoint only once Kafka has
+/// acknowledged the triggers its events caused (`CheckpointWriter`).
 ///
 /// File layout (little-endian): magic `LCYCCKPT`, format version, next offset, config
 /// version, engine snapshot, and a CRC-32 of everything before it.
@@ -73,52 +75,113 @@ public struct CheckpointStore: Sendable {
         guard access(directory, W_OK) == 0 else {
             throw CheckpointError(path: directory, reason: "the state directory is not writable: \(Self.systemError())")
         }
+        removeStaleTemporaries()
     }
 
-    public func write(_ checkpoint: Checkpoint, topic: String, partition: Int32) throws(CheckpointError) {
-        let target = path(topic: topic, partition: partition)
-        var writer = SnapshotWriter()
-        writer.write(Self.magic)
-        writer.write(Self.formatVersion)
-        writer.write(checkpoint.nextOffset)
-        writer.write(checkpoint.configVersion)
-        writer.write(checkpoint.engineSnapshot)
-        var bytes = writer.bytes
-        let crc = bytes.withUnsafeBytes { CRC32.checksum($0) }
-        withUnsafeBytes(of: crc.littleEndian) { bytes.append(contentsOf: $0) }
+    /// Temporary files a crash left half-written (never published, never read).
+    private func removeStaleTemporaries() {
+        guard let stream = opendir(directory) else { return }
+        defer { closedir(stream) }
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.contains(".checkpoint.tmp") { unlink("\(directory)/\(name)") }
+        }
+    }
 
-        let temporary = target + ".tmp"
+    /// Writes a whole checkpoint at once (the processing path writes in steps: `encode` on
+    /// its thread, then `seal`, `writeTemporary` and `publish` elsewhere).
+    public func write(_ checkpoint: Checkpoint, topic: String, partition: Int32) throws(CheckpointError) {
+        var writer = SnapshotWriter()
+        Self.encode(nextOffset: checkpoint.nextOffset, configVersion: checkpoint.configVersion, into: &writer) {
+            $0.write(bytes: checkpoint.engineSnapshot)
+        }
+        let temporary = try writeTemporary(writer.finish(), topic: topic, partition: partition, attempt: 0)
+        try publish(temporary, topic: topic, partition: partition)
+    }
+
+    /// Appends a checkpoint's header and the engine snapshot `snapshot` writes (no checksum
+    /// yet: `writeTemporary` adds it, off the processing thread).
+    public static func encode(
+        nextOffset: Int64, configVersion: String, into writer: inout SnapshotWriter, snapshot: (inout SnapshotWriter) -> Void
+    ) {
+        writer.write(magic)
+        writer.write(formatVersion)
+        writer.write(nextOffset)
+        writer.write(configVersion)
+        let length = writer.reserveLength()
+        snapshot(&writer)
+        writer.patchLength(at: length)
+    }
+
+    /// Writes `bytes` and their CRC-32 to a temporary file beside the partition's checkpoint
+    /// and syncs it to disk; returns its path. Nothing is left behind if that fails.
+    public func writeTemporary(
+        _ bytes: [UInt8], topic: String, partition: Int32, attempt: Int
+    ) throws(CheckpointError) -> String {
+        let temporary = path(topic: topic, partition: partition) + ".tmp-\(attempt)"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         guard descriptor >= 0 else { throw CheckpointError(path: temporary, reason: "cannot create: \(Self.systemError())") }
-        var written = 0
-        while written < bytes.count {
-            let result = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, $0.count - written) }
-            if result < 0 && errno == EINTR { continue }
-            guard result > 0 else {
-                let reason = Self.systemError()
-                close(descriptor)
-                throw CheckpointError(path: temporary, reason: "cannot write: \(reason)")
-            }
-            written += result
-        }
-        guard fsync(descriptor) == 0 else {
-            let reason = Self.systemError()
+        func fail(_ what: String) -> CheckpointError {
+            let error = CheckpointError(path: temporary, reason: "\(what): \(Self.systemError())")
             close(descriptor)
-            throw CheckpointError(path: temporary, reason: "cannot sync to disk: \(reason)")
+            unlink(temporary)
+            return error
         }
+        let crc = (bytes.withUnsafeBytes { CRC32.checksum($0) }).littleEndian
+        let trailer = withUnsafeBytes(of: crc) { Array($0) }
+        for part in [bytes, trailer] {
+            var written = 0
+            while written < part.count {
+                let result = part.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, $0.count - written) }
+                if result < 0 && errno == EINTR { continue }
+                guard result > 0 else { throw fail("cannot write") }
+                written += result
+            }
+        }
+        guard fsync(descriptor) == 0 else { throw fail("cannot sync to disk") }
         close(descriptor)
+        return temporary
+    }
+
+    /// Makes a synced temporary file the partition's checkpoint: renamed over the old one,
+    /// then the directory synced so the rename itself survives a crash.
+    public func publish(_ temporary: String, topic: String, partition: Int32) throws(CheckpointError) {
+        let target = path(topic: topic, partition: partition)
         guard rename(temporary, target) == 0 else {
-            throw CheckpointError(path: target, reason: "cannot replace with \(temporary): \(Self.systemError())")
+            let error = CheckpointError(path: target, reason: "cannot replace with \(temporary): \(Self.systemError())")
+            unlink(temporary)
+            throw error
         }
         let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryDescriptor >= 0 {
-            fsync(directoryDescriptor)
-            close(directoryDescriptor)
+        guard directoryDescriptor >= 0 else {
+            throw CheckpointError(path: directory, reason: "cannot open the state directory to sync it: \(Self.systemError())")
         }
+        defer { close(directoryDescriptor) }
+        guard fsync(directoryDescriptor) == 0 else {
+            throw CheckpointError(path: directory, reason: "cannot sync the state directory: \(Self.systemError())")
+        }
+    }
+
+    /// Removes a temporary file that will not be published.
+    public func discard(_ temporary: String) { unlink(temporary) }
+
+    /// A checkpoint's next offset and config version, read from its first bytes only: where
+    /// an assigned partition starts, known before its state is read in the background.
+    public func readHeader(topic: String, partition: Int32) throws(CheckpointError) -> (nextOffset: Int64, configVersion: String)? {
+        // Magic, format, offset and a config version of up to 4 KiB.
+        guard let (target, bytes) = try contents(topic: topic, partition: partition, upTo: 24 + 4096) else { return nil }
+        var reader = SnapshotReader(bytes)
+        return try Self.decodeHeader(&reader, path: target)
     }
 
     /// The partition's checkpoint, nil if there is none; a damaged or foreign file throws.
     public func read(topic: String, partition: Int32) throws(CheckpointError) -> Checkpoint? {
+        guard let (target, bytes) = try contents(topic: topic, partition: partition) else { return nil }
+        return try Self.decode(bytes, path: target)
+    }
+
+    /// The first `limit` bytes of the partition's checkpoint file (nil if there is none), and its path.
+    private func contents(topic: String, partition: Int32, upTo limit: Int = .max) throws(CheckpointError) -> (String, [UInt8])? {
         let target = path(topic: topic, partition: partition)
         let descriptor = open(target, O_RDONLY | O_CLOEXEC)
         if descriptor < 0 {
@@ -127,36 +190,51 @@ public struct CheckpointStore: Sendable {
         }
         defer { close(descriptor) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress!, $0.count) }
+        var chunk = [UInt8](repeating: 0, count: min(limit, 1 << 16))
+        while bytes.count < limit {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress!, min($0.count, limit - bytes.count)) }
             if count < 0 && errno == EINTR { continue }
             guard count >= 0 else { throw CheckpointError(path: target, reason: "cannot read: \(Self.systemError())") }
             if count == 0 { break }
             bytes.append(contentsOf: chunk[0..<count])
         }
-        return try Self.decode(bytes, path: target)
+        return (target, bytes)
     }
 
     static func decode(_ bytes: [UInt8], path: String) throws(CheckpointError) -> Checkpoint {
         func fail(_ reason: String) -> CheckpointError { .unusable(path, reason) }
         guard bytes.count >= 16 else { throw fail("too short to be a checkpoint (\(bytes.count) bytes)") }
+        let stored = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self)) }
+        let computed = bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 4)])) }
         var reader = SnapshotReader(Array(bytes[0..<(bytes.count - 4)]))
+        // The header first: a foreign file is reported as such, not as damaged.
+        let (nextOffset, configVersion) = try decodeHeader(&reader, path: path, checksumMatches: stored == computed)
+        do {
+            let checkpoint = Checkpoint(
+                nextOffset: nextOffset, configVersion: configVersion, engineSnapshot: try reader.readArray(UInt8.self, "engine snapshot"))
+            guard reader.isAtEnd else { throw fail("damaged: unexpected bytes after the engine snapshot") }
+            return checkpoint
+        } catch let error as CheckpointError {
+            throw error
+        } catch {
+            throw fail("damaged: \(error)")
+        }
+    }
+
+    /// Reads magic, format version, next offset and config version. `checksumMatches`: false
+    /// when the whole file was read and its checksum is wrong (checked after the magic).
+    private static func decodeHeader(
+        _ reader: inout SnapshotReader, path: String, checksumMatches: Bool = true
+    ) throws(CheckpointError) -> (nextOffset: Int64, configVersion: String) {
+        func fail(_ reason: String) -> CheckpointError { .unusable(path, reason) }
         do {
             guard try reader.read(UInt64.self, "header") == magic else { throw fail("not a lifecycled checkpoint") }
-            let stored = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self)) }
-            let computed = bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 4)])) }
-            guard stored == computed else { throw fail("damaged: its checksum does not match its contents") }
+            guard checksumMatches else { throw fail("damaged: its checksum does not match its contents") }
             let version = try reader.read(UInt32.self, "format version")
             guard version == formatVersion else {
                 throw fail("written in checkpoint format \(version); this build reads format \(formatVersion)")
             }
-            let checkpoint = Checkpoint(
-                nextOffset: try reader.read(Int64.self, "next offset"),
-                configVersion: try reader.readString("config version"),
-                engineSnapshot: try reader.readArray(UInt8.self, "engine snapshot"))
-            guard reader.isAtEnd else { throw fail("damaged: unexpected bytes after the engine snapshot") }
-            return checkpoint
+            return (try reader.read(Int64.self, "next offset"), try reader.readString("config version"))
         } catch let error as CheckpointError {
             throw error
         } catch {

@@ -16,9 +16,10 @@ public final class SignalFlag: Sendable {
     public func consume() -> Bool { requested.exchange(false, ordering: .relaxed) }
 }
 
-/// `lifecycled run`: the pipeline's loop with systemd notifications and a clean stop.
+/// `lifecycled run`: the pipeline's coordinator loop with systemd notifications and a clean
+/// stop (its workers run on threads of their own).
 ///
-/// Stopping finishes the batch in hand, waits for Kafka to acknowledge every trigger, writes
+/// Stopping finishes the batches in hand, waits for Kafka to acknowledge every trigger, writes
 /// the checkpoints, commits the offsets and leaves the group (SPEC section 4).
 public struct Daemon: Sendable {
     public let config: LoadedConfig
@@ -34,39 +35,38 @@ public struct Daemon: Sendable {
         self.metrics = metrics
     }
 
-    public static func wallClockMillis() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
-
     /// Runs until `stop` is requested, posting the loop's state to `board` after every step.
     /// When `reload` is requested, the rules are read again from `configPath`: a config that
     /// validates and keeps the state's shape replaces the rules, state kept; anything else is
     /// logged and ignored.
     public func run(until stop: SignalFlag, reload: SignalFlag, configPath: String, board: StatusBoard) throws {
-        let pipeline = try TriggerPipeline(config: config, logger: logger, wallClock: Self.wallClockMillis, metrics: metrics)
-        pipeline.publish(to: board, now: Self.wallClockMillis())
+        let pipeline = try PipelineCoordinator(config: config, logger: logger, wallClock: WallClock.milliseconds, metrics: metrics)
+        pipeline.publish(to: board, now: WallClock.milliseconds())
         notifier.notify("READY=1\nSTATUS=consuming \(config.settings.kafka.inputTopics.joined(separator: ", "))")
         logger.info("lifecycled running: brokers \(config.settings.kafka.brokers), group \(config.settings.kafka.groupID), config \(config.configVersion)")
-        var lastWatchdog = Self.wallClockMillis()
+        var lastWatchdog = WallClock.milliseconds()
         while !stop.isRequested {
             if reload.consume() { reloadRules(pipeline, from: configPath) }
             try pipeline.step()
-            pipeline.publish(to: board, now: Self.wallClockMillis())
-            if let interval = notifier.watchdogInterval, Self.wallClockMillis() - lastWatchdog >= interval {
-                notifier.notify("WATCHDOG=1\nSTATUS=\(pipeline.assignedPartitions.count) partitions, \(pipeline.counters.eventsConsumed) events, \(pipeline.counters.triggersProduced) triggers")
-                lastWatchdog = Self.wallClockMillis()
+            let now = WallClock.milliseconds()
+            pipeline.publish(to: board, now: now)
+            // Petted only while every worker steps: a stuck one gets the service restarted.
+            if let interval = notifier.watchdogInterval, now - lastWatchdog >= interval,
+               pipeline.workersStepped(within: interval, now: now) {
+                let counters = pipeline.counters
+                notifier.notify("WATCHDOG=1\nSTATUS=\(pipeline.assignedPartitions.count) partitions, \(counters.eventsConsumed) events, \(counters.triggersProduced) triggers")
+                lastWatchdog = now
             }
         }
         board.publish { $0.ready = false; $0.notReadyReason = "stopping" }
         notifier.notify("STOPPING=1\nSTATUS=checkpointing and committing")
         logger.info("stopping: final checkpoint and commit")
         try pipeline.stop()
-        logger.info("stopped cleanly after \(pipeline.counters.eventsConsumed) events, \(pipeline.counters.triggersProduced) triggers, \(pipeline.counters.checkpoints) checkpoints")
+        let counters = pipeline.counters
+        logger.info("stopped cleanly after \(counters.eventsConsumed) events, \(counters.triggersProduced) triggers, \(counters.checkpoints) checkpoints")
     }
 
-    private func reloadRules(_ pipeline: TriggerPipeline, from path: String) {
+    private func reloadRules(_ pipeline: PipelineCoordinator, from path: String) {
         do {
             let loaded = try ConfigLoader.load(path: path)
             try pipeline.replaceRules(with: loaded)

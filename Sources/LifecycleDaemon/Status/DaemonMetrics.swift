@@ -4,9 +4,9 @@ import Metrics
 /// the process-wide `MetricsSystem`: that can be bootstrapped only once, and tests run many
 /// pipelines in one process. A handle's swift-metrics label is its Prometheus name.
 ///
-/// Counters are not touched per event (each touch is an atomic or a lock): the loop counts
-/// in `TriggerPipeline.Counters`, plain integers on its own thread, and `update` pushes what
-/// they gained once per step, when the loop publishes. Only the latency histogram is
+/// Counters are not touched per event (each touch is an atomic or a lock): each processing
+/// thread counts in `PipelineCounters`, plain integers of its own, and `update` pushes what
+/// their sum gained when the coordinator publishes. Only the latency histogram is
 /// recorded as things happen, once per acknowledged trigger. A handle per label value is
 /// made the first time it is needed and kept.
 public final class DaemonMetrics {
@@ -37,7 +37,7 @@ public final class DaemonMetrics {
     /// Event-to-trigger latency, recorded as each trigger is acknowledged.
     let latency: Timer
     /// The counters as of the last `update`.
-    private var pushed = TriggerPipeline.Counters()
+    private var pushed = PipelineCounters()
 
     /// Makes every handle whose label values are known up front, so those series show from the start.
     init(factory: any MetricsFactory, triggers: [String], stages: [String]) {
@@ -66,7 +66,7 @@ public final class DaemonMetrics {
     }
 
     /// Adds to each counter what `counters` gained since the last call (they only grow).
-    func update(_ counters: TriggerPipeline.Counters) {
+    func update(_ counters: PipelineCounters) {
         func push(_ counter: Counter, _ now: Int, _ before: Int) {
             if now > before { counter.increment(by: now - before) }
         }

@@ -12,7 +12,7 @@ public final class StatusBoard: Sendable {
         /// Wall-clock milliseconds of the loop's last step (for /healthz).
         public var heartbeat: Int64 = 0
         public var assignedPartitions: [String] = []
-        public var counters = TriggerPipeline.Counters()
+        public var counters = PipelineCounters()
         public var triggersFired: [(trigger: String, count: Int)] = []
         public var conversions: [(trigger: String, count: Int)] = []
         public var usersPerStage: [(stage: String, users: Int)] = []
@@ -31,17 +31,16 @@ public final class StatusBoard: Sendable {
         snapshot.withLock { update(&$0) }
     }
 
-    /// Asks the loop for a user's report; `reply` is called from the loop's thread.
+    /// Asks the pipeline for a user's report; `reply` is called from a processing thread.
     public func lookUp(userID: String, reply: @escaping @Sendable (UserReport?) -> Void) {
         lookups.withLock { $0.append((userID, reply)) }
     }
 
-    /// Called by the loop between steps.
-    func answerLookups(_ report: (String) -> UserReport?) {
-        let pending = lookups.withLock { queue in
+    /// The lookups asked for since the last call; the pipeline passes them to its workers.
+    func takeLookups() -> [(userID: String, reply: @Sendable (UserReport?) -> Void)] {
+        lookups.withLock { queue in
             defer { queue.removeAll() }
             return queue
         }
-        for lookup in pending { lookup.reply(report(lookup.userID)) }
     }
 }

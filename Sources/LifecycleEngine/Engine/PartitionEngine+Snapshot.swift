@@ -10,6 +10,14 @@ extension PartitionEngine {
 
     public func snapshot() -> [UInt8] {
         var writer = SnapshotWriter()
+        snapshot(into: &writer)
+        return writer.finish()
+    }
+
+    /// Appends the snapshot to `writer`: into a buffer whose memory is already in use, it
+    /// costs about a copy of the state (no page faults), which is what a checkpoint taken on
+    /// the processing thread can afford.
+    public func snapshot(into writer: inout SnapshotWriter) {
         writer.write(Self.snapshotMagic)
         writer.write(Self.snapshotVersion)
         writer.write(Self.byteOrderMark.bigEndian)  // reads back differently on the other byte order
@@ -23,7 +31,6 @@ extension PartitionEngine {
         timers.write(to: &writer)
         for table in attributeValues { table.write(to: &writer) }
         writer.write(usersPerStage.map(Int64.init))
-        return writer.bytes
     }
 
     /// An engine in exactly the state `snapshot()` captured.

@@ -106,6 +106,7 @@ public struct PartitionEngine: Sendable {
             _ = timers.popFirst()
             let user = Int(next.user)
             guard user < users.count, users[user, .scheduled] == next.deadline else { continue }
+            stats.timersDue += 1
             users[user, .scheduled] = .max
             streamTime = max(streamTime, next.deadline)
             let due = nextWake(user, from: next.deadline, inclusive: true)
@@ -478,6 +479,9 @@ public struct EngineStats: Sendable, Equatable {
     public var eventsErasing = 0
     public var usersErased = 0
     public var attributeValuesDropped = 0
+    /// Timers that fell due (a user re-evaluated or re-scheduled without an event): with
+    /// `eventsApplied`, tells whether the state changed since it was last saved.
+    public var timersDue = 0
     /// Indexed like `CompiledRules.triggerNames`.
     public var triggersFired: [Int]
     public var conversions: [Int]

@@ -6,6 +6,32 @@ public struct SnapshotWriter {
 
     public init() {}
 
+    /// Writes into `storage`'s memory (its contents are dropped, its capacity kept).
+    public init(reusing storage: consuming [UInt8]) {
+        bytes = storage
+        bytes.removeAll(keepingCapacity: true)
+    }
+
+    /// The bytes written, handed over without a copy.
+    public consuming func finish() -> [UInt8] { bytes }
+
+    public var count: Int { bytes.count }
+
+    /// Appends raw bytes (no count).
+    public mutating func write(bytes raw: [UInt8]) { bytes.append(contentsOf: raw) }
+
+    /// Writes a placeholder for a length that is known only after what follows is written.
+    public mutating func reserveLength() -> Int {
+        defer { write(UInt64(0)) }
+        return bytes.count
+    }
+
+    /// Fills the placeholder at `position` with the number of bytes written after it.
+    public mutating func patchLength(at position: Int) {
+        let length = UInt64(bytes.count - position - 8).littleEndian
+        bytes.withUnsafeMutableBytes { $0.storeBytes(of: length, toByteOffset: position, as: UInt64.self) }
+    }
+
     public mutating func write<T: FixedWidthInteger>(_ value: T) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }

@@ -44,7 +44,7 @@ struct RunCommand: AsyncParsableCommand {
         let http = loaded.settings.http
         let server: StatusServer
         do {
-            server = try StatusServer(host: http.host, port: http.port, board: board, registry: registry, clock: Daemon.wallClockMillis)
+            server = try StatusServer(host: http.host, port: http.port, board: board, registry: registry, clock: WallClock.milliseconds)
         } catch {
             throw CommandFailure.report("lifecycled run: cannot listen on http.listen \(http.listen): \(error)", status: ExitStatus.runtime)
         }

@@ -8,6 +8,7 @@ import LifecycleKafka
 import Logging
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -56,7 +57,7 @@ struct DemoCommand: AsyncParsableCommand {
         http.listen = listen
         let server: StatusServer
         do {
-            server = try StatusServer(host: http.host, port: http.port, board: board, registry: registry, clock: Daemon.wallClockMillis)
+            server = try StatusServer(host: http.host, port: http.port, board: board, registry: registry, clock: WallClock.milliseconds)
         } catch {
             throw CommandFailure.report("lifecycled demo: cannot listen on --listen \(listen): \(error)", status: ExitStatus.runtime)
         }
@@ -80,7 +81,7 @@ struct DemoSession {
     let cluster: MockCluster
     let config: LoadedConfig
     let producer: KafkaProducer
-    let pipeline: TriggerPipeline
+    let pipeline: PipelineCoordinator
     let board: StatusBoard
     var population: DemoPopulation
     let recent = RecentTriggers()
@@ -108,27 +109,25 @@ struct DemoSession {
             try cluster.createTopic(topic, partitions: 1)
         }
         producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: Logger(label: "demo")) { _, _ in }
-        pipeline = try TriggerPipeline(
-            config: config, logger: Logger(label: "lifecycled"), wallClock: Daemon.wallClockMillis,
-            metrics: DaemonMetrics.prometheusFactory(registry: registry))
-        let recent = self.recent
-        pipeline.onTrigger = { recent.add($0) }
+        pipeline = try PipelineCoordinator(
+            config: config, logger: Logger(label: "lifecycled"), wallClock: WallClock.milliseconds,
+            metrics: DaemonMetrics.prometheusFactory(registry: registry), observer: recent)
         // Simulated time runs ahead of the wall clock, so real time never fires a timer early.
-        simulatedStart = (Daemon.wallClockMillis() / Millis.day + 1) * Millis.day
+        simulatedStart = (WallClock.milliseconds() / Millis.day + 1) * Millis.day
         population = DemoPopulation(users: options.users, start: simulatedStart)
         print("population: \(options.users) users over simulated days at \(options.speed) days/s; HTTP on \(address)/metrics")
     }
 
     /// Runs until `stop` is requested or --duration passes, then drains and stops the pipeline.
     mutating func run(until stop: SignalFlag) throws {
-        let started = Daemon.wallClockMillis()
+        let started = WallClock.milliseconds()
         var nextHour = 0
         var lastSummary = started
         var events: [(user: Int, name: String, plan: String?, time: Int64)] = []
         var produced = 0
         var lastProduced = 0
         while !stop.isRequested {
-            let elapsed = Double(Daemon.wallClockMillis() - started) / 1000
+            let elapsed = Double(WallClock.milliseconds() - started) / 1000
             if options.duration > 0 && elapsed >= options.duration { break }
             let simulatedHours = Int(elapsed * options.speed * 24)
             events.removeAll(keepingCapacity: true)
@@ -141,8 +140,8 @@ struct DemoSession {
                 produced += 1
             }
             try pipeline.step(timeoutMilliseconds: 20)
-            pipeline.publish(to: board, now: Daemon.wallClockMillis())
-            let now = Daemon.wallClockMillis()
+            pipeline.publish(to: board, now: WallClock.milliseconds())
+            let now = WallClock.milliseconds()
             if now - lastSummary >= 2_000 {
                 printSummary(day: nextHour / 24, rate: Double(produced - lastProduced) / (Double(now - lastSummary) / 1000))
                 lastSummary = now
@@ -151,11 +150,11 @@ struct DemoSession {
         }
         try producer.flush(timeoutMilliseconds: 10_000)
         // Let the pipeline drain what was produced before stopping.
-        let drainUntil = Daemon.wallClockMillis() + 5_000
-        while pipeline.counters.eventsConsumed < produced && Daemon.wallClockMillis() < drainUntil {
+        let drainUntil = WallClock.milliseconds() + 5_000
+        while pipeline.counters.eventsConsumed < produced && WallClock.milliseconds() < drainUntil {
             try pipeline.step(timeoutMilliseconds: 50)
         }
-        pipeline.publish(to: board, now: Daemon.wallClockMillis())
+        pipeline.publish(to: board, now: WallClock.milliseconds())
         try pipeline.stop()
         printSummary(day: nextHour / 24, rate: nil)
         let fired = board.current.triggersFired
@@ -193,12 +192,17 @@ struct DemoSession {
     }
 }
 
-/// The last few triggers, for the summary.
-final class RecentTriggers {
-    private(set) var latest: [Trigger] = []
-    func add(_ trigger: Trigger) {
-        latest.removeAll { $0.name == trigger.name }
-        latest.append(trigger)
-        if latest.count > 3 { latest.removeFirst() }
+/// The last few triggers, for the summary (heard from the processing threads).
+final class RecentTriggers: PipelineObserver {
+    private let triggers = Mutex<[Trigger]>([])
+
+    var latest: [Trigger] { triggers.withLock { $0 } }
+
+    func triggerProduced(_ trigger: Trigger) {
+        triggers.withLock { latest in
+            latest.removeAll { $0.name == trigger.name }
+            latest.append(trigger)
+            if latest.count > 3 { latest.removeFirst() }
+        }
     }
 }

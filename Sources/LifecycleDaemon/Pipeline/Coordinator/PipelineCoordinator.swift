@@ -1,0 +1,446 @@
+import Dispatch
+import LifecycleConfig
+import LifecycleEngine
+import LifecycleKafka
+import Logging
+import Metrics
+
+/// The daemon's pipeline: Kafka in, one engine per assigned partition, triggers out, spread
+/// over `processing.threads` workers.
+///
+/// The coordinator (the thread that calls `step`) owns the group consumer: it serves
+/// rebalances, decides which worker takes each partition, runs the commit cycle and
+/// publishes status. It never touches an event. Each worker (`PartitionWorker`) consumes its
+/// partitions from a queue of its own (librdkafka routes each partition's messages there),
+/// runs their engines and produces their triggers with its own producer, so nothing per
+/// event crosses threads. The decisions are `CoordinatorStateMachine`'s, tested without a
+/// broker; this class carries them out.
+///
+/// The commit cycle, every `checkpoint_interval`: each worker snapshots its changed
+/// partitions, one per step; the checkpoint writer writes and syncs them off the processing
+/// threads and publishes each once Kafka has acknowledged every trigger its worker produced
+/// before the snapshot; each published checkpoint's offset is then committed. So an offset is
+/// committed only after the triggers its events caused are acknowledged and the state that
+/// saw them is on disk (at-least-once, and a replayed trigger carries the same id). A
+/// partition resumes at its checkpoint's offset (or the earliest retained one without a
+/// checkpoint), restored in the background while its messages wait in a queue of their own.
+public final class PipelineCoordinator {
+    public static let deadLetterReasonHeader = PartitionOutput.deadLetterReasonHeader
+    /// How long a partition that leaves (revoked, or on stop) waits for Kafka to acknowledge
+    /// its triggers before it leaves with its older checkpoint.
+    static let releaseTimeoutMilliseconds: Int64 = 30_000
+
+    private var config: LoadedConfig
+    private let logger: Logger
+    private let store: CheckpointStore
+    private var consumer: KafkaConsumer!
+    private var workers: [WorkerHandle] = []
+    private let writer: CheckpointWriter
+    private let inbox: Mailbox<CoordinatorEvent>
+    private let restorer = DispatchQueue(label: "lifecycled.restore")
+    private var machine: CoordinatorStateMachine
+    /// Each assigned partition's own queue: its messages wait there while its state is
+    /// restored, then it is forwarded to its worker's queue. It lives as long as the
+    /// partition is routed through it: a destroyed queue drops what still reaches it.
+    private var holding: [TopicPartition: MessageQueue] = [:]
+    /// When each partition's last checkpoint was published (wall ms), and how long the last took.
+    private var lastCheckpoints: [TopicPartition: Int64] = [:]
+    private var lastCheckpointSeconds = 0.0
+    private let brokersReachable = SharedFlag(true)
+    /// The coordinator's own counts (rebalances, checkpoints, the consumer's errors).
+    private var own = PipelineCounters()
+    private var failure: (any Error)?
+    private var reload = (number: 0, replies: [Int: String?]())
+    private let metrics: DaemonMetrics
+    private var stopped = false
+    private var wakeups: Wakeups
+
+    /// - Parameters:
+    ///   - wallClock: epoch milliseconds now; used only to let live partitions' timers fire
+    ///     (the engine itself never reads a clock).
+    ///   - metrics: makes the metrics' handles; by default they go nowhere.
+    ///   - observer: sees triggers, acknowledgements and snapshots as they happen (tools only).
+    public init(
+        config: LoadedConfig, logger: Logger, wallClock: @escaping @Sendable () -> Int64,
+        metrics factory: any MetricsFactory = NOOPMetricsHandler.instance, observer: (any PipelineObserver)? = nil
+    ) throws {
+        self.config = config
+        self.logger = logger
+        metrics = DaemonMetrics(factory: factory, triggers: config.compiled.triggerNames, stages: config.compiled.stageNames)
+        store = CheckpointStore(directory: config.settings.state.directory)
+        try store.prepare()
+        inbox = try Mailbox()
+        let threads = config.settings.processing.threads ?? AvailableCores.count()
+        machine = CoordinatorStateMachine(
+            workers: threads, checkpointInterval: config.settings.state.checkpointInterval,
+            releaseTimeout: Self.releaseTimeoutMilliseconds, now: Self.monotonicMilliseconds())
+        writer = try CheckpointWriter(store: store, reports: inbox)
+        wakeups = Wakeups([inbox])
+
+        let kafka = config.settings.kafka
+        var common = kafka.properties
+        common["bootstrap.servers"] = kafka.brokers
+        var producerProperties = common
+        // A trigger is worth more sooner than in a bigger batch (librdkafka 2.0 waits 5 ms).
+        producerProperties["linger.ms"] = common["linger.ms"] ?? "1"
+        var consumerProperties = common
+        consumerProperties["group.id"] = kafka.groupID
+        // A checkpoint's offset the topic no longer (or never) had stops the daemon instead
+        // of librdkafka silently re-reading from the start or skipping to the end.
+        consumerProperties["auto.offset.reset"] = common["auto.offset.reset"] ?? "error"
+        do {
+            consumer = try KafkaConsumer(properties: consumerProperties, logger: logger) { [unowned self] rebalance in
+                try self.rebalance(rebalance)
+            }
+            var made: [(WorkerHandle, PartitionWorker)] = []
+            for index in 0..<threads {
+                let handle = try WorkerHandle(index: index, queue: try MessageQueue(consumer: consumer, wakeable: true))
+                let output = try PartitionOutput(
+                    config: config, producerProperties: producerProperties, logger: logger, latency: metrics.latency, observer: observer)
+                made.append((handle, PartitionWorker(
+                    handle: handle, config: config, output: output, writer: writer, reports: inbox, wallClock: wallClock,
+                    brokersReachable: brokersReachable, observer: observer, logger: logger)))
+            }
+            try consumer.subscribe(kafka.inputTopics)
+            wakeups = Wakeups([consumer, inbox])
+            for (handle, worker) in made { handle.start(worker) }
+            workers = made.map(\.0)
+            for handle in workers { handle.waitUntilStarted() }
+        } catch {
+            writer.stop()
+            throw error
+        }
+        logger.info("processing on \(threads) worker thread\(threads == 1 ? "" : "s")")
+    }
+
+    deinit {
+        if !stopped { shutDownThreads() }
+    }
+
+    /// Partitions assigned to this instance (restored or not).
+    public var assignedPartitions: [TopicPartition] { machine.partitions.keys.sorted(by: CoordinatorStateMachine.order) }
+
+    /// Everything counted so far, over all workers (as they last published).
+    public var counters: PipelineCounters {
+        var total = own
+        for worker in workers { total += worker.status.counters }
+        return total
+    }
+
+    /// Serves the group (rebalances), the workers' reports and the commit cycle, waiting up to
+    /// `timeoutMilliseconds` for something to do. Throws on what must stop the daemon: an
+    /// unusable checkpoint, a trigger Kafka refused, a worker's failure.
+    public func step(timeoutMilliseconds: Int32 = 100) throws {
+        wakeups.arm()
+        var worked = try pollConsumer() + handleEvents()
+        perform(machine.handle(.tick, now: Self.monotonicMilliseconds()))
+        if worked == 0 {
+            wakeups.wait(timeoutMilliseconds: timeoutMilliseconds)
+            worked = try pollConsumer() + handleEvents()
+        }
+        // Probed once per step: while the brokers are down each probe can wait 200 ms.
+        brokersReachable.set(consumer.brokersReachable)
+        own.kafkaErrors += consumer.takeErrorsReported()
+        if let failure { throw failure }
+    }
+
+    /// Final checkpoints of every partition, their offsets committed, then leaves the group and
+    /// stops the workers. Throws if Kafka did not acknowledge some partition's triggers in
+    /// time: that partition's state stays at its previous checkpoint, and a restart re-sends
+    /// them with the same ids.
+    public func stop() throws {
+        guard !stopped else { return }
+        defer { shutDownThreads() }
+        perform(machine.handle(.stop, now: Self.monotonicMilliseconds()))
+        while !machine.leftGroup {
+            try waitForEvents()
+            perform(machine.handle(.tick, now: Self.monotonicMilliseconds()))
+        }
+        // The revocation this causes finds nothing left to save.
+        try consumer.close()
+        if !machine.abandoned.isEmpty {
+            throw KafkaError(
+                code: -1,
+                message: "stopping: the triggers of \(machine.abandoned.map(\.description).joined(separator: ", ")) were not "
+                    + "acknowledged within \(Self.releaseTimeoutMilliseconds / 1000) s; their state stays at the last checkpoint")
+        }
+    }
+
+    /// Swaps in new rules on every worker or on none, keeping every partition's state: each
+    /// partition is checkpointed under the running rules and rebuilt under the new ones
+    /// (timers re-timed) while its worker pauses. Rules that change the state's shape
+    /// (counters, attributes, stages or triggers added, removed or redefined) are refused
+    /// with the reason, and the running rules stay. Kafka, HTTP and state settings are not
+    /// changed.
+    public func replaceRules(with loaded: LoadedConfig) throws {
+        let restoring = machine.partitions(in: .restoring)
+        guard restoring.isEmpty else {
+            throw ReloadRefused(reason: "\(restoring.map(\.description).joined(separator: ", ")) still restoring; try the reload again")
+        }
+        reload = (reload.number + 1, [:])
+        for worker in workers { worker.mailbox.post(.prepareRules(loaded, reload: reload.number)) }
+        let deadline = Self.monotonicMilliseconds() + Self.releaseTimeoutMilliseconds
+        while reload.replies.count < workers.count && Self.monotonicMilliseconds() < deadline {
+            try waitForEvents()
+        }
+        let failures = reload.replies.values.compactMap { $0 }
+        guard reload.replies.count == workers.count, failures.isEmpty else {
+            for worker in workers { worker.mailbox.post(.abortRules) }
+            throw ReloadRefused(reason: failures.first
+                ?? "the checkpoints under the running rules were not acknowledged within \(Self.releaseTimeoutMilliseconds / 1000) s; try the reload again")
+        }
+        for worker in workers { worker.mailbox.post(.commitRules) }
+        config.rules = loaded.rules
+        config.compiled = loaded.compiled
+        config.configVersion = loaded.configVersion
+    }
+
+    /// Posts what the HTTP port shows (metrics included), and passes on the user lookups it queued.
+    public func publish(to board: StatusBoard, now: Int64) {
+        let statuses = workers.map(\.status)
+        var total = own
+        var users = 0
+        var perStage = [Int](repeating: 0, count: config.compiled.stageNames.count)
+        var progress: [TopicPartition: WorkerStatus.PartitionProgress] = [:]
+        var heartbeat = now
+        for status in statuses {
+            total += status.counters
+            users += status.users
+            for (stage, count) in status.usersPerStage.enumerated() where stage < perStage.count { perStage[stage] += count }
+            progress.merge(status.partitions) { $1 }
+            heartbeat = min(heartbeat, status.heartbeat)
+        }
+        let assigned = assignedPartitions
+        var lag: [(partition: String, messages: Int64)] = []
+        for partition in assigned {
+            if let high = consumer.highWatermark(partition), let next = progress[partition]?.nextOffset {
+                lag.append((partition.description, max(0, high - max(next, 0))))
+            }
+        }
+        let restoring = machine.partitions(in: .restoring)
+        let reachable = brokersReachable.isSet
+        let ready = !assigned.isEmpty && reachable && restoring.isEmpty
+        let stages = zip(config.compiled.stageNames, perStage).map { (stage: $0, users: $1) }
+        let names = config.compiled.triggerNames
+        let oldestCheckpoint = assigned.compactMap { lastCheckpoints[$0] }.min()
+        metrics.update(total)
+        metrics.set(
+            usersTracked: users, usersPerStage: stages, lag: lag, assigned: Set(assigned.map(\.description)),
+            lastCheckpoint: oldestCheckpoint.map { ($0, lastCheckpointSeconds) }, now: now, ready: ready)
+        board.publish { snapshot in
+            snapshot.heartbeat = heartbeat
+            snapshot.assignedPartitions = assigned.map(\.description)
+            snapshot.ready = ready
+            snapshot.notReadyReason = !reachable ? "Kafka brokers unreachable; reconnecting"
+                : assigned.isEmpty ? "no partitions assigned yet (joining the group)"
+                : "restoring \(restoring.map(\.description).joined(separator: ", "))"
+            snapshot.counters = total
+            snapshot.triggersFired = names.map { ($0, total.triggersByName[$0, default: 0]) }
+            snapshot.conversions = names.map { ($0, total.conversionsByName[$0, default: 0]) }
+            snapshot.usersPerStage = stages
+            snapshot.usersTracked = users
+        }
+        for lookup in board.takeLookups() {
+            let reply = LookupReply(workers: workers.count, reply: lookup.reply)
+            for worker in workers { worker.mailbox.post(.lookUp(lookup.userID, reply)) }
+        }
+    }
+
+    /// Whether every worker has stepped within the last `milliseconds` (for the watchdog).
+    public func workersStepped(within milliseconds: Int64, now: Int64) -> Bool {
+        workers.allSatisfy { now - $0.status.heartbeat <= milliseconds }
+    }
+
+    // MARK: - Events and actions
+
+    private func pollConsumer() throws -> Int {
+        do {
+            // Every partition is routed to a worker or a holding queue: only rebalances and
+            // errors arrive here.
+            return try consumer.poll(timeoutMilliseconds: 0) { message in
+                logger.warning("message of \(message.topic)[\(message.partition)] reached the coordinator; skipped")
+            }
+        } catch let error as KafkaError where error.isOffsetOutOfRange {
+            throw offsetOutOfRange(error)
+        }
+    }
+
+    @discardableResult
+    private func handleEvents() throws -> Int {
+        let events = inbox.take()
+        for event in events {
+            switch event {
+            case .restored(let task):
+                let actions = machine.handle(.restored(task.partition), now: Self.monotonicMilliseconds())
+                for case .activate(let partition, let worker) in actions {
+                    activate(task, on: worker)
+                    logger.info("restored \(partition) at offset \(task.nextOffset): \(task.engine.userCount) users, on worker \(worker)")
+                }
+                perform(actions)
+            case .restoreFailed(_, let error), .checkpointFailed(let error):
+                failure = failure ?? error
+            case .workerFailed(_, let error):
+                failure = failure ?? ((error as? KafkaError).map { $0.isOffsetOutOfRange ? offsetOutOfRange($0) : $0 } ?? error)
+            case .checkpointed(let partition, let nextOffset, let seconds):
+                own.checkpoints += 1
+                lastCheckpoints[partition] = WallClock.milliseconds()
+                lastCheckpointSeconds = seconds
+                perform(machine.handle(.checkpointed(partition, nextOffset: nextOffset), now: Self.monotonicMilliseconds()))
+            case .released(let partition):
+                perform(machine.handle(.released(partition), now: Self.monotonicMilliseconds()))
+            case .rulesPrepared(let worker, let number, let failure):
+                if number == reload.number { reload.replies[worker] = failure }
+            }
+        }
+        if let failure { throw failure }
+        return events.count
+    }
+
+    /// Waits briefly for the other threads' reports and handles them (while the group is not
+    /// being polled: inside a revocation, a stop or a reload).
+    private func waitForEvents() throws {
+        var inboxOnly = Wakeups([inbox])
+        inboxOnly.arm()
+        if try handleEvents() == 0 {
+            inboxOnly.wait(timeoutMilliseconds: 10)
+            try handleEvents()
+        }
+    }
+
+    private func perform(_ actions: [CoordinatorStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .restore, .activate:
+                break  // done where the input came from (the rebalance handler, `handleEvents`)
+            case .discard(let partition):
+                logger.info("restored \(partition), but it is no longer assigned here; dropped")
+            case .checkpoint(let worker):
+                workers[worker].mailbox.post(.checkpoint)
+            case .release(let partitions, let worker):
+                workers[worker].mailbox.post(.release(partitions))
+            case .abandon(let partitions):
+                logger.warning("\(partitions.map(\.description).joined(separator: ", ")): triggers not acknowledged within \(Self.releaseTimeoutMilliseconds / 1000) s; leaving with the previous checkpoint")
+                writer.submit(.abandon(partitions))
+            case .commit(let offsets, let synchronous):
+                // Where a partition resumes comes from its checkpoint, so committed offsets serve
+                // lag monitoring and other tools: a refused commit is not fatal.
+                do {
+                    try consumer.commit(offsets, wait: synchronous)
+                } catch {
+                    own.kafkaErrors += 1
+                    logger.warning("offsets not committed (\(error)); the checkpoints hold them")
+                }
+            case .revocationComplete(let partitions):
+                for partition in partitions {
+                    consumer.unroute(partition)
+                    holding[partition] = nil
+                }
+            case .leaveGroup:
+                break  // `stop` goes on to close the consumer
+            }
+        }
+    }
+
+    private func activate(_ task: PartitionTask, on worker: Int) {
+        let partition = task.partition
+        // Announced first: the worker looks in its mailbox when a partition it does not know
+        // sends it a message.
+        workers[worker].mailbox.post(.adopt(task))
+        holding[partition]?.forward(to: workers[worker].queue)
+    }
+
+    // MARK: - Rebalances
+
+    private func rebalance(_ event: KafkaConsumer.Rebalance) throws -> [TopicPartition: Int64] {
+        own.rebalances += 1
+        switch event {
+        case .assigned(let assigned):
+            var starts: [TopicPartition: Int64] = [:]
+            for action in machine.handle(.assigned(assigned), now: Self.monotonicMilliseconds()) {
+                if case .restore(let partition, _) = action { starts[partition] = try startRestore(partition) }
+            }
+            return starts
+        case .revoked(let revoked):
+            // Eager rebalancing: the partitions leave when this returns, so their final
+            // checkpoints are waited for here.
+            perform(machine.handle(.revoked(revoked), now: Self.monotonicMilliseconds()))
+            while machine.isRevoking {
+                try waitForEvents()
+                perform(machine.handle(.tick, now: Self.monotonicMilliseconds()))
+            }
+            return [:]
+        }
+    }
+
+    /// Routes the partition's messages to a queue of their own and reads its state in the
+    /// background; returns where it starts: its checkpoint's offset, or the earliest
+    /// retained one without a checkpoint (its state is then rebuilt from the topic).
+    private func startRestore(_ partition: TopicPartition) throws -> Int64 {
+        let header = try store.readHeader(topic: partition.topic, partition: partition.partition)
+        let queue = try MessageQueue(consumer: consumer, wakeable: false)
+        try consumer.route(partition, to: queue)
+        holding[partition] = queue
+        let store = store
+        let rules = config.compiled
+        let inbox = inbox
+        restorer.async {
+            do {
+                inbox.post(.restored(try Self.restore(partition, from: store, rules: rules, expecting: header?.nextOffset)))
+            } catch {
+                inbox.post(.restoreFailed(partition, error))
+            }
+        }
+        if header == nil {
+            logger.notice("no checkpoint for \(partition): rebuilding its state from the earliest retained offset")
+        }
+        return header?.nextOffset ?? KafkaConsumer.earliestOffset
+    }
+
+    private static func restore(
+        _ partition: TopicPartition, from store: CheckpointStore, rules: CompiledRules, expecting nextOffset: Int64?
+    ) throws -> PartitionTask {
+        let path = store.path(topic: partition.topic, partition: partition.partition)
+        guard let checkpoint = try store.read(topic: partition.topic, partition: partition.partition) else {
+            guard nextOffset == nil else { throw CheckpointError(path: path, reason: "disappeared while the partition was being restored") }
+            return PartitionTask(partition: partition, engine: PartitionEngine(rules: rules), nextOffset: -1)
+        }
+        guard checkpoint.nextOffset == nextOffset else {
+            throw CheckpointError(path: path, reason: "changed while the partition was being restored (another process writing this state directory?)")
+        }
+        do {
+            return PartitionTask(
+                partition: partition, engine: try PartitionEngine(rules: rules, snapshot: checkpoint.engineSnapshot),
+                nextOffset: checkpoint.nextOffset)
+        } catch {
+            throw CheckpointError.unusable(path, error.reason)
+        }
+    }
+
+    private func offsetOutOfRange(_ error: KafkaError) -> KafkaError {
+        KafkaError(
+            code: error.code,
+            message: "\(error.message). The topic no longer holds the offset the partition's checkpoint (or "
+                + "its last position) resumes from: events were deleted by retention before they were read, or "
+                + "the topic was recreated, so the saved state cannot simply go on. To go on from the "
+                + "earliest retained offset with the saved state, set kafka.properties auto.offset.reset: earliest "
+                + "and restart; to rebuild the partition's state from the topic, move its checkpoint file out of "
+                + "\(config.settings.state.directory) and restart.")
+    }
+
+    // MARK: - Threads
+
+    private func shutDownThreads() {
+        stopped = true
+        for worker in workers { worker.mailbox.post(.stop) }
+        for worker in workers { worker.join() }
+        writer.stop()
+    }
+
+    private static func monotonicMilliseconds() -> Int64 { Int64(MonotonicClock.microseconds() / 1000) }
+}
+
+/// A rules reload that did not happen; the running rules stay.
+public struct ReloadRefused: Error, CustomStringConvertible {
+    public var reason: String
+    public var description: String { reason }
+}

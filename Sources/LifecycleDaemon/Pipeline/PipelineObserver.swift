@@ -1,0 +1,23 @@
+import LifecycleEngine
+
+/// Sees what the pipeline does as it happens, for tools around it (`demo`'s recent triggers,
+/// the benchmarks' exact percentiles). Called on the processing threads, so implementations
+/// must be thread-safe and quick; production runs without one.
+public protocol PipelineObserver: Sendable {
+    /// A trigger was handed to Kafka.
+    func triggerProduced(_ trigger: Trigger)
+    /// Kafka acknowledged a trigger that an event caused, this long after the event was consumed.
+    func triggerAcknowledged(afterMicroseconds latency: Int)
+    /// An event was consumed; `age` is the wall clock minus its Kafka timestamp (milliseconds).
+    func eventConsumed(ageMilliseconds age: Int64)
+    /// A partition's state was copied for a checkpoint on its processing thread, which
+    /// paused the partitions of that thread for `microseconds`.
+    func snapshotTaken(_ partition: String, bytes: Int, microseconds: Int)
+}
+
+extension PipelineObserver {
+    public func triggerProduced(_ trigger: Trigger) {}
+    public func triggerAcknowledged(afterMicroseconds latency: Int) {}
+    public func eventConsumed(ageMilliseconds age: Int64) {}
+    public func snapshotTaken(_ partition: String, bytes: Int, microseconds: Int) {}
+}

@@ -1,0 +1,275 @@
+import LifecycleConfig
+import LifecycleEngine
+import LifecycleKafka
+import Logging
+import Synchronization
+
+/// A processing thread: consumes the partitions routed to its queue, runs their tasks, and
+/// produces their triggers with its own producer.
+///
+/// Everything per event stays on this thread: decoding, the engine, encoding, producing, and
+/// the delivery reports that say what Kafka acknowledged. The coordinator talks to it through
+/// its mailbox (partitions to adopt or release, commit cycles, rules reloads, user lookups);
+/// it reports through the coordinator's inbox and, for checkpoints, through the writer.
+/// A commit cycle costs it one snapshot copy per changed partition, one partition per step,
+/// into memory the writer prepared; writing, syncing and waiting for acknowledgements happen
+/// elsewhere.
+final class PartitionWorker {
+    /// How often the worker publishes its status for the coordinator (and the HTTP port).
+    static let publishIntervalMicroseconds = 20_000
+    /// How long it sleeps when idle: it wakes at once for messages, reports or commands.
+    static let idleWaitMilliseconds: Int32 = 100
+
+    let handle: WorkerHandle
+    private let output: PartitionOutput
+    private var tasks: [TopicPartition: PartitionTask] = [:]
+    /// The last message's partition and task, so a run of messages finds its task once.
+    private var lastTask: (topic: OpaquePointer, partition: Int32, task: PartitionTask)?
+    private var config: LoadedConfig
+    private let writer: CheckpointWriter
+    private let reports: Mailbox<CoordinatorEvent>
+    private let watermark = DeliveryWatermark()
+    private let buffers = SnapshotBuffers()
+    private let wallClock: @Sendable () -> Int64
+    private let brokersReachable: SharedFlag
+    private let observer: (any PipelineObserver)?
+    private let logger: Logger
+    /// This commit cycle's partitions still to snapshot.
+    private var snapshotsDue: [TopicPartition] = []
+    /// Engines built under reloaded rules, waiting for the coordinator's decision; meanwhile
+    /// nothing is consumed, so they stay exactly the state of the running ones.
+    private var pendingRules: (config: LoadedConfig, engines: [TopicPartition: PartitionEngine])?
+    private var stopped = false
+    private var lastPublished = 0
+    private var wakeups: Wakeups
+
+    init(
+        handle: WorkerHandle, config: LoadedConfig, output: PartitionOutput, writer: CheckpointWriter,
+        reports: Mailbox<CoordinatorEvent>, wallClock: @escaping @Sendable () -> Int64, brokersReachable: SharedFlag,
+        observer: (any PipelineObserver)?, logger: Logger
+    ) {
+        self.handle = handle
+        self.config = config
+        self.output = output
+        self.writer = writer
+        self.reports = reports
+        self.wallClock = wallClock
+        self.brokersReachable = brokersReachable
+        self.observer = observer
+        self.logger = logger
+        wakeups = Wakeups([handle.queue, output.producer, handle.mailbox])
+    }
+
+    /// The thread's body: steps until told to stop; a failure is reported to the coordinator.
+    func run(onStarted: () -> Void) {
+        // Without it the first message to each topic waits for a metadata refresh (~0.5 s).
+        for (topic, error) in output.producer.prepare(topics: output.topics, timeoutMilliseconds: 5_000) {
+            logger.warning("output topic '\(topic)' not usable yet (\(error)); what goes there waits until it is")
+        }
+        publishStatus(force: true)
+        onStarted()
+        do {
+            while !stopped { try step() }
+        } catch {
+            reports.post(.workerFailed(worker: handle.index, error))
+        }
+        publishStatus(force: true)
+    }
+
+    private func step() throws {
+        wakeups.arm()
+        var worked = handleCommands()
+        worked += try consumeBatch()
+        worked += output.serveDeliveries()
+        if worked == 0 && snapshotsDue.isEmpty && !handle.queue.hasQueued && !stopped {
+            wakeups.wait(timeoutMilliseconds: Self.idleWaitMilliseconds)
+            handleCommands()
+            try consumeBatch()
+            output.serveDeliveries()
+        }
+        watermark.publish(output.acknowledgedBelow)
+        if let failure = output.deliveryFailure { throw failure }
+        if pendingRules == nil {
+            try advanceLivePartitions()
+            snapshotNextDue()
+        }
+        publishStatus(force: false)
+    }
+
+    // MARK: - Consuming
+
+    @discardableResult
+    private func consumeBatch() throws -> Int {
+        guard pendingRules == nil else { return 0 }
+        return try handle.queue.poll(timeoutMilliseconds: 0, onEndOfPartition: { tasks[$0]?.reachedEnd() }) { message in
+            guard let task = task(for: message) else { return }
+            try task.consume(message, into: output)
+        }
+    }
+
+    private func task(for message: KafkaMessage) -> PartitionTask? {
+        if let last = lastTask, last.topic == message.topicHandle, last.partition == message.partition { return last.task }
+        let partition = TopicPartition(topic: message.topic, partition: message.partition)
+        // Adopted partitions are announced before their messages are routed here, but the
+        // announcement may still be in the mailbox.
+        if tasks[partition] == nil { handleCommands() }
+        guard let task = tasks[partition] else { return nil }  // released: its messages are not ours
+        lastTask = (message.topicHandle, message.partition, task)
+        return task
+    }
+
+    /// A live partition moves its stream time with the wall clock, so quiet users' timers
+    /// fire; one catching up does not, so a restart never fires them early. It trails the
+    /// wall clock by the allowed lateness, the delay events are allowed anyway. Nothing
+    /// advances while the brokers are down: events may be waiting there.
+    private func advanceLivePartitions() throws {
+        guard brokersReachable.isSet else { return }
+        let now = wallClock() - config.rules.events.allowedLateness
+        for task in tasks.values where task.phase == .live {
+            try task.advance(to: now, into: output)
+        }
+    }
+
+    // MARK: - Commands
+
+    @discardableResult
+    private func handleCommands() -> Int {
+        let commands = handle.mailbox.take()
+        for command in commands {
+            switch command {
+            case .adopt(let task):
+                task.start()
+                tasks[task.partition] = task
+            case .release(let partitions):
+                release(partitions)
+            case .checkpoint:
+                let due = tasks.values.filter(\.needsSnapshot).map(\.partition).sorted(by: CoordinatorStateMachine.order)
+                snapshotsDue += due.filter { !snapshotsDue.contains($0) }
+            case .prepareRules(let loaded, let reload):
+                prepareRules(loaded, reload: reload)
+            case .commitRules:
+                commitRules()
+            case .abortRules:
+                pendingRules = nil
+            case .lookUp(let userID, let reply):
+                reply.answer(tasks.values.lazy.compactMap { $0.engine.report(userID: userID) }.first)
+            case .stop:
+                stopped = true
+            }
+        }
+        return commands.count
+    }
+
+    private func release(_ partitions: [TopicPartition]) {
+        lastTask = nil
+        snapshotsDue.removeAll { partitions.contains($0) }
+        for partition in partitions {
+            if let task = tasks.removeValue(forKey: partition) {
+                task.beginRevoking()
+                if task.needsSnapshot { submitSnapshot(of: task, mayAllocate: true) }
+            }
+            writer.submit(.flush([partition], then: .released(partition)))
+        }
+    }
+
+    // MARK: - Checkpoints
+
+    /// One snapshot per step, so a commit cycle over many partitions never holds the others
+    /// up for long.
+    private func snapshotNextDue() {
+        while let partition = snapshotsDue.first {
+            guard let task = tasks[partition], task.needsSnapshot else {
+                snapshotsDue.removeFirst()
+                continue
+            }
+            if submitSnapshot(of: task, mayAllocate: false) { snapshotsDue.removeFirst() }
+            return
+        }
+    }
+
+    /// Copies `task`'s state into a buffer and hands it to the writer, to be published once
+    /// Kafka has acknowledged everything this worker produced so far. Without a ready buffer
+    /// it asks the writer for one and returns false, unless `mayAllocate` (a final checkpoint,
+    /// which cannot wait).
+    @discardableResult
+    private func submitSnapshot(of task: PartitionTask, mayAllocate: Bool) -> Bool {
+        let buffer: SnapshotBuffer
+        if let ready = buffers.take(capacity: task.snapshotCapacity) {
+            buffer = ready
+        } else if mayAllocate {
+            buffer = SnapshotBuffer(bytes: [])
+        } else {
+            if buffers.shouldPrepare() { writer.submit(.prepareBuffer(capacity: task.snapshotCapacity, pool: buffers)) }
+            return false
+        }
+        let started = MonotonicClock.microseconds()
+        var snapshot = SnapshotWriter(reusing: buffer.takeBytes())
+        task.snapshot(into: &snapshot)
+        buffer.bytes = snapshot.finish()
+        observer?.snapshotTaken(task.partition.description, bytes: buffer.bytes.count, microseconds: MonotonicClock.microseconds() - started)
+        let publication = PendingCheckpoint.Publication(
+            partition: task.partition, nextOffset: task.nextOffset, publishAt: output.produced, acknowledged: watermark, takenAt: started)
+        writer.submit(.write(PendingCheckpoint(publication: publication, buffer: buffer, buffers: buffers)))
+        return true
+    }
+
+    // MARK: - Rules reload
+
+    private func prepareRules(_ loaded: LoadedConfig, reload: Int) {
+        var engines: [TopicPartition: PartitionEngine] = [:]
+        var failure: String?
+        for task in tasks.values.sorted(by: { CoordinatorStateMachine.order($0.partition, $1.partition) }) {
+            // Checkpointed under the running rules first: a crash right after the swap must
+            // replay the stretch before it under the rules (and config version) it ran with.
+            if task.needsSnapshot { submitSnapshot(of: task, mayAllocate: true) }
+            do {
+                engines[task.partition] = try PartitionEngine(rules: loaded.compiled, snapshot: task.engine.snapshot())
+            } catch {
+                failure = "\(task.partition): the new rules cannot take over the running state: \(error.reason); restart to apply them"
+                break
+            }
+        }
+        pendingRules = (loaded, engines)
+        let event = CoordinatorEvent.rulesPrepared(worker: handle.index, reload: reload, failure: failure)
+        if failure != nil {
+            reports.post(event)
+        } else {
+            writer.submit(.flush(Set(tasks.keys), then: event))
+        }
+    }
+
+    private func commitRules() {
+        guard let (loaded, engines) = pendingRules else { return }
+        pendingRules = nil
+        for (partition, engine) in engines { tasks[partition]?.replaceEngine(engine) }
+        config = loaded
+        output.rulesChanged(loaded)
+    }
+
+    // MARK: - Status
+
+    private func publishStatus(force: Bool) {
+        let now = MonotonicClock.microseconds()
+        guard force || now - lastPublished >= Self.publishIntervalMicroseconds else { return }
+        lastPublished = now
+        var status = WorkerStatus()
+        status.counters = output.counters
+        status.usersPerStage = Array(repeating: 0, count: config.compiled.stageNames.count)
+        for task in tasks.values {
+            status.users += task.engine.userCount
+            for (stage, users) in task.engine.usersPerStage.enumerated() { status.usersPerStage[stage] += users }
+            status.partitions[task.partition] = .init(phase: task.phase, nextOffset: task.nextOffset)
+        }
+        status.heartbeat = WallClock.milliseconds()
+        handle.publish(status)
+    }
+}
+
+extension SnapshotBuffer {
+    /// The bytes, moved out (the buffer is empty until they are put back), so that writing
+    /// into them does not copy.
+    func takeBytes() -> [UInt8] {
+        defer { bytes = [] }
+        return bytes
+    }
+}

@@ -1,0 +1,37 @@
+/// What the pipeline has done, as plain integers: each processing thread counts its own
+/// (no lock or atomic per event) and the coordinator adds them up for metrics and status.
+/// Every field only grows, whatever partitions move between threads.
+public struct PipelineCounters: Sendable, Equatable {
+    public var eventsConsumed = 0
+    public var eventsRejected: [String: Int] = [:]
+    public var eventsLate = 0
+    public var keyMismatches = 0
+    public var triggersProduced = 0
+    /// By trigger name.
+    public var triggersByName: [String: Int] = [:]
+    public var conversionsByName: [String: Int] = [:]
+    public var conversions = 0
+    public var deadLettersFailed = 0
+    /// Deliveries Kafka refused (triggers and dead letters), offset commits that failed, and
+    /// errors the Kafka clients reported (brokers unreachable, connections failing).
+    public var kafkaErrors = 0
+    public var checkpoints = 0
+    public var rebalances = 0
+
+    public init() {}
+
+    public static func += (total: inout PipelineCounters, part: PipelineCounters) {
+        total.eventsConsumed += part.eventsConsumed
+        total.eventsRejected.merge(part.eventsRejected, uniquingKeysWith: +)
+        total.eventsLate += part.eventsLate
+        total.keyMismatches += part.keyMismatches
+        total.triggersProduced += part.triggersProduced
+        total.triggersByName.merge(part.triggersByName, uniquingKeysWith: +)
+        total.conversionsByName.merge(part.conversionsByName, uniquingKeysWith: +)
+        total.conversions += part.conversions
+        total.deadLettersFailed += part.deadLettersFailed
+        total.kafkaErrors += part.kafkaErrors
+        total.checkpoints += part.checkpoints
+        total.rebalances += part.rebalances
+    }
+}
