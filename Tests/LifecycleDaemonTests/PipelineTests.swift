@@ -89,6 +89,41 @@ struct PipelineTests {
         return messages
     }
 
+    /// The input topic's messages as each partition holds them (read by a fresh group).
+    static func inputByPartition(cluster: MockCluster, count: Int, topic: String = "user-events") throws -> [Int32: [String]] {
+        var lines: [Int32: [String]] = [:]
+        let reader = try KafkaConsumer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "input-\(UUID().uuidString)", "session.timeout.ms": "6000"],
+            logger: logger) { _ in [:] }
+        try reader.subscribe([topic])
+        let deadline = Date().addingTimeInterval(20)
+        while lines.values.reduce(0, { $0 + $1.count }) < count && Date() < deadline {
+            try reader.poll(timeoutMilliseconds: 100) { message in
+                lines[message.partition, default: []].append(String(decoding: message.value, as: UTF8.self))
+            }
+        }
+        try reader.close()
+        return lines
+    }
+
+    /// The ids `replay` gives: each partition's lines through an engine of its own.
+    static func replayIDs(_ config: LoadedConfig, _ partitions: [[String]]) -> Set<String> {
+        var ids: Set<String> = []
+        for lines in partitions {
+            var engine = PartitionEngine(rules: config.compiled)
+            var decoder = EventDecoder(fields: config.rules.events, propertyPaths: config.compiled.propertyPaths)
+            var output = EngineOutput()
+            for line in lines {
+                var bytes = Array(line.utf8)
+                _ = bytes.withUnsafeMutableBytes { raw in
+                    decoder.decode(UnsafeRawBufferPointer(raw), fallbackTime: nil) { engine.ingest($0, into: &output) }
+                }
+            }
+            ids.formUnion(output.triggers.map(\.id))
+        }
+        return ids
+    }
+
     @Test("events in, triggers out on their topics, bad input to the dead-letter topic, all counted in the metrics; a restart re-sends nothing")
     func endToEnd() throws {
         let cluster = try MockCluster()
@@ -185,17 +220,9 @@ struct PipelineTests {
         let live = try Self.read(Self.triggerNames.map { "lifecycled.\($0)" }, expecting: counters.triggersProduced, cluster: cluster)
         let liveIDs = Set(try live.map { try #require(JSONSerialization.jsonObject(with: Data($0.value.utf8)) as? [String: Any])["id"] as? String })
 
-        var engine = PartitionEngine(rules: config.compiled)
-        var decoder = EventDecoder(fields: config.rules.events, propertyPaths: config.compiled.propertyPaths)
-        var output = EngineOutput()
-        for line in Self.sample {
-            var bytes = Array(line.utf8)
-            _ = bytes.withUnsafeMutableBytes { raw in
-                decoder.decode(UnsafeRawBufferPointer(raw), fallbackTime: nil) { engine.ingest($0, into: &output) }
-            }
-        }
-        #expect(output.triggers.count >= 5)
-        #expect(liveIDs == Set(output.triggers.map(\.id)))
+        let replayed = Self.replayIDs(config, [Self.sample])
+        #expect(replayed.count >= 5)
+        #expect(liveIDs == replayed)
     }
 }
 
@@ -231,33 +258,9 @@ struct ConsumerGroupTests {
 
         // What each partition should fire: its own events, replayed alone.
         let config = try PipelineTests.config(cluster: cluster, group: "unused", stateDirectory: PipelineTests.temporaryDirectory())
-        var linesByPartition: [Int32: [String]] = [:]
-        let reader = try KafkaConsumer(
-            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "input-reader", "session.timeout.ms": "6000"],
-            logger: PipelineTests.logger) { _ in [:] }
-        try reader.subscribe(["user-events"])
-        let readDeadline = Date().addingTimeInterval(20)
-        while linesByPartition.values.reduce(0, { $0 + $1.count }) < PipelineTests.sample.count && Date() < readDeadline {
-            try reader.poll(timeoutMilliseconds: 100) { message in
-                linesByPartition[message.partition, default: []].append(String(decoding: message.value, as: UTF8.self))
-            }
-        }
-        try reader.close()
+        let linesByPartition = try PipelineTests.inputByPartition(cluster: cluster, count: PipelineTests.sample.count)
         func expected(_ partitions: Set<Int32>) -> Set<String> {
-            var ids: Set<String> = []
-            for partition in partitions {
-                var engine = PartitionEngine(rules: config.compiled)
-                var decoder = EventDecoder(fields: config.rules.events, propertyPaths: config.compiled.propertyPaths)
-                var output = EngineOutput()
-                for line in linesByPartition[partition] ?? [] {
-                    var bytes = Array(line.utf8)
-                    _ = bytes.withUnsafeMutableBytes { raw in
-                        decoder.decode(UnsafeRawBufferPointer(raw), fallbackTime: nil) { engine.ingest($0, into: &output) }
-                    }
-                }
-                ids.formUnion(output.triggers.map(\.id))
-            }
-            return ids
+            PipelineTests.replayIDs(config, partitions.map { linesByPartition[$0] ?? [] })
         }
         let produced = heard.map(\.ids)
         for index in members.indices {

@@ -6,12 +6,26 @@ import Synchronization
 /// owns the engines; other threads only ever see copies posted here, so no engine is read
 /// while it changes.
 public final class StatusBoard: Sendable {
+    /// An assigned partition, as the HTTP port shows it.
+    public struct PartitionStatus: Sendable, Equatable {
+        public var name: String
+        /// The processing thread that runs it.
+        public var worker: Int
+        /// restoring, catching up, live or revoking.
+        public var phase: String
+        /// The offset of the next message to read; -1 before any.
+        public var nextOffset: Int64
+        /// Messages behind the partition's end, when the end is known.
+        public var lag: Int64?
+    }
+
     public struct Snapshot: Sendable {
         public var ready = false
         public var notReadyReason = "starting: joining the consumer group"
         /// Wall-clock milliseconds of the loop's last step (for /healthz).
         public var heartbeat: Int64 = 0
         public var assignedPartitions: [String] = []
+        public var partitions: [PartitionStatus] = []
         public var counters = PipelineCounters()
         public var triggersFired: [(trigger: String, count: Int)] = []
         public var conversions: [(trigger: String, count: Int)] = []

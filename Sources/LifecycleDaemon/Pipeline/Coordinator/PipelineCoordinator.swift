@@ -212,10 +212,19 @@ public final class PipelineCoordinator {
         }
         let assigned = assignedPartitions
         var lag: [(partition: String, messages: Int64)] = []
+        var partitions: [StatusBoard.PartitionStatus] = []
         for partition in assigned {
-            if let high = consumer.highWatermark(partition), let next = progress[partition]?.nextOffset {
-                lag.append((partition.description, max(0, high - max(next, 0))))
+            guard let entry = machine.partitions[partition] else { continue }
+            let task = progress[partition]
+            var behind: Int64?
+            if let high = consumer.highWatermark(partition), let next = task?.nextOffset {
+                behind = max(0, high - max(next, 0))
+                lag.append((partition.description, behind!))
             }
+            partitions.append(.init(
+                name: partition.description, worker: entry.worker,
+                phase: entry.phase == .restoring ? PartitionTask.Phase.restoring.rawValue : (task?.phase ?? .restoring).rawValue,
+                nextOffset: task?.nextOffset ?? -1, lag: behind))
         }
         let restoring = machine.partitions(in: .restoring)
         let reachable = brokersReachable.isSet
@@ -230,6 +239,7 @@ public final class PipelineCoordinator {
         board.publish { snapshot in
             snapshot.heartbeat = heartbeat
             snapshot.assignedPartitions = assigned.map(\.description)
+            snapshot.partitions = partitions
             snapshot.ready = ready
             snapshot.notReadyReason = !reachable ? "Kafka brokers unreachable; reconnecting"
                 : assigned.isEmpty ? "no partitions assigned yet (joining the group)"
