@@ -83,6 +83,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What the mock-cluster tests of several targets share (events in, replay per partition).
+        .target(
+            name: "LifecycleTestSupport",
+            dependencies: ["LifecycleKafka", "LifecycleEngine", "LifecycleCodec", "LifecycleConfig", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/Support"
+        ),
         .testTarget(name: "LifecycleEngineTests", dependencies: ["LifecycleEngine", "LifecycleConfig"]),
         .testTarget(name: "LifecycleConfigTests", dependencies: ["LifecycleConfig"]),
         .testTarget(name: "LifecycleCodecTests", dependencies: ["LifecycleCodec", "LifecycleConfig"]),
@@ -91,7 +97,7 @@ let package = Package(
         .testTarget(
             name: "LifecycleDaemonTests",
             dependencies: [
-                "LifecycleDaemon", "LifecycleKafka", "LifecycleConfig", "LifecycleCodec", "LifecycleEngine",
+                "LifecycleDaemon", "LifecycleKafka", "LifecycleConfig", "LifecycleCodec", "LifecycleEngine", "LifecycleTestSupport",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -102,6 +108,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "LifecycleKafka", "LifecycleConfig", "LifecycleCodec", "LifecycleEngine", "LifecycleDaemon", "LifecycleHTTP",
+                "LifecycleTestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             exclude: ["Fixtures"]

@@ -6,6 +6,7 @@ import LifecycleCodec
 import LifecycleConfig
 import LifecycleEngine
 import LifecycleKafka
+import LifecycleTestSupport
 import Logging
 import Testing
 
@@ -28,29 +29,6 @@ struct RunCommandTests {
             object["ts"] = (object["ts"] as! Int64) + shift
             return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
         }
-    }
-
-    static func expectedIDs(_ lines: [String], config: LoadedConfig) -> Set<String> {
-        var engine = PartitionEngine(rules: config.compiled)
-        var decoder = EventDecoder(fields: config.rules.events, propertyPaths: config.compiled.propertyPaths)
-        var output = EngineOutput()
-        for line in lines {
-            var bytes = Array(line.utf8)
-            _ = bytes.withUnsafeMutableBytes { raw in
-                decoder.decode(UnsafeRawBufferPointer(raw), fallbackTime: nil) { engine.ingest($0, into: &output) }
-            }
-        }
-        return Set(output.triggers.map(\.id))
-    }
-
-    static func produce(_ lines: [String], cluster: MockCluster) throws {
-        let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: logger) { _, _ in }
-        for line in lines {
-            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            try producer.produce(
-                topic: "user-events", key: Array(((object?["user_id"] as? String) ?? "").utf8), value: Array(line.utf8), ticket: 0)
-        }
-        try producer.flush(timeoutMilliseconds: 10_000)
     }
 
     /// Trigger ids on the trigger topics (all of them, by a new consumer group), read until
@@ -104,10 +82,17 @@ struct RunCommandTests {
         return !process.isRunning
     }
 
-    @Test("kill -9 mid-stream and restart: every trigger arrives, repeats carry the same id; SIGTERM exits 0 with a checkpoint")
-    func crashAndRestart() throws {
+    /// What replay of each partition fires, for the events the topic holds now.
+    static func expectedIDs(cluster: MockCluster, count: Int, config: LoadedConfig) throws -> (ids: Set<String>, partitions: [Int32]) {
+        let lines = try StreamFixtures.inputByPartition(cluster: cluster, count: count)
+        return (StreamFixtures.replayIDs(config, Array(lines.values)), lines.keys.sorted())
+    }
+
+    @Test("kill -9 mid-stream and restart: every trigger arrives, repeats carry the same id; SIGTERM exits 0 with a checkpoint",
+          arguments: [1, 4])
+    func crashAndRestart(threads: Int) throws {
         let cluster = try MockCluster()
-        try cluster.createTopic("user-events", partitions: 1)
+        try cluster.createTopic("user-events", partitions: 4)
         for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-run-\(UUID().uuidString)").path
         let port = Int.random(in: 20_000..<60_000)
@@ -117,16 +102,15 @@ struct RunCommandTests {
             .replacingOccurrences(of: "checkpoint_interval: 10s", with: "checkpoint_interval: 1s")
             .replacingOccurrences(of: "properties: {}", with: "properties: {session.timeout.ms: \"6000\"}")
             .replacingOccurrences(of: "listen: \"127.0.0.1:9464\"", with: "listen: \"127.0.0.1:\(port)\"")
+            + "\nprocessing: {threads: \(threads)}\n"
         let configPath = try BinaryRunner.temporaryFile(text, name: "lifecycled.yaml")
         let config = try ConfigLoader.load(path: configPath)
         let events = try Self.shiftedSample()
-        let expected = Self.expectedIDs(events, config: config)
-        #expect(expected.count >= 5)
 
         // First life: half the stream, then a crash.
-        try Self.produce(Array(events.prefix(events.count / 2)), cluster: cluster)
+        try StreamFixtures.produce(Array(events.prefix(events.count / 2)), cluster: cluster)
+        let early = try Self.expectedIDs(cluster: cluster, count: events.count / 2, config: config).ids
         let first = try Self.start(config: configPath, log: "\(directory)-first.log")
-        let early = Self.expectedIDs(Array(events.prefix(events.count / 2)), config: config)
         let firstIDs = try Self.triggerIDs(cluster: cluster, until: early, seconds: 40)
         #expect(early.isSubset(of: Set(firstIDs)), "first life's triggers")
         Thread.sleep(forTimeInterval: 1.5)  // let a checkpoint happen
@@ -134,7 +118,10 @@ struct RunCommandTests {
         #expect(Self.wait(first, seconds: 10), "kill -9 ends it")
 
         // Second life: the rest of the stream, then a clean stop.
-        try Self.produce(Array(events.dropFirst(events.count / 2)), cluster: cluster)
+        try StreamFixtures.produce(Array(events.dropFirst(events.count / 2)), cluster: cluster)
+        let (expected, partitions) = try Self.expectedIDs(cluster: cluster, count: events.count, config: config)
+        #expect(expected.count >= 5)
+        #expect(partitions.count >= 2, "the users spread over partitions")
         let second = try Self.start(config: configPath, log: "\(directory)-second.log")
         let ids = try Self.triggerIDs(cluster: cluster, until: expected, seconds: 40)
 
@@ -146,7 +133,7 @@ struct RunCommandTests {
         #expect(metrics.contains("lifecycled_events_consumed_total"), "\(metrics)")
         #expect(metrics.contains("lifecycled_triggers_fired_total{trigger=\"churn_risk\"}"))
         #expect(metrics.contains("lifecycled_users{stage=\"reactivated\"}"))
-        #expect(metrics.contains("lifecycled_consumer_lag{partition=\"user-events[0]\"} 0"), "\(metrics)")
+        #expect(metrics.contains("lifecycled_consumer_lag{partition=\"user-events[\(partitions[0])]\"} 0"), "\(metrics)")
         let latencyCount = metrics.split(separator: "\n").first { $0.hasPrefix("lifecycled_event_to_trigger_seconds_count") }
         #expect(latencyCount.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 > 0 } == true, "\(metrics)")
         let alice = Self.get(port, "/v1/users/alice")
@@ -166,7 +153,7 @@ struct RunCommandTests {
         #expect(Self.get(port, "/readyz").status == 200)
         #expect(Self.get(port, "/v1/segments").body.contains("\"users\":4"))
 
-        let checkpoint = "\(directory)/state/user-events.0.checkpoint"
+        let checkpoint = "\(directory)/state/user-events.\(partitions[0]).checkpoint"
         let before = try FileManager.default.attributesOfItem(atPath: checkpoint)[.modificationDate] as? Date
         Thread.sleep(forTimeInterval: 0.2)
         second.terminate()  // SIGTERM

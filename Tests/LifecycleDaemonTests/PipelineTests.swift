@@ -7,6 +7,7 @@ import LifecycleKafka
 import Logging
 import Metrics
 import MetricsTestKit
+import LifecycleTestSupport
 import Synchronization
 import Testing
 
@@ -39,21 +40,6 @@ struct PipelineTests {
 
     static func temporaryDirectory() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-pipeline-\(UUID().uuidString)").path
-    }
-
-    static func produce(_ lines: [(key: String, value: String)], to topic: String, cluster: MockCluster) throws {
-        let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: logger) { _, _ in }
-        for line in lines {
-            try producer.produce(topic: topic, key: Array(line.key.utf8), value: Array(line.value.utf8), ticket: 0)
-        }
-        try producer.flush(timeoutMilliseconds: 10_000)
-    }
-
-    static func keyed(_ lines: [String]) -> [(key: String, value: String)] {
-        lines.map { line in
-            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            return ((object?["user_id"] as? String) ?? "none", line)
-        }
     }
 
     /// Runs a pipeline until it has consumed `count` events (or `seconds` pass), publishes, then stops it.
@@ -89,41 +75,6 @@ struct PipelineTests {
         return messages
     }
 
-    /// The input topic's messages as each partition holds them (read by a fresh group).
-    static func inputByPartition(cluster: MockCluster, count: Int, topic: String = "user-events") throws -> [Int32: [String]] {
-        var lines: [Int32: [String]] = [:]
-        let reader = try KafkaConsumer(
-            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "input-\(UUID().uuidString)", "session.timeout.ms": "6000"],
-            logger: logger) { _ in [:] }
-        try reader.subscribe([topic])
-        let deadline = Date().addingTimeInterval(20)
-        while lines.values.reduce(0, { $0 + $1.count }) < count && Date() < deadline {
-            try reader.poll(timeoutMilliseconds: 100) { message in
-                lines[message.partition, default: []].append(String(decoding: message.value, as: UTF8.self))
-            }
-        }
-        try reader.close()
-        return lines
-    }
-
-    /// The ids `replay` gives: each partition's lines through an engine of its own.
-    static func replayIDs(_ config: LoadedConfig, _ partitions: [[String]]) -> Set<String> {
-        var ids: Set<String> = []
-        for lines in partitions {
-            var engine = PartitionEngine(rules: config.compiled)
-            var decoder = EventDecoder(fields: config.rules.events, propertyPaths: config.compiled.propertyPaths)
-            var output = EngineOutput()
-            for line in lines {
-                var bytes = Array(line.utf8)
-                _ = bytes.withUnsafeMutableBytes { raw in
-                    decoder.decode(UnsafeRawBufferPointer(raw), fallbackTime: nil) { engine.ingest($0, into: &output) }
-                }
-            }
-            ids.formUnion(output.triggers.map(\.id))
-        }
-        return ids
-    }
-
     @Test("events in, triggers out on their topics, bad input to the dead-letter topic, all counted in the metrics; a restart re-sends nothing")
     func endToEnd() throws {
         let cluster = try MockCluster()
@@ -133,7 +84,7 @@ struct PipelineTests {
         let oversized = #"{"user_id":"big","pad":""# + String(repeating: "x", count: 70_000) + #""}"#
         let bad = [("x", "not json"), ("y", #"{"event":"login","ts":1795392000000}"#), ("z", #"{"user_id":"z","event":"login","ts":"soon"}"#),
                    ("big", oversized)]
-        try Self.produce(Self.keyed(Self.sample) + bad, to: "user-events", cluster: cluster)
+        try StreamFixtures.produce(Self.sample + bad.map(\.1), cluster: cluster)
         let state = Self.temporaryDirectory()
         let config = try Self.config(cluster: cluster, group: "lifecycled-e2e", stateDirectory: state)
 
@@ -173,7 +124,7 @@ struct PipelineTests {
 
         // Restarted on the same state and group with one new event: only that event is
         // consumed (the checkpoints' offsets were used), and nothing is re-sent.
-        try Self.produce([("newcomer", #"{"user_id":"newcomer","event":"page_view","ts":1797000000000}"#)], to: "user-events", cluster: cluster)
+        try StreamFixtures.produce([#"{"user_id":"newcomer","event":"page_view","ts":1797000000000}"#], cluster: cluster)
         let second = try Self.run(config, until: 1, seconds: 20)
         #expect(second.eventsConsumed == 1)
         #expect(second.triggersProduced == 0)
@@ -184,7 +135,7 @@ struct PipelineTests {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 1)
         for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
-        try Self.produce(Self.keyed(Array(Self.sample.prefix(10))), to: "user-events", cluster: cluster)
+        try StreamFixtures.produce(Array(Self.sample.prefix(10)), cluster: cluster)
         let state = Self.temporaryDirectory()
         let config = try Self.config(cluster: cluster, group: "out-of-range", stateDirectory: state)
         #expect(try Self.run(config, until: 10).eventsConsumed == 10)
@@ -214,13 +165,13 @@ struct PipelineTests {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 1)
         for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
-        try Self.produce(Self.keyed(Self.sample), to: "user-events", cluster: cluster)
+        try StreamFixtures.produce(Self.sample, cluster: cluster)
         let config = try Self.config(cluster: cluster, group: "lifecycled-replay", stateDirectory: Self.temporaryDirectory())
         let counters = try Self.run(config, until: Self.sample.count)
         let live = try Self.read(Self.triggerNames.map { "lifecycled.\($0)" }, expecting: counters.triggersProduced, cluster: cluster)
         let liveIDs = Set(try live.map { try #require(JSONSerialization.jsonObject(with: Data($0.value.utf8)) as? [String: Any])["id"] as? String })
 
-        let replayed = Self.replayIDs(config, [Self.sample])
+        let replayed = StreamFixtures.replayIDs(config, [Self.sample])
         #expect(replayed.count >= 5)
         #expect(liveIDs == replayed)
     }
@@ -247,7 +198,7 @@ struct ConsumerGroupTests {
         #expect(owned.allSatisfy { !$0.isEmpty }, "both members own partitions: \(owned)")
         #expect(owned[0].isDisjoint(with: owned[1]) && owned[0].union(owned[1]) == [0, 1, 2, 3])
 
-        try PipelineTests.produce(PipelineTests.keyed(PipelineTests.sample), to: "user-events", cluster: cluster)
+        try StreamFixtures.produce(PipelineTests.sample, cluster: cluster)
         let deadline = Date().addingTimeInterval(30)
         while members.reduce(0, { $0 + $1.counters.eventsConsumed }) < PipelineTests.sample.count && Date() < deadline {
             for member in members { try member.step(timeoutMilliseconds: 50) }
@@ -258,9 +209,9 @@ struct ConsumerGroupTests {
 
         // What each partition should fire: its own events, replayed alone.
         let config = try PipelineTests.config(cluster: cluster, group: "unused", stateDirectory: PipelineTests.temporaryDirectory())
-        let linesByPartition = try PipelineTests.inputByPartition(cluster: cluster, count: PipelineTests.sample.count)
+        let linesByPartition = try StreamFixtures.inputByPartition(cluster: cluster, count: PipelineTests.sample.count)
         func expected(_ partitions: Set<Int32>) -> Set<String> {
-            PipelineTests.replayIDs(config, partitions.map { linesByPartition[$0] ?? [] })
+            StreamFixtures.replayIDs(config, partitions.map { linesByPartition[$0] ?? [] })
         }
         let produced = heard.map(\.ids)
         for index in members.indices {
@@ -298,7 +249,7 @@ struct BrokerOutageTests {
         #expect(board.current.notReadyReason.contains("unreachable"), "\(board.current.notReadyReason)")
 
         try cluster.setBroker(1, up: true)
-        try PipelineTests.produce(PipelineTests.keyed(Array(PipelineTests.sample.prefix(20))), to: "user-events", cluster: cluster)
+        try StreamFixtures.produce(Array(PipelineTests.sample.prefix(20)), cluster: cluster)
         try stepFor(40) { board.current.ready && pipeline.counters.eventsConsumed == 20 }
         #expect(board.current.ready)
         #expect(pipeline.counters.eventsConsumed == 20)

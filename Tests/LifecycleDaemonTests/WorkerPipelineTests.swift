@@ -3,6 +3,7 @@ import LifecycleConfig
 import LifecycleDaemon
 import LifecycleEngine
 import LifecycleKafka
+import LifecycleTestSupport
 import Synchronization
 import Testing
 
@@ -52,7 +53,7 @@ struct WorkerPipelineTests {
     @Test("with 1, 2 and 4 workers the trigger ids equal replay of each partition, and every worker gets partitions", arguments: [1, 2, 4])
     func matchesReplay(workers: Int) throws {
         let cluster = try Self.cluster()
-        try PipelineTests.produce(PipelineTests.keyed(Self.population), to: "user-events", cluster: cluster)
+        try StreamFixtures.produce(Self.population, cluster: cluster)
         let heard = Heard()
         let (pipeline, config) = try Self.pipeline(cluster: cluster, workers: workers, group: "workers-\(workers)", heard: heard)
         let board = StatusBoard()
@@ -63,9 +64,9 @@ struct WorkerPipelineTests {
 
         #expect(pipeline.counters.eventsConsumed == Self.population.count)
         #expect(spread.count == workers && spread.values.allSatisfy { $0 == 8 / workers }, "8 partitions spread evenly: \(spread)")
-        let lines = try PipelineTests.inputByPartition(cluster: cluster, count: Self.population.count)
+        let lines = try StreamFixtures.inputByPartition(cluster: cluster, count: Self.population.count)
         #expect(lines.count == 8, "every partition has events")
-        let expected = PipelineTests.replayIDs(config, Array(lines.values))
+        let expected = StreamFixtures.replayIDs(config, Array(lines.values))
         #expect(expected.count >= 30)
         let produced = heard.all.map(\.id)
         #expect(produced.count == Set(produced).count, "no trigger produced twice")
@@ -80,7 +81,7 @@ struct WorkerPipelineTests {
     func reloadOnAll() throws {
         let cluster = try Self.cluster()
         let half = Self.population.count / 2
-        try PipelineTests.produce(PipelineTests.keyed(Array(Self.population.prefix(half))), to: "user-events", cluster: cluster)
+        try StreamFixtures.produce(Array(Self.population.prefix(half)), cluster: cluster)
         let heard = Heard()
         let (pipeline, config) = try Self.pipeline(cluster: cluster, workers: 4, group: "reload", heard: heard)
         try Self.step(pipeline) { pipeline.counters.eventsConsumed == half }
@@ -99,7 +100,7 @@ struct WorkerPipelineTests {
         #expect(reloaded.configVersion != config.configVersion)
         try pipeline.replaceRules(with: reloaded)
         let atReload = heard.all.count
-        try PipelineTests.produce(PipelineTests.keyed(Array(Self.population.dropFirst(half))), to: "user-events", cluster: cluster)
+        try StreamFixtures.produce(Array(Self.population.dropFirst(half)), cluster: cluster)
         try Self.step(pipeline) { pipeline.counters.eventsConsumed == Self.population.count }
         try pipeline.stop()
 
@@ -126,7 +127,7 @@ struct WorkerPipelineTests {
     @Test("a stuck worker shows: the heartbeat the health check reads stops while the coordinator goes on, and the watchdog is not petted")
     func stuckWorker() throws {
         let cluster = try Self.cluster()
-        try PipelineTests.produce(PipelineTests.keyed(Self.population), to: "user-events", cluster: cluster)
+        try StreamFixtures.produce(Self.population, cluster: cluster)
         let blocker = Blocker(user: "c0-carol")
         var config = try PipelineTests.config(cluster: cluster, group: "stuck", stateDirectory: PipelineTests.temporaryDirectory())
         config.settings.processing.threads = 2
