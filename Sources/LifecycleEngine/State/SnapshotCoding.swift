@@ -8,7 +8,8 @@ public struct SnapshotWriter {
 
     /// Writes into `storage`'s memory (its contents are dropped, its capacity kept).
     public init(reusing storage: consuming [UInt8]) {
-        bytes = storage
+        // Moved, not copied: a second reference would make `removeAll` allocate anew.
+        bytes = consume storage
         bytes.removeAll(keepingCapacity: true)
     }
 
