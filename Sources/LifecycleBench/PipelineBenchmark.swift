@@ -70,7 +70,7 @@ struct PipelineBenchmark {
         let producer = try KafkaProducer(
             properties: ["bootstrap.servers": cluster.bootstrapServers, "compression.codec": "lz4", "linger.ms": "20",
                          "batch.num.messages": "10000", "queue.buffering.max.messages": "1000000"],
-            logger: logger) { _, _ in }
+            logger: logger) { _ in }
         let writer = EventWriter()
         var line: [UInt8] = []
         var total = 0
@@ -363,7 +363,7 @@ final class SteadyProducer: @unchecked Sendable {
             // 1 ms the mock broker's round trip grew over the run (p50 0.4 -> 5 ms).
             producer = try KafkaProducer(
                 properties: ["bootstrap.servers": cluster.bootstrapServers],
-                logger: Logger(label: "steady"), onDelivery: { _, _ in })
+                logger: Logger(label: "steady"), onDelivery: { _ in })
         } catch {
             note("steady producer: \(error)\n")
             return

@@ -10,7 +10,7 @@ final class HandleContext {
     var allBrokersDown = false
     /// Errors librdkafka reported through the error callback since the owner last took them.
     private var errorsReported = 0
-    var onDelivery: ((_ ticket: Int, _ error: KafkaError?) -> Void)?
+    var onDelivery: ((Delivery) -> Void)?
     var onRebalance: ((_ handle: OpaquePointer, _ error: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void)?
 
     init(logger: Logger) { self.logger = logger }

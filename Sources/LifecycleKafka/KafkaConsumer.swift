@@ -74,11 +74,6 @@ public final class KafkaConsumer {
         properties: [String: String], logger: Logger, batchSize: Int = 1024,
         rebalance: @escaping (Rebalance) throws -> [TopicPartition: Int64]
     ) throws(KafkaError) {
-        if let strategy = properties["partition.assignment.strategy"], strategy.contains("cooperative") {
-            throw KafkaError(
-                code: -1,
-                message: "kafka property 'partition.assignment.strategy' = '\(strategy)': cooperative rebalancing is not supported yet; use range or roundrobin")
-        }
         var settings = properties
         // End-of-partition events tell the owner when a partition has no backlog.
         settings["enable.partition.eof"] = "true"
@@ -100,7 +95,7 @@ public final class KafkaConsumer {
                 onRebalance(handle, error, partitions)
             } else {
                 // The owner is gone (closing from deinit): just follow the group.
-                rd_kafka_assign(handle, error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? partitions : nil)
+                KafkaConsumer.follow(handle, error, partitions)
             }
         }
         var errorText = ErrorText()
@@ -131,7 +126,9 @@ public final class KafkaConsumer {
     deinit {
         // Leaving the group revokes partitions; the owner's handler must not run any more.
         context.takeUnretainedValue().onRebalance = nil
-        if !closed { rd_kafka_consumer_close(handle) }
+        if !closed, rd_kafka_consumer_close(handle) != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("kafka: the consumer did not leave its group cleanly; the group notices after the session timeout")
+        }
         for partition in Array(routes.keys) { unroute(partition) }
         wakeup.close()
         rd_kafka_queue_destroy(queue)
@@ -242,19 +239,26 @@ public final class KafkaConsumer {
     public func close() throws {
         guard !closed else { return }
         closed = true
-        rd_kafka_consumer_close(handle)
+        let result = rd_kafka_consumer_close(handle)
         if let failure = rebalanceFailure {
             rebalanceFailure = nil
             throw failure
         }
+        try Self.check(result, while: "leaving the group")
     }
 
+    /// Applies a rebalance the way the group's protocol wants it: eager protocols hand over
+    /// the whole assignment each time (`assign`), the cooperative one only what changes owner
+    /// (`incremental_assign`/`incremental_unassign`), so the partitions that stay are never
+    /// taken away. Either way the owner hears only the partitions that come or go.
     private func handleRebalance(
         _ handle: OpaquePointer, _ error: rd_kafka_resp_err_t,
         _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>,
         _ rebalance: (Rebalance) throws -> [TopicPartition: Int64]
     ) {
         let partitions = Self.elements(list).map { TopicPartition(topic: String(cString: $0.topic), partition: $0.partition) }
+        let names = partitions.map(\.description).sorted().joined(separator: ", ")
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
         switch error {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             do {
@@ -264,30 +268,72 @@ public final class KafkaConsumer {
                     let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
                     if let start = starts[partition] { list.pointee.elems[index].offset = start }
                 }
-                let assigned = rd_kafka_assign(handle, list)
-                guard assigned == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                    throw KafkaError(assigned, while: "assigning \(partitions.map(\.description).sorted().joined(separator: ", "))")
-                }
+                try cooperative ? Self.check(rd_kafka_incremental_assign(handle, list), while: "assigning \(names)")
+                    : Self.check(rd_kafka_assign(handle, list), while: "assigning \(names)")
                 assignment.formUnion(partitions)
-                logger.info("kafka: assigned \(partitions.map(\.description).sorted().joined(separator: ", "))")
+                logger.info("kafka: assigned \(names)\(cooperative ? " (cooperative)" : "")")
             } catch {
-                rebalanceFailure = error
-                rd_kafka_assign(handle, nil)
+                rebalanceFailure = rebalanceFailure ?? error
+                // Nothing half-assigned: the owner restored nothing it will consume.
+                unassign(partitions, list: list, cooperative: cooperative)
             }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            let lost = rd_kafka_assignment_lost(handle) != 0
             do {
                 _ = try rebalance(.revoked(partitions))
             } catch {
-                rebalanceFailure = error
+                rebalanceFailure = rebalanceFailure ?? error
             }
-            rd_kafka_assign(handle, nil)
-            assignment.subtract(partitions)
-            logger.info("kafka: revoked \(partitions.map(\.description).sorted().joined(separator: ", "))")
+            unassign(partitions, list: list, cooperative: cooperative)
+            logger.info("kafka: revoked \(names)\(lost ? " (lost: the group moved on without this member)" : "")")
         default:
             logger.error("kafka: rebalance failed: \(KafkaError(error, while: "rebalancing"))")
-            rd_kafka_assign(handle, nil)
-            assignment.removeAll()
+            unassign(Array(assignment), list: list, cooperative: false)
         }
+    }
+
+    private func unassign(_ partitions: [TopicPartition], list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, cooperative: Bool) {
+        do {
+            try cooperative ? Self.check(rd_kafka_incremental_unassign(handle, list), while: "unassigning")
+                : Self.check(rd_kafka_assign(handle, nil), while: "unassigning")
+        } catch {
+            // The group goes on without these partitions either way; the owner is told.
+            rebalanceFailure = rebalanceFailure ?? error
+        }
+        assignment.subtract(partitions)
+    }
+
+    /// Starts reading an assigned partition at `offset` from now on (what was fetched before
+    /// is dropped).
+    public func seek(_ partition: TopicPartition, to offset: Int64, timeoutMilliseconds: Int32 = 5_000) throws(KafkaError) {
+        let list = Self.partitionList([partition: offset])
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        try Self.check(rd_kafka_seek_partitions(handle, list, timeoutMilliseconds), while: "seeking \(partition) to \(offset)")
+        let result = list.pointee.elems[0].err
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: "seeking \(partition) to \(offset)") }
+    }
+
+    /// Applies a rebalance with no owner to consult (closing from `deinit`).
+    private static func follow(
+        _ handle: OpaquePointer, _ error: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+    ) {
+        let assign = error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
+        if String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE" {
+            try? check(assign ? rd_kafka_incremental_assign(handle, list) : rd_kafka_incremental_unassign(handle, list), while: "rebalancing")
+        } else {
+            try? check(rd_kafka_assign(handle, assign ? list : nil), while: "rebalancing")
+        }
+    }
+
+    /// Throws the error librdkafka returned as an object (and frees it).
+    static func check(_ error: OpaquePointer?, while action: String) throws(KafkaError) {
+        guard let error else { return }
+        defer { rd_kafka_error_destroy(error) }
+        throw KafkaError(code: rd_kafka_error_code(error).rawValue, message: "\(action): \(String(cString: rd_kafka_error_string(error)))")
+    }
+
+    static func check(_ result: rd_kafka_resp_err_t, while action: String) throws(KafkaError) {
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: action) }
     }
 
     private static func partitionList(_ offsets: [TopicPartition: Int64]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {

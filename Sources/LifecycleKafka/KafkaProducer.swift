@@ -1,6 +1,17 @@
 import CRdKafka
 import Logging
 
+/// What Kafka said about one produced message.
+public struct Delivery: Sendable {
+    /// The caller's ticket, given to `produce`.
+    public var ticket: Int
+    /// nil when the message was acknowledged.
+    public var error: KafkaError?
+    public var partition: Int32
+    /// Where the message was written (when acknowledged).
+    public var offset: Int64
+}
+
 /// A Kafka producer with delivery reports, owned by one thread.
 ///
 /// Delivery reports are served only inside `poll`/`flush`, on the caller's thread, so the
@@ -17,10 +28,9 @@ public final class KafkaProducer {
     private var preparedTopics: [OpaquePointer] = []
     public let logger: Logger
 
-    /// `onDelivery(ticket, error)` is called from `poll`/`flush` once per produced message.
+    /// `onDelivery` is called from `poll`/`flush` once per produced message.
     public init(
-        properties: [String: String], logger: Logger,
-        onDelivery: @escaping (_ ticket: Int, _ error: KafkaError?) -> Void
+        properties: [String: String], logger: Logger, onDelivery: @escaping (Delivery) -> Void
     ) throws(KafkaError) {
         var settings = properties
         // Acknowledged means written to all in-sync replicas, and retries never duplicate.
@@ -33,10 +43,11 @@ public final class KafkaProducer {
         let retained = box.install(on: conf)
         rd_kafka_conf_set_dr_msg_cb(conf) { handle, message, _ in
             guard let context = HandleContext.from(handle), let message else { return }
-            let ticket = Int(bitPattern: message.pointee._private)
-            let error = message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR
-                ? nil : KafkaError(message.pointee.err, while: "delivering a message")
-            context.onDelivery?(ticket, error)
+            let report = message.pointee
+            context.onDelivery?(Delivery(
+                ticket: Int(bitPattern: report._private),
+                error: report.err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(report.err, while: "delivering a message"),
+                partition: report.partition, offset: report.offset))
         }
         var errorText = ErrorText()
         guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errorText.storage, errorText.storage.count) else {
@@ -89,10 +100,11 @@ public final class KafkaProducer {
         return failures
     }
 
-    /// Queues a message (key and value are copied). `QUEUE_FULL` is retried after serving
-    /// delivery reports, so a burst waits for Kafka instead of failing.
+    /// Queues a message (key and value are copied; an empty value is a tombstone) for
+    /// `partition`, or for the one the partitioner picks from the key. `QUEUE_FULL` is retried
+    /// after serving delivery reports, so a burst waits for Kafka instead of failing.
     public func produce(
-        topic: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
+        topic: String, partition: Int32? = nil, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?,
         header: (name: String, value: String)? = nil, ticket: Int
     ) throws(KafkaError) {
         while true {
@@ -101,11 +113,13 @@ public final class KafkaProducer {
             if let header {
                 result = header.value.utf8CString.withUnsafeBufferPointer { headerValue in
                     lifecycled_produce_with_header(
-                        handle, topic, key.baseAddress, key.count, value.baseAddress, value.count,
-                        header.name, headerValue.baseAddress, headerValue.count - 1, opaque)
+                        handle, topic, partition ?? lifecycled_partition_unassigned, key.baseAddress, key.count,
+                        value?.baseAddress, value?.count ?? 0, header.name, headerValue.baseAddress, headerValue.count - 1, opaque)
                 }
             } else {
-                result = lifecycled_produce(handle, topic, key.baseAddress, key.count, value.baseAddress, value.count, opaque)
+                result = lifecycled_produce(
+                    handle, topic, partition ?? lifecycled_partition_unassigned, key.baseAddress, key.count,
+                    value?.baseAddress, value?.count ?? 0, opaque)
             }
             if result == RD_KAFKA_RESP_ERR__QUEUE_FULL {
                 rd_kafka_poll(handle, 10)
@@ -116,13 +130,15 @@ public final class KafkaProducer {
         }
     }
 
-    /// `produce` for owned bytes.
+    /// `produce` for owned bytes; a nil value is a tombstone.
     public func produce(
-        topic: String, key: [UInt8], value: [UInt8], header: (name: String, value: String)? = nil, ticket: Int
+        topic: String, partition: Int32? = nil, key: [UInt8], value: [UInt8]?, header: (name: String, value: String)? = nil,
+        ticket: Int
     ) throws {
         try key.withUnsafeBytes { key in
+            guard let value else { return try produce(topic: topic, partition: partition, key: key, value: nil, header: header, ticket: ticket) }
             try value.withUnsafeBytes { value in
-                try produce(topic: topic, key: key, value: value, header: header, ticket: ticket)
+                try produce(topic: topic, partition: partition, key: key, value: value, header: header, ticket: ticket)
             }
         }
     }

@@ -13,8 +13,8 @@ struct MockClusterTests {
         nonisolated(unsafe) var failed = 0
         let producer = try KafkaProducer(
             properties: ["bootstrap.servers": cluster.bootstrapServers], logger: Self.logger
-        ) { _, error in
-            if error == nil { acknowledged += 1 } else { failed += 1 }
+        ) { delivery in
+            if delivery.error == nil { acknowledged += 1 } else { failed += 1 }
         }
         for index in 0..<count {
             try producer.produce(
@@ -97,7 +97,7 @@ struct MockClusterTests {
     @Test("a bad librdkafka property is reported by name")
     func badProperty() {
         #expect {
-            _ = try KafkaProducer(properties: ["no.such.property": "1"], logger: Self.logger) { _, _ in }
+            _ = try KafkaProducer(properties: ["no.such.property": "1"], logger: Self.logger) { _ in }
         } throws: { error in
             "\(error)".contains("no.such.property")
         }

@@ -11,7 +11,7 @@ struct PartitionRoutingTests {
 
     /// Two one-partition topics, so that where each message goes does not depend on a partitioner.
     func send(_ values: [(topic: String, value: String)], cluster: MockCluster) throws {
-        let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: Self.logger) { _, _ in }
+        let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: Self.logger) { _ in }
         for (topic, value) in values {
             try producer.produce(topic: topic, key: [], value: Array(value.utf8), ticket: 0)
         }

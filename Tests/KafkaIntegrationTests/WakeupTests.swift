@@ -28,8 +28,8 @@ struct WakeupTests {
             logger: Self.logger) { _ in [:] }
         try consumer.subscribe(["in"])
         let acknowledged = Acknowledged()
-        let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: Self.logger) { ticket, error in
-            if error == nil { acknowledged.tickets.append(ticket) }
+        let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: Self.logger) { delivery in
+            if delivery.error == nil { acknowledged.tickets.append(delivery.ticket) }
         }
         return Clients(cluster: cluster, consumer: consumer, producer: producer, acknowledged: acknowledged)
     }
@@ -65,7 +65,7 @@ struct WakeupTests {
         let joinDeadline = Date().addingTimeInterval(60)
         while clients.consumer.assignment.isEmpty && Date() < joinDeadline { _ = try waitOnce(clients) }
         try #require(!clients.consumer.assignment.isEmpty)
-        let sender = try KafkaProducer(properties: ["bootstrap.servers": clients.cluster.bootstrapServers], logger: Self.logger) { _, _ in }
+        let sender = try KafkaProducer(properties: ["bootstrap.servers": clients.cluster.bootstrapServers], logger: Self.logger) { _ in }
         try sender.produce(topic: "in", key: Array("k".utf8), value: Array("hello".utf8), ticket: 1)
         try sender.flush(timeoutMilliseconds: 10_000)
         var received = 0
@@ -81,7 +81,7 @@ struct WakeupTests {
     @Test("output topics are looked up ahead; with no broker answering, every topic is reported")
     func prepareReportsUnreachableTopics() throws {
         // A port nothing listens on.
-        let producer = try KafkaProducer(properties: ["bootstrap.servers": "127.0.0.1:1"], logger: Self.logger) { _, _ in }
+        let producer = try KafkaProducer(properties: ["bootstrap.servers": "127.0.0.1:1"], logger: Self.logger) { _ in }
         let failures = producer.prepare(topics: ["a", "b"], timeoutMilliseconds: 500)
         #expect(failures.map(\.topic) == ["a", "b"])
 

@@ -179,16 +179,17 @@ struct PipelineTests {
 
 @Suite("Consumer group of two on the mock cluster", .serialized)
 struct ConsumerGroupTests {
-    @Test("two members split the partitions, and each one's triggers are those of its partitions")
-    func twoMembers() throws {
+    @Test("two members split the partitions, and each one's triggers are those of its partitions (eager and cooperative rebalancing)",
+          arguments: ["range,roundrobin", "cooperative-sticky"])
+    func twoMembers(strategy: String) throws {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 4)
         for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
         let heard = [TriggerIDs(), TriggerIDs()]
         let members = try heard.map { ids in
-            try PipelineCoordinator(
-                config: try PipelineTests.config(cluster: cluster, group: "pair", stateDirectory: PipelineTests.temporaryDirectory()),
-                logger: PipelineTests.logger, wallClock: { 0 }, observer: ids)
+            var config = try PipelineTests.config(cluster: cluster, group: "pair", stateDirectory: PipelineTests.temporaryDirectory())
+            config.settings.kafka.properties["partition.assignment.strategy"] = strategy
+            return try PipelineCoordinator(config: config, logger: PipelineTests.logger, wallClock: { 0 }, observer: ids)
         }
         let joinDeadline = Date().addingTimeInterval(30)
         while members.contains(where: { $0.assignedPartitions.isEmpty }) && Date() < joinDeadline {

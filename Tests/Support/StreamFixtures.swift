@@ -12,7 +12,7 @@ public enum StreamFixtures {
 
     /// Produces JSON event lines to `topic`, each keyed by its `user_id` (as producers must).
     public static func produce(_ lines: [String], to topic: String = "user-events", cluster: MockCluster) throws {
-        let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: logger) { _, _ in }
+        let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: logger) { _ in }
         for line in lines {
             let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             let key = (object?["user_id"] as? String) ?? "none"

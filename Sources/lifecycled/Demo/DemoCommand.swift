@@ -108,7 +108,7 @@ struct DemoSession {
         for topic in Set(settings.kafka.triggerTopics.values).union([settings.kafka.deadLetterTopic]) {
             try cluster.createTopic(topic, partitions: 1)
         }
-        producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: Logger(label: "demo")) { _, _ in }
+        producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: Logger(label: "demo")) { _ in }
         pipeline = try PipelineCoordinator(
             config: config, logger: Logger(label: "lifecycled"), wallClock: WallClock.milliseconds,
             metrics: DaemonMetrics.prometheusFactory(registry: registry), observer: recent)

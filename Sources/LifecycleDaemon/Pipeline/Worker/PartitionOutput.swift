@@ -36,8 +36,8 @@ final class PartitionOutput {
         topicByTrigger = Self.topics(config)
         deadLetterTopic = config.settings.kafka.deadLetterTopic
         maxEventBytes = config.rules.events.maxEventBytes
-        producer = try KafkaProducer(properties: producerProperties, logger: logger) { [unowned self] ticket, error in
-            delivered(ticket, error)
+        producer = try KafkaProducer(properties: producerProperties, logger: logger) { [unowned self] delivery in
+            delivered(delivery)
         }
     }
 
@@ -123,9 +123,10 @@ final class PartitionOutput {
         }
     }
 
-    private func delivered(_ ticket: Int, _ error: KafkaError?) {
+    private func delivered(_ delivery: Delivery) {
+        let error = delivery.error
         if error != nil { counters.kafkaErrors += 1 }
-        switch deliveries.complete(ticket, failed: error != nil, now: MonotonicClock.microseconds()) {
+        switch deliveries.complete(delivery.ticket, failed: error != nil, now: MonotonicClock.microseconds()) {
         case .acknowledged(let latencyMicroseconds?):
             latency.recordMicroseconds(latencyMicroseconds)
             observer?.triggerAcknowledged(afterMicroseconds: latencyMicroseconds)

@@ -1,0 +1,86 @@
+import CRdKafka
+import Logging
+
+/// Reads one partition from an offset to the end it had when the read began, outside any
+/// consumer group: how a partition's state is restored from its changelog.
+///
+/// A consumer of its own (no group, no commits), owned by the thread that restores; the
+/// group member's consumer goes on undisturbed meanwhile.
+public final class PartitionReader {
+    private let handle: OpaquePointer
+    private let queue: OpaquePointer
+    private let context: Unmanaged<HandleContext>
+    private var batch = MessageBatch(size: 4096)
+    private let logger: Logger
+
+    public init(properties: [String: String], logger: Logger) throws(KafkaError) {
+        var settings = properties
+        settings["group.id"] = nil
+        settings["enable.auto.commit"] = "false"
+        settings["enable.auto.offset.store"] = "false"
+        settings["enable.partition.eof"] = "true"
+        // An offset the topic no longer holds (cleaned up) reads on from the first it has.
+        settings["auto.offset.reset"] = "earliest"
+        let conf = try KafkaProperties.make(settings)
+        let retained = HandleContext(logger: logger).install(on: conf)
+        var errorText = ErrorText()
+        guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errorText.storage, errorText.storage.count) else {
+            rd_kafka_conf_destroy(conf)
+            retained.release()
+            throw KafkaError(code: -1, message: "creating a partition reader: \(errorText.text)")
+        }
+        rd_kafka_poll_set_consumer(handle)
+        self.handle = handle
+        queue = rd_kafka_queue_get_consumer(handle)
+        context = retained
+        self.logger = logger
+    }
+
+    deinit {
+        rd_kafka_queue_destroy(queue)
+        rd_kafka_consumer_close(handle)
+        rd_kafka_destroy(handle)
+        context.release()
+    }
+
+    /// The partition's first and next-to-be-written offsets, asked of its leader.
+    public func watermarks(_ partition: TopicPartition, timeoutMilliseconds: Int32) throws(KafkaError) -> (low: Int64, high: Int64) {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        try KafkaConsumer.check(
+            rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeoutMilliseconds),
+            while: "reading the offsets of \(partition)")
+        return (low, high)
+    }
+
+    /// Hands every message of `partition` from `offset` (or its first retained one, if later)
+    /// up to `end` (exclusive) to `body`, in order. Gives up when nothing arrives for
+    /// `stallMilliseconds` (brokers down), saying how far it got.
+    public func read(
+        _ partition: TopicPartition, from offset: Int64, to end: Int64, stallMilliseconds: Int32 = 30_000,
+        _ body: (KafkaMessage) throws -> Void
+    ) throws {
+        guard offset < end else { return }
+        let list = rd_kafka_topic_partition_list_new(1)!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)!.pointee.offset = offset
+        try KafkaConsumer.check(rd_kafka_assign(handle, list), while: "reading \(partition)")
+        defer { rd_kafka_assign(handle, nil) }
+        var next = offset
+        var reachedEnd = false
+        var idle: Int32 = 0
+        while next < end && !reachedEnd {
+            let count = try batch.read(queue, timeoutMilliseconds: 100, logger: logger, onEndOfPartition: { _ in reachedEnd = true }) { message in
+                guard message.offset < end else { return }
+                next = message.offset + 1
+                try body(message)
+            }
+            idle = count > 0 ? 0 : idle + 100
+            guard idle < stallMilliseconds else {
+                throw KafkaError(
+                    code: RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue,
+                    message: "reading \(partition): nothing arrived for \(stallMilliseconds / 1000) s at offset \(next) of \(end)")
+            }
+        }
+    }
+}
