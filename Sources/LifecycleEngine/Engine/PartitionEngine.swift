@@ -27,6 +27,8 @@ public struct PartitionEngine: Sendable {
     var attributeValues: [ByteInterner]
     /// Counter values of the user being evaluated, at the evaluation time.
     private var counterValues: [Double]
+    /// Users changed since the changelog last took them; nil unless `trackChanges()`.
+    var changes: ChangeSet?
 
     /// Largest event time the bucket layout can represent (about the year 2097).
     public static let maxEventTime: Int64 = BucketStore.maxBucketNumber * Millis.minute
@@ -95,6 +97,7 @@ public struct PartitionEngine: Sendable {
         checkGoals(eventID: eventID, event: event, user: user, into: &output)
         evaluate(user, now: now, activity: true, into: &output)
         schedule(user, after: now)
+        changes?.mark(user)
         stats.eventsApplied += 1
         return .applied
     }
@@ -107,6 +110,7 @@ public struct PartitionEngine: Sendable {
             let user = Int(next.user)
             guard user < users.count, users[user, .scheduled] == next.deadline else { continue }
             stats.timersDue += 1
+            changes?.mark(user)
             users[user, .scheduled] = .max
             streamTime = max(streamTime, next.deadline)
             let due = nextWake(user, from: next.deadline, inclusive: true)
@@ -167,7 +171,7 @@ public struct PartitionEngine: Sendable {
         }
     }
 
-    private mutating func internAttribute(_ attribute: Int, _ bytes: UnsafeRawBufferPointer) -> UInt16? {
+    mutating func internAttribute(_ attribute: Int, _ bytes: UnsafeRawBufferPointer) -> UInt16? {
         if let known = attributeValues[attribute].find(bytes) { return UInt16(known) }
         guard attributeValues[attribute].count <= Int(UInt16.max), bytes.count <= ByteInterner.maxKeyLength else {
             return nil
@@ -175,7 +179,8 @@ public struct PartitionEngine: Sendable {
         return UInt16(attributeValues[attribute].intern(bytes).index)
     }
 
-    private mutating func erase(_ user: Int) {
+    mutating func erase(_ user: Int) {
+        if changes != nil { changes!.erase(user, id: ids.withKey(UInt32(user)) { Array($0) }) }
         usersPerStage[Int(users[stage: user])] -= 1
         buckets.clear(&users[run: user])
         users.clear(user)

@@ -1,0 +1,192 @@
+/// The changelog: each user's whole state as one small record that any instance running the
+/// same rules can read (attribute values as text, not this engine's interned ids), so a
+/// partition's state can move between instances through a compacted Kafka topic.
+///
+/// A commit cycle writes a record per user changed since the last cycle, a tombstone per user
+/// erased, then a position record (the input offset the state reflects, stream time). Records
+/// are whole states, not deltas: applying one twice, or an older one before a newer one,
+/// leaves the newer state. Restoring applies records in log order.
+///
+/// User record (little-endian): format, stage, last seen, stage entry time, pending timer,
+/// condition and goal flags, the triggers' last firings (those that ever fired), attribute
+/// values as text, and the window buckets as (counter, bucket number, value).
+extension PartitionEngine {
+    static let changelogFormat: UInt8 = 1
+    static let positionMagic: UInt32 = 0x4C43_5053  // "SPCL"
+
+    /// From now on, note which users change, for `takeChanges`.
+    public mutating func trackChanges() {
+        if changes == nil { changes = ChangeSet() }
+    }
+
+    /// Users changed or erased since the last `takeChanges`.
+    public var pendingChanges: Int { (changes?.changed.count ?? 0) + (changes?.erased.count ?? 0) }
+
+    /// Hands over a tombstone (nil value) per user erased and a record per user changed since
+    /// the last call (key: the user id), then forgets them.
+    public mutating func takeChanges(_ emit: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer?) throws -> Void) rethrows {
+        guard var pending = changes else { return }
+        defer {
+            pending.removeAll()
+            changes = pending
+        }
+        for id in pending.erased { try id.withUnsafeBytes { try emit($0, nil) } }
+        var key: [UInt8] = []
+        var value: [UInt8] = []
+        for user in pending.changed where pending.isMarked(Int(user)) && ids.isLive(user) {
+            key.removeAll(keepingCapacity: true)
+            ids.withKey(user) { key.append(contentsOf: $0) }
+            value.removeAll(keepingCapacity: true)
+            encodeUser(Int(user), into: &value)
+            try key.withUnsafeBytes { key in try value.withUnsafeBytes { try emit(key, $0) } }
+        }
+    }
+
+    /// The position record closing a commit cycle: the rules it was written under, the input
+    /// offset the state reflects, and stream and event time.
+    public func changelogPosition(nextOffset: Int64) -> [UInt8] {
+        var writer = SnapshotWriter()
+        writer.write(Self.positionMagic)
+        writer.write(Self.changelogFormat)
+        writer.write(Self.signatureHash(rules))
+        writer.write(nextOffset)
+        writer.write(streamTime)
+        writer.write(eventTime)
+        writer.write(rules.configVersion)
+        return writer.finish()
+    }
+
+    /// Applies a position record: stream and event time move to it. Returns the input offset it
+    /// names. Throws if it was written under rules of another shape.
+    @discardableResult
+    public mutating func apply(changelogPosition bytes: UnsafeRawBufferPointer) throws(SnapshotError) -> Int64 {
+        var reader = RecordReader(bytes)
+        guard try reader.read(UInt32.self) == Self.positionMagic else { throw SnapshotError("not a changelog position record") }
+        let format = try reader.read(UInt8.self)
+        guard format == Self.changelogFormat else {
+            throw SnapshotError("changelog format \(format); this build reads format \(Self.changelogFormat)")
+        }
+        guard try reader.read(UInt64.self) == Self.signatureHash(rules) else {
+            throw SnapshotError("changelog written under different rules (counters, attributes, stages or triggers changed)")
+        }
+        let nextOffset = try reader.read(Int64.self)
+        streamTime = max(streamTime, try reader.read(Int64.self))
+        eventTime = max(eventTime, try reader.read(Int64.self))
+        return nextOffset
+    }
+
+    /// Applies a user's record (their whole state replaces what is known of them) or, with a
+    /// nil value, erases them.
+    public mutating func apply(changelogKey key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) throws(SnapshotError) {
+        guard !key.isEmpty, key.count <= ByteInterner.maxKeyLength else { throw SnapshotError("changelog record with a user id of \(key.count) bytes") }
+        guard let value else {
+            if let user = ids.find(key) { erase(Int(user)) }
+            return
+        }
+        var reader = RecordReader(value)
+        let format = try reader.read(UInt8.self)
+        guard format == Self.changelogFormat else {
+            throw SnapshotError("changelog format \(format); this build reads format \(Self.changelogFormat)")
+        }
+        let stage = try reader.read(UInt8.self)
+        guard Int(stage) < rules.stageNames.count else { throw SnapshotError("changelog record with stage \(stage) of \(rules.stageNames.count)") }
+        let (index, inserted) = ids.intern(key)
+        let user = Int(index)
+        if inserted {
+            users.reset(user, stage: stage, at: 0)
+        } else {
+            usersPerStage[Int(users[stage: user])] -= 1
+            buckets.clear(&users[run: user])
+            users.reset(user, stage: stage, at: 0)
+        }
+        usersPerStage[Int(stage)] += 1
+        users[user, .lastSeen] = try reader.read(Int64.self)
+        users[user, .stageSince] = try reader.read(Int64.self)
+        let scheduled = try reader.read(Int64.self)
+        let flags = try reader.bytes(count: (rules.triggers.count * 2 + 7) / 8)
+        for bit in 0..<(rules.triggers.count * 2) where flags[bit >> 3] & (1 << UInt8(bit & 7)) != 0 { users.setFlag(user, bit, true) }
+        for _ in 0..<Int(try reader.read(UInt8.self)) {
+            let trigger = Int(try reader.read(UInt8.self))
+            guard trigger < rules.triggers.count else { throw SnapshotError("changelog record with trigger \(trigger) of \(rules.triggers.count)") }
+            users[lastFired: user, trigger] = try reader.read(Int64.self)
+        }
+        for attribute in rules.attributes.indices {
+            let text = try reader.bytes(count: Int(try reader.read(UInt8.self)))
+            // A value this engine cannot hold (too many distinct ones) keeps the default.
+            users[attribute: user, attribute] = internAttribute(attribute, text) ?? 0
+        }
+        for _ in 0..<Int(try reader.read(UInt16.self)) {
+            let counter = Int(try reader.read(UInt8.self))
+            let bucket = Int64(try reader.read(UInt32.self))
+            let count = try reader.read(UInt32.self)
+            guard counter < rules.counters.count, bucket <= BucketStore.maxBucketNumber else {
+                throw SnapshotError("changelog record with bucket \(bucket) of counter \(counter)")
+            }
+            buckets.add(to: &users[run: user], counter: counter, bucket: bucket) { _ in count }
+        }
+        guard reader.isAtEnd else { throw SnapshotError("changelog record with unexpected bytes at its end") }
+        users[user, .scheduled] = scheduled
+        if scheduled != .max { timers.push(.init(deadline: scheduled, user: index)) }
+    }
+
+    private func encodeUser(_ user: Int, into out: inout [UInt8]) {
+        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) } }
+        put(Self.changelogFormat)
+        put(users[stage: user])
+        put(users[user, .lastSeen])
+        put(users[user, .stageSince])
+        put(users[user, .scheduled])
+        var flags = [UInt8](repeating: 0, count: (rules.triggers.count * 2 + 7) / 8)
+        for bit in 0..<(rules.triggers.count * 2) where users.flag(user, bit) { flags[bit >> 3] |= 1 << UInt8(bit & 7) }
+        out.append(contentsOf: flags)
+        let fired = rules.triggers.indices.filter { users[lastFired: user, $0] != UserRecords.never }
+        put(UInt8(fired.count))
+        for trigger in fired {
+            put(UInt8(trigger))
+            put(users[lastFired: user, trigger])
+        }
+        for attribute in rules.attributes.indices {
+            attributeValues[attribute].withKey(UInt32(users[attribute: user, attribute])) { text in
+                put(UInt8(text.count))
+                out.append(contentsOf: text)
+            }
+        }
+        var entries = 0
+        buckets.forEach(users[run: user]) { _ in entries += 1 }
+        put(UInt16(entries))
+        buckets.forEach(users[run: user]) { entry in
+            put(UInt8(BucketStore.counter(entry)))
+            put(UInt32(BucketStore.bucket(entry)))
+            put(BucketStore.value(entry))
+        }
+    }
+
+    static func signatureHash(_ rules: CompiledRules) -> UInt64 {
+        var hash = StableHash()
+        hash.combine(rules.stateSignature)
+        return hash.value64
+    }
+}
+
+/// Reads a changelog record in place, every read bounds-checked.
+private struct RecordReader {
+    private let bytes: UnsafeRawBufferPointer
+    private var position = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    var isAtEnd: Bool { position == bytes.count }
+
+    mutating func read<T: FixedWidthInteger>(_: T.Type) throws(SnapshotError) -> T {
+        let size = MemoryLayout<T>.size
+        guard bytes.count - position >= size else { throw SnapshotError("changelog record truncated at byte \(position)") }
+        defer { position += size }
+        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: T.self))
+    }
+
+    mutating func bytes(count: Int) throws(SnapshotError) -> UnsafeRawBufferPointer {
+        guard bytes.count - position >= count else { throw SnapshotError("changelog record truncated at byte \(position)") }
+        defer { position += count }
+        return UnsafeRawBufferPointer(rebasing: bytes[position..<(position + count)])
+    }
+}
