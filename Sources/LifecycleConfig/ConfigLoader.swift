@@ -7,6 +7,21 @@ import Yams
 public enum ConfigLoader {
     static let topLevelKeys = ["version", "kafka", "events", "http", "state", "counters", "attributes", "lifecycle", "triggers", "erase_on"]
 
+    /// YAML 1.2's core schema: `on`, `yes` and `no` are text, so a plain key and a quoted
+    /// one are the same key (Yams' default, YAML 1.1, makes a plain `on` a boolean).
+    static let coreSchema: Resolver = {
+        let rules = [
+            (Tag.Name.null, "^(?:~|null|Null|NULL|)$"),
+            (.bool, "^(?:true|True|TRUE|false|False|FALSE)$"),
+            (.int, "^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+            (.float, "^(?:[-+]?(?:\\.[0-9]+|[0-9]+(?:\\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\\.(?:inf|Inf|INF)|\\.(?:nan|NaN|NAN))$"),
+        ]
+        return rules.reduce(Resolver.basic) { resolver, rule in
+            // The patterns are constants: a failure here is a bug, not a config problem.
+            try! resolver.appending(rule.0, rule.1)
+        }
+    }()
+
     public static func load(path: String) throws(ConfigError) -> LoadedConfig {
         let text: String
         do {
@@ -22,7 +37,7 @@ public enum ConfigLoader {
         let yaml = YAMLCursor(file: file)
         let root: Node
         do {
-            guard let node = try Yams.compose(yaml: text) else {
+            guard let node = try Yams.compose(yaml: text, coreSchema) else {
                 throw ConfigError(file: file, line: 1, column: 1, message: "the config is empty")
             }
             root = node

@@ -75,6 +75,57 @@ struct ConfigLoaderTests {
         #expect(topics.settings.kafka.triggerTopics == ["hello": "crm.hello"])
     }
 
+    @Test("YAML 1.2: a quoted key is the same key, e.g. `\"on\": activity` and `'on':`")
+    func quotedOnKeys() throws {
+        let loaded = try ConfigLoader.load(text: """
+            attributes:
+              plan: {from: props.plan, 'on': [signup]}
+            lifecycle:
+              stages: [new, back]
+              initial: new
+              transitions: [{from: new, to: back, "on": activity}]
+            """, file: "t.yaml")
+        #expect(loaded.rules.attributes.first?.on.eventNames == ["signup"])
+        #expect(loaded.rules.lifecycle.transitions.first?.condition == .activity)
+        let twice = try #require(loadError("""
+            lifecycle:
+              stages: [new, back]
+              initial: new
+              transitions: [{from: new, to: back, on: activity, "on": activity}]
+            """))
+        #expect(twice.message.contains("duplicate key 'on'"), "\(twice)")
+    }
+
+    @Test("YAML 1.2: the reference playbook with every key quoted reads the same as unquoted")
+    func everyKeyQuoted() throws {
+        let text = try String(contentsOfFile: Self.referencePath, encoding: .utf8)
+        // Every `key:` followed by a space or a line end, alternately double and single quoted.
+        let keyPattern = try Regex(#"([A-Za-z_][A-Za-z0-9_.]*):(?=\s)"#)
+        var count = 0
+        let quoted = text.replacing(keyPattern) { match in
+            count += 1
+            let quote = count.isMultiple(of: 2) ? "'" : "\""
+            return "\(quote)\(match.output[1].substring ?? "")\(quote):"
+        }
+        #expect(count > 50)
+        let plain = try ConfigLoader.load(text: text, file: "t.yaml")
+        let loaded = try ConfigLoader.load(text: quoted, file: "t.yaml")
+        #expect(loaded.settings == plain.settings)
+        #expect(loaded.rules.version == plain.rules.version)
+        #expect(loaded.rules.events == plain.rules.events)
+        #expect(loaded.rules.counters.map(\.name) == plain.rules.counters.map(\.name))
+        #expect(loaded.rules.counters.map(\.aggregation) == plain.rules.counters.map(\.aggregation))
+        #expect(loaded.rules.counters.map(\.window) == plain.rules.counters.map(\.window))
+        #expect(loaded.rules.attributes.map(\.on.eventNames) == plain.rules.attributes.map(\.on.eventNames))
+        #expect(loaded.rules.attributes.map(\.defaultValue) == plain.rules.attributes.map(\.defaultValue))
+        #expect(loaded.rules.lifecycle.transitions.map(\.condition.text) == plain.rules.lifecycle.transitions.map(\.condition.text))
+        #expect(loaded.rules.lifecycle.stages.map(\.value) == plain.rules.lifecycle.stages.map(\.value))
+        #expect(loaded.rules.triggers.map(\.name) == plain.rules.triggers.map(\.name))
+        #expect(loaded.rules.triggers.map(\.cooldown) == plain.rules.triggers.map(\.cooldown))
+        #expect(loaded.rules.triggers.map { $0.goal?.within } == plain.rules.triggers.map { $0.goal?.within })
+        #expect(loaded.rules.eraseOn.map(\.value) == plain.rules.eraseOn.map(\.value))
+    }
+
     @Test("an unknown key is reported at the key, with the closest known key")
     func unknownKey() throws {
         let error = try #require(loadError("""
@@ -101,6 +152,22 @@ struct ConfigLoaderTests {
             Issue.record("loaded a missing file")
         } catch {
             #expect(error.description.hasPrefix("/no/such/dir/x.yaml"))
+        }
+    }
+}
+
+private extension EventSelector {
+    var eventNames: [String]? {
+        if case .names(let names) = self { return names.map(\.value) }
+        return nil
+    }
+}
+
+private extension TransitionRule.Condition {
+    var text: String {
+        switch self {
+        case .activity: "activity"
+        case .when(let condition): condition.value
         }
     }
 }
