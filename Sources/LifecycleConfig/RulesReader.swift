@@ -15,13 +15,26 @@ struct RulesReader {
     mutating func rules(_ top: Node.Mapping, root: Node) throws(ConfigError) -> Rules {
         let lifecycleNode = try yaml.required(top, "lifecycle", "the config", parent: root)
         return Rules(
-            version: try top["version"].map { (node) throws(ConfigError) in try yaml.nonEmptyString(node, "version") },
+            version: try top["version"].map { (node) throws(ConfigError) in try version(node) },
             events: try top["events"].map { (node) throws(ConfigError) in try events(node) } ?? EventFields(),
             counters: try counters(top["counters"]),
             attributes: try attributes(top["attributes"]),
             lifecycle: try lifecycle(lifecycleNode),
             triggers: try triggers(top["triggers"]),
             eraseOn: try top["erase_on"].map { (node) throws(ConfigError) in try yaml.names(node, "erase_on") } ?? [])
+    }
+
+    /// Every trigger carries the version, so it must stay small.
+    static let maxVersionBytes = 128
+
+    private func version(_ node: Node) throws(ConfigError) -> String {
+        let version = try yaml.nonEmptyString(node, "version")
+        guard version.utf8.count <= Self.maxVersionBytes else {
+            throw yaml.error(
+                "version: \(version.utf8.count) bytes is too long; at most \(Self.maxVersionBytes) (it is stamped on every trigger)",
+                at: node)
+        }
+        return version
     }
 
     private func events(_ node: Node) throws(ConfigError) -> EventFields {

@@ -38,7 +38,14 @@ struct SettingsReader {
         if let value = map["properties"] {
             for (key, property) in try yaml.mapping(value, "kafka.properties") {
                 let name = try yaml.nonEmptyString(key, "kafka.properties")
-                kafka.properties[name] = try yaml.string(property, "kafka.properties.\(name)")
+                let value = try yaml.string(property, "kafka.properties.\(name)")
+                // The consumer refuses it at start (eager rebalancing only): say so here already.
+                if name == "partition.assignment.strategy", value.contains("cooperative") {
+                    throw yaml.error(
+                        "kafka.properties.\(name): '\(value)': cooperative rebalancing is not supported yet; use range or roundrobin",
+                        at: property)
+                }
+                kafka.properties[name] = value
             }
         }
     }

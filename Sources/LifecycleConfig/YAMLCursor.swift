@@ -61,8 +61,13 @@ struct YAMLCursor {
         return text
     }
 
+    /// A name (an event, a stage, a topic) is text: a plain number or boolean is refused
+    /// rather than read as the name "5", since it is most likely a mistake.
     func located(_ node: Node, _ path: String) throws(ConfigError) -> Located<String> {
-        Located(try nonEmptyString(node, path), at: location(node))
+        if case .scalar(let scalar) = node, [Tag.Name.int, .float, .bool].map(\.rawValue).contains(node.tag.rawValue) {
+            throw error("\(path): expected a name (text), found \(scalar.string); quote it (\"\(scalar.string)\") if it is a name", at: node)
+        }
+        return Located(try nonEmptyString(node, path), at: location(node))
     }
 
     /// One name or a list of names.

@@ -126,6 +126,44 @@ struct ConfigLoaderTests {
         #expect(loaded.rules.eraseOn.map(\.value) == plain.rules.eraseOn.map(\.value))
     }
 
+    @Test("a number where a name belongs is an error naming the field; quoted, it is a name")
+    func numberAsName() throws {
+        let error = try #require(loadError("erase_on: 5\n\(Self.minimal)"))
+        #expect(error.line == 1 && error.column == 11)
+        #expect(error.message.hasPrefix("erase_on: expected a name (text), found 5"), "\(error)")
+        let inList = try #require(loadError("erase_on: [user_deleted, 5.5]\n\(Self.minimal)"))
+        #expect(inList.message.hasPrefix("erase_on[1]: expected a name (text), found 5.5"), "\(inList)")
+        let quoted = try ConfigLoader.load(text: "erase_on: \"5\"\n\(Self.minimal)", file: "t.yaml")
+        #expect(quoted.rules.eraseOn.map(\.value) == ["5"])
+    }
+
+    @Test("the version is at most 128 bytes: it is stamped on every trigger")
+    func versionLength() throws {
+        let long = String(repeating: "v", count: 2 << 20)
+        let error = try #require(loadError("version: \(long)\n\(Self.minimal)"))
+        #expect(error.line == 1 && error.column == 10)
+        #expect(error.message.hasPrefix("version: 2097152 bytes is too long; at most 128"), "\(error.message.prefix(200))")
+        let longest = String(repeating: "v", count: 128)
+        #expect(try ConfigLoader.load(text: "version: \(longest)\n\(Self.minimal)", file: "t.yaml").configVersion == longest)
+    }
+
+    @Test("cooperative rebalancing, which the consumer refuses at start, is refused by the config already")
+    func cooperativeRebalancing() throws {
+        let error = try #require(loadError("""
+            kafka:
+              properties: {partition.assignment.strategy: cooperative-sticky}
+            \(Self.minimal)
+            """))
+        #expect(error.line == 2 && error.column == 47, "\(error)")
+        #expect(error.message.contains("kafka.properties.partition.assignment.strategy: 'cooperative-sticky': cooperative rebalancing is not supported"), "\(error)")
+        let eager = try ConfigLoader.load(text: """
+            kafka:
+              properties: {partition.assignment.strategy: roundrobin}
+            \(Self.minimal)
+            """, file: "t.yaml")
+        #expect(eager.settings.kafka.properties["partition.assignment.strategy"] == "roundrobin")
+    }
+
     @Test("an unknown key is reported at the key, with the closest known key")
     func unknownKey() throws {
         let error = try #require(loadError("""
