@@ -156,6 +156,20 @@ struct PlaybookTests {
         #expect(h.stage(of: "u") == "new")
     }
 
+    @Test("an erase request older than the allowed lateness still erases: it is never dropped as late")
+    func lateErase() throws {
+        var h = Harness(try Fixture.playbook())
+        h.send("u", "signup", at: F.t0)
+        h.send("other", "core_action", at: F.t0 + F.day)
+        #expect(h.send("u", "core_action", at: F.t0 + 1) == .late)
+        #expect(h.send("u", "user_deleted", at: F.t0 + 2) == .erased)
+        #expect(h.engine.report(userID: "u") == nil)
+        #expect(h.engine.userCount == 1)
+        #expect(h.engine.stats.eventsLate == 1 && h.engine.stats.usersErased == 1)
+        h.advance(to: F.t0 + 60 * F.day)
+        #expect(h.fired("activation_nudge", user: "u").isEmpty)
+    }
+
     @Test("the playbook's stage machine: new → activated → engaged → at_risk → dormant → reactivated")
     func stageMachine() throws {
         var h = Harness(try Fixture.playbook())

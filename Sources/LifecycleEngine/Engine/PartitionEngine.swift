@@ -67,17 +67,17 @@ public struct PartitionEngine: Sendable {
             stats.eventsInvalidUser += 1
             return .invalidUser
         }
-        if event.time > streamTime {
-            advance(to: event.time, into: &output)
-        } else if event.time < streamTime - rules.rules.events.allowedLateness {
-            stats.eventsLate += 1
-            return .late
-        }
+        if event.time > streamTime { advance(to: event.time, into: &output) }
         let eventID = eventNames.find(event.name).map(Int.init) ?? rules.eventNames.count
+        // A privacy request is honoured however late it arrives.
         if rules.eventErases[eventID] {
             if let user = ids.find(event.userID) { erase(Int(user)) }
             stats.eventsErasing += 1
             return .erased
+        }
+        if event.time < streamTime - rules.rules.events.allowedLateness {
+            stats.eventsLate += 1
+            return .late
         }
         eventTime = max(eventTime, event.time)
         let now = eventTime
@@ -451,7 +451,7 @@ public enum IngestOutcome: Sendable, Equatable {
     case applied
     /// Older than stream time minus the allowed lateness: counted and dropped.
     case late
-    /// An `erase_on` event: the user's state is gone.
+    /// An `erase_on` event, late or not: the user's state is gone.
     case erased
     /// Event time before 1970 or beyond the representable range.
     case outOfRange
