@@ -39,12 +39,16 @@ struct RulesReader {
 
     private func events(_ node: Node) throws(ConfigError) -> EventFields {
         let map = try yaml.mapping(node, "events")
-        try yaml.checkKeys(map, allowed: ["user_id", "name", "time", "allowed_lateness", "max_event_bytes"], "events")
+        try yaml.checkKeys(map, allowed: ["user_id", "name", "time", "allowed_lateness", "max_future", "max_event_bytes"], "events")
         var fields = EventFields()
         if let value = map["user_id"] { fields.userID = try yaml.nonEmptyString(value, "events.user_id") }
         if let value = map["name"] { fields.name = try yaml.nonEmptyString(value, "events.name") }
         if let value = map["time"] { fields.time = try yaml.nonEmptyString(value, "events.time") }
         if let value = map["allowed_lateness"] { fields.allowedLateness = try yaml.duration(value, "events.allowed_lateness") }
+        if let value = map["max_future"] {
+            fields.maxFuture = try yaml.duration(value, "events.max_future")
+            guard fields.maxFuture > 0 else { throw yaml.error("events.max_future: must be longer than 0", at: value) }
+        }
         if let value = map["max_event_bytes"] { fields.maxEventBytes = try yaml.positiveInteger(value, "events.max_event_bytes") }
         return fields
     }

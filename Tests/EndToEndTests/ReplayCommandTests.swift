@@ -82,6 +82,26 @@ struct ReplayCommandTests {
         #expect(dirty.stderr.contains("rejected not_object: 1 (line 31)"), "\(dirty.stderr)")
     }
 
+    @Test("an event more than --max-future ahead of stream time is rejected as bad_time and changes nothing")
+    func futureDated() throws {
+        let clean = try String(contentsOfFile: BinaryRunner.path(Self.sample), encoding: .utf8)
+        var lines = clean.split(separator: "\n").map(String.init)
+        lines.insert(#"{"user_id":"alice","event":"core_action","ts":"2089-12-31T00:00:00Z"}"#, at: 5)
+        let input = try BinaryRunner.temporaryFile(lines.joined(separator: "\n") + "\n", name: "future.ndjson")
+        let poisoned = try BinaryRunner.run(["replay", "-c", Self.config, "-i", input, "--until", Self.until])
+        let reference = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--until", Self.until])
+        #expect(poisoned.status == 0, "\(poisoned.stderr)")
+        #expect(poisoned.stdoutData == reference.stdoutData)
+        #expect(poisoned.stderr.contains("rejected bad_time: 1 (line 6)"), "\(poisoned.stderr)")
+        #expect(poisoned.stderr.contains("late (dropped) 0"), "\(poisoned.stderr)")
+        #expect(poisoned.stderr.contains("stream time: \(Self.until)"), "\(poisoned.stderr)")
+        // The sample's events are up to a day apart: a bound of an hour rejects some of them.
+        let strict = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--max-future", "1h"])
+        #expect(strict.stderr.contains("rejected bad_time: "), "\(strict.stderr)")
+        let bad = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--max-future", "soon"])
+        #expect(bad.status == 1 && bad.stderr.contains("--max-future"), "\(bad.stderr)")
+    }
+
     @Test("--until fires the timers due after the last event; without it they wait")
     func until() throws {
         let without = try Self.triggers(try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--quiet"]).stdout)

@@ -164,6 +164,15 @@ struct ConfigLoaderTests {
         #expect(eager.settings.kafka.properties["partition.assignment.strategy"] == "roundrobin")
     }
 
+    @Test("events.max_future: 1h by default, a positive duration when set")
+    func maxFuture() throws {
+        #expect(try ConfigLoader.load(text: Self.minimal, file: "t.yaml").rules.events.maxFuture == Millis.hour)
+        let set = try ConfigLoader.load(text: "events: {max_future: 1d}\n\(Self.minimal)", file: "t.yaml")
+        #expect(set.rules.events.maxFuture == Millis.day)
+        let zero = try #require(loadError("events: {max_future: 0s}\n\(Self.minimal)"))
+        #expect(zero.message == "events.max_future: must be longer than 0" && zero.column == 22, "\(zero)")
+    }
+
     @Test("an unknown key is reported at the key, with the closest known key")
     func unknownKey() throws {
         let error = try #require(loadError("""

@@ -26,12 +26,22 @@ struct ReplayCommand: ParsableCommand {
         valueName: "TIME (RFC 3339 or epoch ms)"))
     var until: String?
 
+    // Recorded events may be hours or days apart (a quiet partition, a sparse test file), so
+    // the bound is looser than run's `events.max_future`, which is measured from the wall clock.
+    @Option(help: ArgumentHelp(
+        "Reject events further than this ahead of stream time as bad_time (a wrong clock would fire every timer at once).",
+        valueName: "DURATION"))
+    var maxFuture = "365d"
+
     @Flag(help: "Do not print progress or the summary on standard error.")
     var quiet = false
 
     func validate() throws {
         if let until, Self.parseTime(until) == nil {
             throw ValidationError("--until '\(until)': expected an RFC 3339 time (2026-11-22T10:00:00Z) or epoch milliseconds")
+        }
+        guard let ahead = Millis.parseDuration(maxFuture), ahead > 0 else {
+            throw ValidationError("--max-future '\(maxFuture)': expected a duration longer than 0, e.g. 1h, 30d or 365d")
         }
     }
 
@@ -48,7 +58,7 @@ struct ReplayCommand: ParsableCommand {
             reader = LineReader(descriptor: STDIN_FILENO, path: "<stdin>")
         }
         let progress = ProgressReporter(enabled: !quiet)
-        var session = ReplaySession(rules: loaded.compiled, progress: progress)
+        var session = ReplaySession(rules: loaded.compiled, maxFuture: Millis.parseDuration(maxFuture)!, progress: progress)
         do {
             try session.run(&reader, until: until.flatMap(Self.parseTime))
         } catch {

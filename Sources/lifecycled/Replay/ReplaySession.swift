@@ -12,12 +12,15 @@ struct ReplaySession: ~Copyable {
     private var stdout = OutputWriter(descriptor: STDOUT_FILENO)
     private(set) var summary: ReplaySummary
     private let progress: ProgressReporter
+    /// How far ahead of stream time an event may be (`--max-future`).
+    private let maxFuture: Int64
 
-    init(rules: CompiledRules, progress: ProgressReporter) {
+    init(rules: CompiledRules, maxFuture: Int64, progress: ProgressReporter) {
         engine = PartitionEngine(rules: rules)
         decoder = EventDecoder(fields: rules.rules.events, propertyPaths: rules.propertyPaths)
         summary = ReplaySummary(rules: rules)
         self.progress = progress
+        self.maxFuture = maxFuture
     }
 
     mutating func run(_ reader: inout LineReader, until: Int64?) throws {
@@ -28,7 +31,8 @@ struct ReplaySession: ~Copyable {
                 return
             }
             if let rejection = decoder.decode(line, fallbackTime: nil, { event in
-                summary.record(engine.ingest(event, into: &output))
+                let outcome = engine.ingest(event, into: &output, notAfter: engine.futureLimit(from: engine.streamTime, ahead: maxFuture))
+                summary.record(outcome, line: number)
             }) {
                 summary.reject(rejection, line: number)
             }
