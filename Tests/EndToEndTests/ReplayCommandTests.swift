@@ -121,4 +121,48 @@ struct ReplayCommandTests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("nope.ndjson"))
     }
+
+    @Test("a directory as input is a usage error (exit 1) naming it")
+    func directoryInput() throws {
+        let result = try BinaryRunner.run(["replay", "-c", Self.config, "-i", "config/examples"])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("config/examples: is a directory"), "\(result.stderr)")
+    }
+
+    @Test("a closed stdout (>&- or a reader that went away) is exit 2 with a message naming it, not a SIGPIPE", arguments: [
+        #""$0" "$@" >&-"#,
+        #""$0" "$@" | head -c 0; exit ${PIPESTATUS[0]}"#,
+    ])
+    func stdoutClosed(shell: String) throws {
+        let result = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample], shell: shell)
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("writing to standard output failed"), "\(result.stderr)")
+    }
+
+    /// Peak resident memory of a running process, from /proc.
+    static func peakResidentKB(_ pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
+    }
+
+    @Test("a line over max_event_bytes is skipped as too_large without being held: 128 MiB through a pipe")
+    func hugeLine() throws {
+        let lines = try String(contentsOfFile: BinaryRunner.path(Self.sample), encoding: .utf8)
+            .split(separator: "\n").map { Data(($0 + "\n").utf8) }
+        let block = Data(repeating: UInt8(ascii: "a"), count: 4 << 20)
+        let huge = Array(repeating: block, count: 32) + [Data("\n".utf8)]
+        var peakKB: Int?
+        let result = try BinaryRunner.run(
+            ["replay", "-c", Self.config, "--until", Self.until],
+            stdinChunks: [lines[..<3].reduce(Data(), +)] + huge + [lines[3...].reduce(Data(), +)],
+            afterChunk: { pid, index in if index == huge.count { peakKB = Self.peakResidentKB(pid) } })
+        let reference = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--until", Self.until])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdoutData == reference.stdoutData)
+        #expect(result.stderr.contains("rejected too_large: 1 (line 4)"), "\(result.stderr)")
+        let peak = try #require(peakKB)
+        #expect(peak < 100 << 10, "peak resident memory \(peak) KB while reading a 128 MiB line")
+    }
 }

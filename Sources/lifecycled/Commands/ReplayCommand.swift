@@ -47,15 +47,12 @@ struct ReplayCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try loadConfig(config)
+        let maxLineBytes = loaded.compiled.rules.events.maxEventBytes
         var reader: LineReader
         if let input, input != "-" {
-            let descriptor = open(input, O_RDONLY)
-            guard descriptor >= 0 else {
-                throw CommandFailure.report("\(input): cannot open: \(String(cString: strerror(errno)))", status: ExitStatus.usage)
-            }
-            reader = LineReader(descriptor: descriptor, path: input)
+            reader = LineReader(descriptor: try Self.openInput(input), path: input, maxLineBytes: maxLineBytes)
         } else {
-            reader = LineReader(descriptor: STDIN_FILENO, path: "<stdin>")
+            reader = LineReader(descriptor: STDIN_FILENO, path: "<stdin>", maxLineBytes: maxLineBytes)
         }
         let progress = ProgressReporter(enabled: !quiet)
         var session = ReplaySession(rules: loaded.compiled, maxFuture: Millis.parseDuration(maxFuture)!, progress: progress)
@@ -65,6 +62,20 @@ struct ReplayCommand: ParsableCommand {
             throw CommandFailure.report("replay failed: \(error)", status: ExitStatus.runtime)
         }
         if !quiet { StandardError.write(session.summary.render(seconds: progress.elapsedSeconds)) }
+    }
+
+    /// Opens the input file, or exits 1 (a usage error) naming it.
+    private static func openInput(_ path: String) throws -> Int32 {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else {
+            throw CommandFailure.report("\(path): cannot open: \(String(cString: strerror(errno)))", status: ExitStatus.usage)
+        }
+        var info = stat()
+        if fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+            close(descriptor)
+            throw CommandFailure.report("\(path): is a directory; expected an NDJSON file", status: ExitStatus.usage)
+        }
+        return descriptor
     }
 
     static func parseTime(_ text: String) -> Int64? {

@@ -9,7 +9,7 @@ struct ReplaySession: ~Copyable {
     private var decoder: EventDecoder
     private var encoder = TriggerEncoder()
     private var output = EngineOutput()
-    private var stdout = OutputWriter(descriptor: STDOUT_FILENO)
+    private var stdout = OutputWriter(descriptor: STDOUT_FILENO, name: "standard output")
     private(set) var summary: ReplaySummary
     private let progress: ProgressReporter
     /// How far ahead of stream time an event may be (`--max-future`).
@@ -24,8 +24,12 @@ struct ReplaySession: ~Copyable {
     }
 
     mutating func run(_ reader: inout LineReader, until: Int64?) throws {
-        try reader.forEachLine { line, number in
+        try reader.forEachLine { read, number in
             summary.linesRead += 1
+            guard case .text(let line) = read else {
+                summary.reject(.tooLarge, line: number)
+                return
+            }
             if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) {
                 summary.blankLines += 1
                 return
