@@ -15,14 +15,17 @@ struct ConfigLoaderTests {
           initial: new
         """
 
-    func loadError(_ text: String) -> ConfigError? {
+    /// Every problem loading `text` reports, in file order.
+    func loadErrors(_ text: String) -> [ConfigError] {
         do {
             _ = try ConfigLoader.load(text: text, file: "t.yaml")
-            return nil
+            return []
         } catch {
-            return error
+            return error.errors
         }
     }
+
+    func loadError(_ text: String) -> ConfigError? { loadErrors(text).first }
 
     @Test("the reference playbook loads with every section")
     func reference() throws {
@@ -171,6 +174,66 @@ struct ConfigLoaderTests {
         #expect(set.rules.events.maxFuture == Millis.day)
         let zero = try #require(loadError("events: {max_future: 0s}\n\(Self.minimal)"))
         #expect(zero.message == "events.max_future: must be longer than 0" && zero.column == 22, "\(zero)")
+    }
+
+    @Test("every problem of shape and type is reported in one run, in file order")
+    func everyReadingProblem() throws {
+        let errors = loadErrors("""
+            kafka:
+              properties: {partition.assignment.strategy: cooperative-sticky}
+            events: {max_future: 0s, allowed_lateness: soon}
+            counters:
+              a: {events: any, window: 7x}
+              b: {events: any, window: 1d, widnow: 2d}
+            attributes:
+              plan: {from: props.plan, default: [free]}
+            lifecycle:
+              stages: [new, old]
+              initial: new
+              transitions: [{from: new, to: old, on: activty}]
+            triggers:
+              t: {on_enter: old, cooldown: 3 days}
+            erase_on: 5
+            """)
+        #expect(errors.map(\.line) == [2, 3, 3, 5, 6, 8, 12, 14, 15], "\(errors)")
+        #expect(errors.map(\.message.description).allSatisfy { !$0.isEmpty })
+        #expect(errors[4].message.contains("did you mean 'window'"), "\(errors[4])")
+    }
+
+    @Test("problems of meaning (conditions, stages) are reported together once the shapes are right")
+    func everyRuleProblem() throws {
+        let errors = loadErrors("""
+            counters:
+              a: {events: any, window: 7d}
+            lifecycle:
+              stages: [new, old, island, lake]
+              initial: new
+              transitions:
+                - {from: new, to: old, when: "b >= 1"}
+            triggers:
+              t1: {when: "a >= "}
+              t2: {when: "stage == 'nowhere'"}
+            """)
+        #expect(errors.map { "\($0.line):\($0.column)" } == ["4:22", "4:30", "7:35", "9:20", "10:24"], "\(errors)")
+        #expect(errors[0].message.contains("'island' is unreachable") && errors[1].message.contains("'lake' is unreachable"))
+        #expect(errors[2].message.contains("unknown name 'b'"))
+        #expect(errors[3].message.contains("ends too early"))
+        #expect(errors[4].message.contains("'nowhere' is not a declared stage"))
+    }
+
+    @Test("at most 20 problems are printed, then how many more")
+    func printLimit() throws {
+        let counters = (0..<25).map { "  c\($0): {events: any, window: soon}" }.joined(separator: "\n")
+        do {
+            _ = try ConfigLoader.load(text: "counters:\n\(counters)\n\(Self.minimal)", file: "t.yaml")
+            Issue.record("loaded")
+        } catch {
+            #expect(error.errors.count == 25)
+            let lines = error.description.split(separator: "\n")
+            #expect(lines.count == 21)
+            #expect(lines.first == "t.yaml:2:29: counters.c0.window: 'soon' is not a duration; expected e.g. 500ms, 30s, 10m, 12h, 7d or 1d12h")
+            #expect(lines.last == "... and 5 more")
+        }
     }
 
     @Test("an unknown key is reported at the key, with the closest known key")

@@ -45,7 +45,7 @@ struct RuleCompilerTests {
                     condition: .when(Located(when, at: SourceLocation(line: 4, column: 20))))])
             return nil
         } catch {
-            return error as? RuleError
+            return (error as? RuleErrors)?.errors.first
         }
     }
 
@@ -112,7 +112,7 @@ struct RuleCompilerTests {
 
     @Test("stage errors: undeclared target, unreachable stage, on_enter of an unknown stage")
     func stageErrors() {
-        #expect(throws: RuleError.self) {
+        #expect(throws: RuleErrors.self) {
             try F.rules(stages: ["new"], transitions: [F.transition(["new"], "gone", when: "true")])
         }
         do {
@@ -121,10 +121,10 @@ struct RuleCompilerTests {
                 initial: Located("new"), transitions: [])))
             Issue.record("an unreachable stage compiled")
         } catch {
-            #expect(error.location == SourceLocation(line: 9, column: 3))
-            #expect(error.message.contains("unreachable"))
+            #expect(error.errors.map(\.location) == [SourceLocation(line: 9, column: 3)])
+            #expect(error.errors.first?.message.contains("unreachable") == true)
         }
-        #expect(throws: RuleError.self) {
+        #expect(throws: RuleErrors.self) {
             try F.rules(triggers: [TriggerRule(name: "t", fire: .onEnter(Located("nowhere")))])
         }
     }

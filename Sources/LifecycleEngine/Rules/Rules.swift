@@ -226,6 +226,12 @@ public struct GoalRule: Sendable, Equatable {
 }
 
 /// A semantic error in rules, located in the config file when the location is known.
+/// Every problem `CompiledRules` found, in the order of the rules.
+public struct RuleErrors: Error, Sendable, Equatable {
+    public var errors: [RuleError]
+    public init(_ errors: [RuleError]) { self.errors = errors }
+}
+
 public struct RuleError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     public var location: SourceLocation
