@@ -37,10 +37,11 @@ public final class StatusServer: Sendable {
                     }
                     guard admitted else { return channel.close() }
                     channel.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
-                    return channel.pipeline.addHandler(IdleStateHandler(readTimeout: TimeAmount(idleTimeout))).flatMap {
-                        channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true)
-                    }.flatMap {
-                        channel.pipeline.addHandler(StatusHandler(board: board, registry: registry, clock: clock))
+                    return channel.eventLoop.makeCompletedFuture {
+                        let pipeline = channel.pipeline.syncOperations
+                        try pipeline.addHandler(IdleStateHandler(readTimeout: TimeAmount(idleTimeout)))
+                        try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+                        try pipeline.addHandler(StatusHandler(board: board, registry: registry, clock: clock))
                     }
                 }
                 .bind(host: host, port: port).wait()
