@@ -88,12 +88,20 @@ struct RulesReader {
         entries(node, "counters") { (reader, key, value) throws(ConfigError) in try reader.counter(key, value) }
     }
 
-    private mutating func counter(_ key: Node, _ value: Node) throws(ConfigError) -> CounterRule {
-        let name = try yaml.identifier(key, "counters")
-        let path = "counters.\(name)"
+    /// A counter or attribute: its name (claimed), its path and its mapping, keys checked.
+    private mutating func declaration(
+        _ key: Node, _ value: Node, in section: String, allowed: [String]
+    ) throws(ConfigError) -> (name: String, path: String, map: Node.Mapping) {
+        let name = try yaml.identifier(key, section)
+        let path = "\(section).\(name)"
         try claim(name, path, at: key)
         let map = try yaml.mapping(value, path)
-        yaml.checkKeys(map, allowed: ["events", "window", "sum", "distinct", "resolution"], path)
+        yaml.checkKeys(map, allowed: allowed, path)
+        return (name, path, map)
+    }
+
+    private mutating func counter(_ key: Node, _ value: Node) throws(ConfigError) -> CounterRule {
+        let (name, path, map) = try declaration(key, value, in: "counters", allowed: ["events", "window", "sum", "distinct", "resolution"])
         let aggregation: CounterRule.Aggregation
         switch (map["sum"], map["distinct"]) {
         case (let sum?, nil): aggregation = .sum(path: try yaml.nonEmptyString(sum, "\(path).sum"))
@@ -125,11 +133,7 @@ struct RulesReader {
     }
 
     private mutating func attribute(_ key: Node, _ value: Node) throws(ConfigError) -> AttributeRule {
-        let name = try yaml.identifier(key, "attributes")
-        let path = "attributes.\(name)"
-        try claim(name, path, at: key)
-        let map = try yaml.mapping(value, path)
-        yaml.checkKeys(map, allowed: ["from", "on", "default"], path)
+        let (name, path, map) = try declaration(key, value, in: "attributes", allowed: ["from", "on", "default"])
         return AttributeRule(
             name: name,
             path: try yaml.nonEmptyString(try yaml.required(map, "from", path, parent: value), "\(path).from"),

@@ -62,18 +62,28 @@ struct ReplayCommandTests {
         }
     }
 
+    /// Replays the sample with `extra` lines inserted (at 0-based line positions, in order),
+    /// and the sample as it is, both `--until` the same time.
+    static func replaySample(
+        inserting extra: [(at: Int, line: String)]
+    ) throws -> (changed: BinaryRunner.Result, reference: BinaryRunner.Result) {
+        var lines = try String(contentsOfFile: BinaryRunner.path(sample), encoding: .utf8).split(separator: "\n").map(String.init)
+        for (position, line) in extra { lines.insert(line, at: position) }
+        let input = try BinaryRunner.temporaryFile(lines.joined(separator: "\n") + "\n", name: "changed.ndjson")
+        return (
+            try BinaryRunner.run(["replay", "-c", config, "-i", input, "--until", until]),
+            try BinaryRunner.run(["replay", "-c", config, "-i", sample, "--until", until]))
+    }
+
     @Test("bad lines are counted with their line numbers and never stop the replay")
     func badLines() throws {
-        let clean = try String(contentsOfFile: BinaryRunner.path(Self.sample), encoding: .utf8)
-        var lines = clean.split(separator: "\n").map(String.init)
-        lines.insert("this is not json", at: 3)
-        lines.insert(#"{"event":"login","ts":1795392000000}"#, at: 10)
-        lines.insert(#"{"user_id":"zed","event":"login","ts":"yesterday"}"#, at: 20)
-        lines.insert(#"["an","array"]"#, at: 30)
-        lines.insert("", at: 40)
-        let input = try BinaryRunner.temporaryFile(lines.joined(separator: "\n") + "\n", name: "dirty.ndjson")
-        let dirty = try BinaryRunner.run(["replay", "-c", Self.config, "-i", input, "--until", Self.until])
-        let reference = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--until", Self.until])
+        let (dirty, reference) = try Self.replaySample(inserting: [
+            (3, "this is not json"),
+            (10, #"{"event":"login","ts":1795392000000}"#),
+            (20, #"{"user_id":"zed","event":"login","ts":"yesterday"}"#),
+            (30, #"["an","array"]"#),
+            (40, ""),
+        ])
         #expect(dirty.status == 0, "\(dirty.stderr)")
         #expect(dirty.stdoutData == reference.stdoutData)
         #expect(dirty.stderr.contains("rejected not_json: 1 (line 4)"), "\(dirty.stderr)")
@@ -84,12 +94,8 @@ struct ReplayCommandTests {
 
     @Test("an event more than --max-future ahead of stream time is rejected as bad_time and changes nothing")
     func futureDated() throws {
-        let clean = try String(contentsOfFile: BinaryRunner.path(Self.sample), encoding: .utf8)
-        var lines = clean.split(separator: "\n").map(String.init)
-        lines.insert(#"{"user_id":"alice","event":"core_action","ts":"2089-12-31T00:00:00Z"}"#, at: 5)
-        let input = try BinaryRunner.temporaryFile(lines.joined(separator: "\n") + "\n", name: "future.ndjson")
-        let poisoned = try BinaryRunner.run(["replay", "-c", Self.config, "-i", input, "--until", Self.until])
-        let reference = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--until", Self.until])
+        let (poisoned, reference) = try Self.replaySample(
+            inserting: [(5, #"{"user_id":"alice","event":"core_action","ts":"2089-12-31T00:00:00Z"}"#)])
         #expect(poisoned.status == 0, "\(poisoned.stderr)")
         #expect(poisoned.stdoutData == reference.stdoutData)
         #expect(poisoned.stderr.contains("rejected bad_time: 1 (line 6)"), "\(poisoned.stderr)")
