@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -59,6 +60,7 @@ let package = Package(
             dependencies: [
                 "LifecycleDaemon", "LifecycleEngine",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -116,3 +118,21 @@ let package = Package(
     ],
     cxxLanguageStandard: .cxx17
 )
+
+// libFuzzer harnesses (scripts/fuzz). libFuzzer supplies their `main`, so they link only
+// when built with `-sanitize=fuzzer`: they are declared only when LIFECYCLED_FUZZ is set,
+// and a plain `swift build` never sees them.
+if ProcessInfo.processInfo.environment["LIFECYCLED_FUZZ"] != nil {
+    let harnesses: [(name: String, dependencies: [Target.Dependency])] = [
+        ("FuzzEventDecoder", ["FuzzSupport", "LifecycleCodec", "LifecycleEngine"]),
+        ("FuzzConfig", ["FuzzSupport", "LifecycleConfig"]),
+        ("FuzzCondition", ["FuzzSupport", "LifecycleEngine"]),
+    ]
+    package.targets.append(.target(name: "FuzzSupport", path: "Tests/Fuzz/Harnesses/FuzzSupport"))
+    package.targets += harnesses.map { harness in
+        .executableTarget(
+            name: harness.name, dependencies: harness.dependencies, path: "Tests/Fuzz/Harnesses/\(harness.name)",
+            // No top-level code: the one file would otherwise be compiled as the program's main.
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])])
+    }
+}

@@ -12,7 +12,16 @@ public struct DaemonSettings: Sendable, Equatable {
         public var triggerTopics: [String: String] = [:]
         /// Passed to librdkafka unchanged (SASL, TLS, tuning); values as text.
         public var properties: [String: String] = [:]
+        /// Whether the daemon may create the changelog topics it needs.
+        public var createTopics = true
+        /// Input topic → its changelog topic, where not the default `<group_id>.<topic>.changelog`.
+        public var changelogTopics: [String: String] = [:]
         public init() {}
+
+        /// The compacted topic that keeps the state of `inputTopic`'s partitions.
+        public func changelogTopic(for inputTopic: String) -> String {
+            changelogTopics[inputTopic] ?? "\(groupID).\(inputTopic).changelog"
+        }
     }
 
     public struct HTTP: Sendable, Equatable {
@@ -28,6 +37,9 @@ public struct DaemonSettings: Sendable, Equatable {
     public struct State: Sendable, Equatable {
         public var directory = "/var/lib/lifecycled"
         public var checkpointInterval: Int64 = 10 * Millis.second
+        /// Whether each partition's state is also kept in a changelog topic, so it moves
+        /// with the partition to another instance.
+        public var changelog = true
         public init() {}
     }
 

@@ -1,57 +1,78 @@
 import LifecycleEngine
 import Yams
 
-/// Reads the daemon sections (kafka, http, state) with their defaults.
+/// Reads the daemon sections (kafka, http, state, processing) with their defaults.
 struct SettingsReader {
     let yaml: YAMLCursor
 
-    func settings(_ top: Node.Mapping, triggerTopics: [String: String]) throws(ConfigError) -> DaemonSettings {
+    /// Records each problem (see `YAMLCursor.recover`); a field that fails keeps its default.
+    func settings(_ top: Node.Mapping, triggerTopics: [String: String]) -> DaemonSettings {
         var settings = DaemonSettings()
         settings.kafka.triggerTopics = triggerTopics
-        if let node = top["kafka"] { try kafka(node, &settings.kafka) }
-        if let node = top["http"] {
-            let map = try yaml.mapping(node, "http")
-            try yaml.checkKeys(map, allowed: ["listen"], "http")
-            if let listen = map["listen"] { settings.http.listen = try address(listen, "http.listen") }
+        section(top, "kafka", ["brokers", "group_id", "input_topics", "dead_letter_topic", "properties", "create_topics", "changelog_topics"]) { (map) throws(ConfigError) in
+            yaml.read(map, "brokers", of: "kafka", into: &settings.kafka.brokers, yaml.nonEmptyString)
+            yaml.read(map, "group_id", of: "kafka", into: &settings.kafka.groupID, yaml.nonEmptyString)
+            yaml.read(map, "input_topics", of: "kafka", into: &settings.kafka.inputTopics) { (node, path) throws(ConfigError) in
+                try yaml.names(node, path).map(\.value)
+            }
+            yaml.read(map, "dead_letter_topic", of: "kafka", into: &settings.kafka.deadLetterTopic, yaml.nonEmptyString)
+            yaml.read(map, "properties", of: "kafka", into: &settings.kafka.properties, properties)
+            yaml.read(map, "create_topics", of: "kafka", into: &settings.kafka.createTopics, yaml.boolean)
+            yaml.read(map, "changelog_topics", of: "kafka", into: &settings.kafka.changelogTopics, topicNames)
         }
-        if let node = top["state"] {
-            let map = try yaml.mapping(node, "state")
-            try yaml.checkKeys(map, allowed: ["dir", "checkpoint_interval"], "state")
-            if let dir = map["dir"] { settings.state.directory = try yaml.nonEmptyString(dir, "state.dir") }
-            if let interval = map["checkpoint_interval"] {
-                settings.state.checkpointInterval = try yaml.duration(interval, "state.checkpoint_interval")
-                guard settings.state.checkpointInterval >= Millis.second else {
-                    throw yaml.error("state.checkpoint_interval: must be at least 1s", at: interval)
-                }
+        section(top, "http", ["listen"]) { (map) throws(ConfigError) in
+            yaml.read(map, "listen", of: "http", into: &settings.http.listen, address)
+        }
+        section(top, "state", ["dir", "checkpoint_interval", "changelog"]) { (map) throws(ConfigError) in
+            yaml.read(map, "changelog", of: "state", into: &settings.state.changelog, yaml.boolean)
+            yaml.read(map, "dir", of: "state", into: &settings.state.directory, yaml.nonEmptyString)
+            yaml.read(map, "checkpoint_interval", of: "state", into: &settings.state.checkpointInterval) { (node, path) throws(ConfigError) in
+                let interval = try yaml.duration(node, path)
+                guard interval >= Millis.second else { throw yaml.error("\(path): must be at least 1s", at: node) }
+                return interval
             }
         }
-        if let node = top["processing"] {
-            let map = try yaml.mapping(node, "processing")
-            try yaml.checkKeys(map, allowed: ["threads"], "processing")
-            if let threads = map["threads"] {
-                let count = try yaml.positiveInteger(threads, "processing.threads")
-                guard (1...DaemonSettings.Processing.maxThreads).contains(count) else {
-                    throw yaml.error("processing.threads: must be from 1 to \(DaemonSettings.Processing.maxThreads) (omit it to use every core the process may use)", at: threads)
+        section(top, "processing", ["threads"]) { (map) throws(ConfigError) in
+            yaml.read(map, "threads", of: "processing", into: &settings.processing.threads) { (node, path) throws(ConfigError) in
+                let count = try yaml.positiveInteger(node, path)
+                guard count <= DaemonSettings.Processing.maxThreads else {
+                    throw yaml.error("\(path): must be from 1 to \(DaemonSettings.Processing.maxThreads) (omit it to use every core the process may use)", at: node)
                 }
-                settings.processing.threads = count
+                return count
             }
         }
         return settings
     }
 
-    private func kafka(_ node: Node, _ kafka: inout DaemonSettings.Kafka) throws(ConfigError) {
-        let map = try yaml.mapping(node, "kafka")
-        try yaml.checkKeys(map, allowed: ["brokers", "group_id", "input_topics", "dead_letter_topic", "properties"], "kafka")
-        if let value = map["brokers"] { kafka.brokers = try yaml.nonEmptyString(value, "kafka.brokers") }
-        if let value = map["group_id"] { kafka.groupID = try yaml.nonEmptyString(value, "kafka.group_id") }
-        if let value = map["input_topics"] { kafka.inputTopics = try yaml.names(value, "kafka.input_topics").map(\.value) }
-        if let value = map["dead_letter_topic"] { kafka.deadLetterTopic = try yaml.nonEmptyString(value, "kafka.dead_letter_topic") }
-        if let value = map["properties"] {
-            for (key, property) in try yaml.mapping(value, "kafka.properties") {
-                let name = try yaml.nonEmptyString(key, "kafka.properties")
-                kafka.properties[name] = try yaml.string(property, "kafka.properties.\(name)")
-            }
+    /// Reads the top-level mapping `name`, if present, with its allowed keys.
+    private func section(
+        _ top: Node.Mapping, _ name: String, _ allowed: [String], _ body: (Node.Mapping) throws(ConfigError) -> Void
+    ) {
+        guard let node = top[name] else { return }
+        _ = yaml.recover { () throws(ConfigError) in
+            let map = try yaml.mapping(node, name)
+            yaml.checkKeys(map, allowed: allowed, name)
+            try body(map)
         }
+    }
+
+    private func properties(_ node: Node, _ path: String) throws(ConfigError) -> [String: String] {
+        var properties: [String: String] = [:]
+        for (key, property) in try yaml.mapping(node, path) {
+            let name = try yaml.nonEmptyString(key, path)
+            properties[name] = try yaml.string(property, "\(path).\(name)")
+        }
+        return properties
+    }
+
+    /// Input topic → changelog topic.
+    private func topicNames(_ node: Node, _ path: String) throws(ConfigError) -> [String: String] {
+        var names: [String: String] = [:]
+        for (key, value) in try yaml.mapping(node, path) {
+            let topic = try yaml.nonEmptyString(key, path)
+            names[topic] = try yaml.nonEmptyString(value, "\(path).\(topic)")
+        }
+        return names
     }
 
     /// `host:port` with a port from 0 to 65535 (IPv6 hosts in brackets).

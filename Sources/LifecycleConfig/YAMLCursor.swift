@@ -5,6 +5,18 @@ import Yams
 /// concerned, naming the field by its dotted path and saying what was expected.
 struct YAMLCursor {
     let file: String
+    /// Problems found so far: readers record one and go on, so one run reports them all.
+    let problems = ConfigProblems()
+
+    /// Runs `read`; if it fails, records the problem and returns nil so reading goes on.
+    func recover<T>(_ read: () throws(ConfigError) -> T) -> T? {
+        do {
+            return try read()
+        } catch {
+            problems.errors.append(error)
+            return nil
+        }
+    }
 
     func error(_ message: String, at node: Node?) -> ConfigError {
         let mark = node?.mark
@@ -22,6 +34,16 @@ struct YAMLCursor {
         return scalar.style == .singleQuoted || scalar.style == .doubleQuoted ? start.advanced(by: 1) : start
     }
 
+    /// Sets `field` from `map[key]` when it is there and valid; a problem is recorded and
+    /// the field keeps its value.
+    func read<T>(
+        _ map: Node.Mapping, _ key: String, of section: String, into field: inout T,
+        _ value: (Node, String) throws(ConfigError) -> T
+    ) {
+        guard let node = map[key], let read = recover({ () throws(ConfigError) in try value(node, "\(section).\(key)") }) else { return }
+        field = read
+    }
+
     func mapping(_ node: Node, _ path: String) throws(ConfigError) -> Node.Mapping {
         guard case .mapping(let mapping) = node else {
             throw error("\(path): expected a mapping (key: value pairs), found \(kind(node))", at: node)
@@ -29,15 +51,15 @@ struct YAMLCursor {
         return mapping
     }
 
-    /// Rejects keys outside `allowed`, suggesting the closest one.
-    func checkKeys(_ mapping: Node.Mapping, allowed: [String], _ path: String) throws(ConfigError) {
+    /// Records every key outside `allowed`, suggesting the closest one.
+    func checkKeys(_ mapping: Node.Mapping, allowed: [String], _ path: String) {
         for (key, _) in mapping {
             let name = key.string ?? ""
             guard !allowed.contains(name) else { continue }
             let suggestion = allowed.min { editDistance($0, name) < editDistance($1, name) }
             let hint = suggestion.map { editDistance($0, name) <= 2 ? " (did you mean '\($0)'?)" : "" } ?? ""
-            throw error(
-                "\(path): unknown key '\(name)'\(hint); expected one of \(allowed.joined(separator: ", "))", at: key)
+            problems.errors.append(error(
+                "\(path): unknown key '\(name)'\(hint); expected one of \(allowed.joined(separator: ", "))", at: key))
         }
     }
 
@@ -61,8 +83,13 @@ struct YAMLCursor {
         return text
     }
 
+    /// A name (an event, a stage, a topic) is text: a plain number or boolean is refused
+    /// rather than read as the name "5", since it is most likely a mistake.
     func located(_ node: Node, _ path: String) throws(ConfigError) -> Located<String> {
-        Located(try nonEmptyString(node, path), at: location(node))
+        if case .scalar(let scalar) = node, [Tag.Name.int, .float, .bool].map(\.rawValue).contains(node.tag.rawValue) {
+            throw error("\(path): expected a name (text), found \(scalar.string); quote it (\"\(scalar.string)\") if it is a name", at: node)
+        }
+        return Located(try nonEmptyString(node, path), at: location(node))
     }
 
     /// One name or a list of names.
@@ -93,6 +120,14 @@ struct YAMLCursor {
             throw error("\(path): '\(scalar.string)' is not a duration; expected e.g. 500ms, 30s, 10m, 12h, 7d or 1d12h", at: node)
         }
         return duration
+    }
+
+    /// `true` or `false` (YAML 1.2: not yes/no/on/off).
+    func boolean(_ node: Node, _ path: String) throws(ConfigError) -> Bool {
+        guard case .scalar(let scalar) = node, scalar.style == .plain, let value = Bool(scalar.string) else {
+            throw error("\(path): expected true or false", at: node)
+        }
+        return value
     }
 
     func positiveInteger(_ node: Node, _ path: String) throws(ConfigError) -> Int {

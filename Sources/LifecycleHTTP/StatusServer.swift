@@ -1,6 +1,7 @@
 import Foundation
 import LifecycleDaemon
 import LifecycleEngine
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -15,17 +16,32 @@ public final class StatusServer: Sendable {
     private let channel: Channel
 
     /// Binds `host:port` (port 0 picks a free one); throws if the address is unusable.
+    /// Idle connections are closed after `idleTimeout`, and connections beyond
+    /// `maxConnections` at once as they arrive: idle clients must not use up the process's
+    /// file descriptors, which the checkpoints need.
     public init(
-        host: String, port: Int, board: StatusBoard, registry: PrometheusCollectorRegistry, clock: @escaping @Sendable () -> Int64
+        host: String, port: Int, board: StatusBoard, registry: PrometheusCollectorRegistry,
+        clock: @escaping @Sendable () -> Int64, idleTimeout: Duration = .seconds(30), maxConnections: Int = 256
     ) throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let open = NIOLockedValueBox(0)
         do {
             channel = try ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 64)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
-                    channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-                        channel.pipeline.addHandler(StatusHandler(board: board, registry: registry, clock: clock))
+                    let admitted = open.withLockedValue { count in
+                        guard count < maxConnections else { return false }
+                        count += 1
+                        return true
+                    }
+                    guard admitted else { return channel.close() }
+                    channel.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
+                    return channel.eventLoop.makeCompletedFuture {
+                        let pipeline = channel.pipeline.syncOperations
+                        try pipeline.addHandler(IdleStateHandler(readTimeout: TimeAmount(idleTimeout)))
+                        try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+                        try pipeline.addHandler(StatusHandler(board: board, registry: registry, clock: clock))
                     }
                 }
                 .bind(host: host, port: port).wait()
@@ -73,6 +89,18 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
         self.board = board
         self.registry = registry
         self.clock = clock
+    }
+
+    /// A connection idle for the timeout is closed.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// A request NIO cannot parse was answered 400 with `Connection: close` by the error
+    /// handler before this one: close, as that response says.
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

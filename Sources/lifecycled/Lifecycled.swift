@@ -19,6 +19,9 @@ struct Lifecycled: AsyncParsableCommand {
 
     /// Maps argument errors to the documented exit codes (usage errors exit 1, not 64).
     static func main() async {
+        // A closed stdout (`replay ... | head`) must be a write error that says so, not a
+        // silent death by signal.
+        signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot()
             if var command = command as? any AsyncParsableCommand {

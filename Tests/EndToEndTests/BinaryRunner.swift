@@ -25,11 +25,21 @@ struct BinaryRunner {
 
     static func path(_ relative: String) -> String { repositoryRoot.appendingPathComponent(relative).path }
 
-    /// Runs with `arguments`; `stdinChunks` are written one after another with `pause` between.
-    static func run(_ arguments: [String], stdinChunks: [Data] = [], pause: TimeInterval = 0) throws -> Result {
+    /// Runs with `arguments`; `stdinChunks` are written one after another with `pause` between,
+    /// and `afterChunk` is called with the process id and the chunk's index after each.
+    /// With `shell`, the binary runs inside `bash -c SHELL`, where it is `"$0" "$@"`.
+    static func run(
+        _ arguments: [String], stdinChunks: [Data] = [], pause: TimeInterval = 0, shell: String? = nil,
+        afterChunk: (Int32, Int) -> Void = { _, _ in }
+    ) throws -> Result {
         let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+        if let shell {
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", shell, binary.path] + arguments
+        } else {
+            process.executableURL = binary
+            process.arguments = arguments
+        }
         process.currentDirectoryURL = repositoryRoot
         let out = Pipe()
         let err = Pipe()
@@ -47,6 +57,7 @@ struct BinaryRunner {
         for (index, chunk) in stdinChunks.enumerated() {
             if index > 0 && pause > 0 { Thread.sleep(forTimeInterval: pause) }
             input.fileHandleForWriting.write(chunk)
+            afterChunk(process.processIdentifier, index)
         }
         try input.fileHandleForWriting.close()
         process.waitUntilExit()

@@ -39,6 +39,25 @@ struct CheckCommandTests {
         #expect(result.stdout.isEmpty)
     }
 
+    @Test("check reports every problem in one run, each as FILE:LINE:COL: message")
+    func everyProblem() throws {
+        let path = try BinaryRunner.temporaryFile("""
+            counters:
+              a: {events: any, window: 7x}
+              b: {events: any, window: 1d, sum: [x]}
+            lifecycle:
+              stages: [new, old]
+              initial: new
+              transitions: [{from: new, to: old, "on": activty}]
+            """, name: "several.yaml")
+        let result = try BinaryRunner.run(["check", "--config", path])
+        #expect(result.status == 1)
+        let lines = result.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.map { $0.split(separator: ":").dropFirst().prefix(2).joined(separator: ":") } == ["2:28", "3:37", "7:44"], "\(result.stderr)")
+        #expect(lines.allSatisfy { $0.hasPrefix(path + ":") }, "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
     @Test("a missing config file is a clear usage error")
     func missingFile() throws {
         let result = try BinaryRunner.run(["check", "--config", "no/such/file.yaml"])

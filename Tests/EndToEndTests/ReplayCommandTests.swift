@@ -62,24 +62,50 @@ struct ReplayCommandTests {
         }
     }
 
+    /// Replays the sample with `extra` lines inserted (at 0-based line positions, in order),
+    /// and the sample as it is, both `--until` the same time.
+    static func replaySample(
+        inserting extra: [(at: Int, line: String)]
+    ) throws -> (changed: BinaryRunner.Result, reference: BinaryRunner.Result) {
+        var lines = try String(contentsOfFile: BinaryRunner.path(sample), encoding: .utf8).split(separator: "\n").map(String.init)
+        for (position, line) in extra { lines.insert(line, at: position) }
+        let input = try BinaryRunner.temporaryFile(lines.joined(separator: "\n") + "\n", name: "changed.ndjson")
+        return (
+            try BinaryRunner.run(["replay", "-c", config, "-i", input, "--until", until]),
+            try BinaryRunner.run(["replay", "-c", config, "-i", sample, "--until", until]))
+    }
+
     @Test("bad lines are counted with their line numbers and never stop the replay")
     func badLines() throws {
-        let clean = try String(contentsOfFile: BinaryRunner.path(Self.sample), encoding: .utf8)
-        var lines = clean.split(separator: "\n").map(String.init)
-        lines.insert("this is not json", at: 3)
-        lines.insert(#"{"event":"login","ts":1795392000000}"#, at: 10)
-        lines.insert(#"{"user_id":"zed","event":"login","ts":"yesterday"}"#, at: 20)
-        lines.insert(#"["an","array"]"#, at: 30)
-        lines.insert("", at: 40)
-        let input = try BinaryRunner.temporaryFile(lines.joined(separator: "\n") + "\n", name: "dirty.ndjson")
-        let dirty = try BinaryRunner.run(["replay", "-c", Self.config, "-i", input, "--until", Self.until])
-        let reference = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--until", Self.until])
+        let (dirty, reference) = try Self.replaySample(inserting: [
+            (3, "this is not json"),
+            (10, #"{"event":"login","ts":1795392000000}"#),
+            (20, #"{"user_id":"zed","event":"login","ts":"yesterday"}"#),
+            (30, #"["an","array"]"#),
+            (40, ""),
+        ])
         #expect(dirty.status == 0, "\(dirty.stderr)")
         #expect(dirty.stdoutData == reference.stdoutData)
         #expect(dirty.stderr.contains("rejected not_json: 1 (line 4)"), "\(dirty.stderr)")
         #expect(dirty.stderr.contains("rejected missing_user_id: 1 (line 11)"), "\(dirty.stderr)")
         #expect(dirty.stderr.contains("rejected bad_time: 1 (line 21)"), "\(dirty.stderr)")
         #expect(dirty.stderr.contains("rejected not_object: 1 (line 31)"), "\(dirty.stderr)")
+    }
+
+    @Test("an event more than --max-future ahead of stream time is rejected as bad_time and changes nothing")
+    func futureDated() throws {
+        let (poisoned, reference) = try Self.replaySample(
+            inserting: [(5, #"{"user_id":"alice","event":"core_action","ts":"2089-12-31T00:00:00Z"}"#)])
+        #expect(poisoned.status == 0, "\(poisoned.stderr)")
+        #expect(poisoned.stdoutData == reference.stdoutData)
+        #expect(poisoned.stderr.contains("rejected bad_time: 1 (line 6)"), "\(poisoned.stderr)")
+        #expect(poisoned.stderr.contains("late (dropped) 0"), "\(poisoned.stderr)")
+        #expect(poisoned.stderr.contains("stream time: \(Self.until)"), "\(poisoned.stderr)")
+        // The sample's events are up to a day apart: a bound of an hour rejects some of them.
+        let strict = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--max-future", "1h"])
+        #expect(strict.stderr.contains("rejected bad_time: "), "\(strict.stderr)")
+        let bad = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--max-future", "soon"])
+        #expect(bad.status == 1 && bad.stderr.contains("--max-future"), "\(bad.stderr)")
     }
 
     @Test("--until fires the timers due after the last event; without it they wait")
@@ -100,5 +126,49 @@ struct ReplayCommandTests {
         let result = try BinaryRunner.run(["replay", "-c", Self.config, "-i", "nope.ndjson"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("nope.ndjson"))
+    }
+
+    @Test("a directory as input is a usage error (exit 1) naming it")
+    func directoryInput() throws {
+        let result = try BinaryRunner.run(["replay", "-c", Self.config, "-i", "config/examples"])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("config/examples: is a directory"), "\(result.stderr)")
+    }
+
+    @Test("a closed stdout (>&- or a reader that went away) is exit 2 with a message naming it, not a SIGPIPE", arguments: [
+        #""$0" "$@" >&-"#,
+        #""$0" "$@" | head -c 0; exit ${PIPESTATUS[0]}"#,
+    ])
+    func stdoutClosed(shell: String) throws {
+        let result = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample], shell: shell)
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("writing to standard output failed"), "\(result.stderr)")
+    }
+
+    /// Peak resident memory of a running process, from /proc.
+    static func peakResidentKB(_ pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
+    }
+
+    @Test("a line over max_event_bytes is skipped as too_large without being held: 128 MiB through a pipe")
+    func hugeLine() throws {
+        let lines = try String(contentsOfFile: BinaryRunner.path(Self.sample), encoding: .utf8)
+            .split(separator: "\n").map { Data(($0 + "\n").utf8) }
+        let block = Data(repeating: UInt8(ascii: "a"), count: 4 << 20)
+        let huge = Array(repeating: block, count: 32) + [Data("\n".utf8)]
+        var peakKB: Int?
+        let result = try BinaryRunner.run(
+            ["replay", "-c", Self.config, "--until", Self.until],
+            stdinChunks: [lines[..<3].reduce(Data(), +)] + huge + [lines[3...].reduce(Data(), +)],
+            afterChunk: { pid, index in if index == huge.count { peakKB = Self.peakResidentKB(pid) } })
+        let reference = try BinaryRunner.run(["replay", "-c", Self.config, "-i", Self.sample, "--until", Self.until])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdoutData == reference.stdoutData)
+        #expect(result.stderr.contains("rejected too_large: 1 (line 4)"), "\(result.stderr)")
+        let peak = try #require(peakKB)
+        #expect(peak < 100 << 10, "peak resident memory \(peak) KB while reading a 128 MiB line")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -43,5 +44,101 @@ struct StatusServerTests {
         #expect(Date().timeIntervalSince(started) < 5)
         #expect(Self.request(port, "/v1/users/x", method: "POST").status == 405)
         #expect(Self.request(port, "/nope").status == 404)
+    }
+
+    static func server(idleTimeout: Duration = .seconds(30), maxConnections: Int = 256) throws -> StatusServer {
+        try StatusServer(
+            host: "127.0.0.1", port: 0, board: StatusBoard(), registry: PrometheusCollectorRegistry(), clock: { 1_000_000 },
+            idleTimeout: idleTimeout, maxConnections: maxConnections)
+    }
+
+    @Test("a request NIO cannot parse is answered 400 with Connection: close, and the connection is closed")
+    func unparseable() throws {
+        let server = try Self.server()
+        defer { server.close() }
+        let connection = try RawConnection(port: server.port)
+        connection.send("NOT HTTP AT ALL\r\n\r\n")
+        let received = try #require(connection.readUntilClosed(), "the connection stayed open")
+        #expect(received.hasPrefix("HTTP/1.1 400") && received.lowercased().contains("connection: close"), "\(received)")
+    }
+
+    @Test("an idle connection is closed after the idle timeout")
+    func idleTimeout() throws {
+        let server = try Self.server(idleTimeout: .milliseconds(300))
+        defer { server.close() }
+        let connection = try RawConnection(port: server.port)
+        let started = Date()
+        #expect(connection.readUntilClosed() == "", "the idle connection stayed open")
+        #expect(Date().timeIntervalSince(started) < 4)
+    }
+
+    @Test("connections beyond the limit are closed at once; a freed place is served again")
+    func connectionLimit() throws {
+        let server = try Self.server(maxConnections: 2)
+        defer { server.close() }
+        let request = "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"
+        var first: RawConnection? = try RawConnection(port: server.port)
+        let second = try RawConnection(port: server.port)
+        for connection in [first!, second] {
+            connection.send(request)
+            #expect(connection.receive()?.hasPrefix("HTTP/1.1 503") == true)  // served and kept open
+        }
+        let third = try RawConnection(port: server.port)
+        third.send(request)
+        #expect(third.readUntilClosed() == "", "a connection beyond the limit was served or kept open")
+        first = nil  // closes it, freeing a place
+        Thread.sleep(forTimeInterval: 0.2)
+        let fourth = try RawConnection(port: server.port)
+        fourth.send(request)
+        #expect(fourth.receive()?.hasPrefix("HTTP/1.1 503") == true)
+        _ = first
+    }
+}
+
+/// A plain TCP client, to see what the server does with the connection itself.
+final class RawConnection {
+    let descriptor: Int32
+
+    init(port: Int, timeoutSeconds: Int = 5) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(descriptor)
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    func send(_ text: String) {
+        _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(descriptor, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// What one read returns, or nil on a timeout or when the server has closed.
+    func receive() -> String? {
+        var bytes = [UInt8](repeating: 0, count: 65_536)
+        let count = recv(descriptor, &bytes, bytes.count, 0)
+        return count > 0 ? String(decoding: bytes[..<count], as: UTF8.self) : nil
+    }
+
+    /// Everything received until the server closes the connection, or nil if it is still open
+    /// when the read times out.
+    func readUntilClosed() -> String? {
+        var received: [UInt8] = []
+        var bytes = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = recv(descriptor, &bytes, bytes.count, 0)
+            if count == 0 { return String(decoding: received, as: UTF8.self) }
+            if count < 0 { return errno == ECONNRESET ? String(decoding: received, as: UTF8.self) : nil }
+            received += bytes[..<count]
+        }
     }
 }

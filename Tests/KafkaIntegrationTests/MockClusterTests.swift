@@ -83,17 +83,6 @@ struct MockClusterTests {
         #expect(Set(first.values).isDisjoint(with: second.values))
     }
 
-    @Test("cooperative rebalancing, which the owner-handled rebalances do not support, is refused by name")
-    func cooperativeRefused() {
-        #expect {
-            _ = try KafkaConsumer(
-                properties: ["group.id": "g", "partition.assignment.strategy": "cooperative-sticky"], logger: Self.logger
-            ) { _ in [:] }
-        } throws: { error in
-            "\(error)".contains("partition.assignment.strategy")
-        }
-    }
-
     @Test("a bad librdkafka property is reported by name")
     func badProperty() {
         #expect {

@@ -15,14 +15,17 @@ struct ConfigLoaderTests {
           initial: new
         """
 
-    func loadError(_ text: String) -> ConfigError? {
+    /// Every problem loading `text` reports, in file order.
+    func loadErrors(_ text: String) -> [ConfigError] {
         do {
             _ = try ConfigLoader.load(text: text, file: "t.yaml")
-            return nil
+            return []
         } catch {
-            return error
+            return error.errors
         }
     }
+
+    func loadError(_ text: String) -> ConfigError? { loadErrors(text).first }
 
     @Test("the reference playbook loads with every section")
     func reference() throws {
@@ -75,6 +78,164 @@ struct ConfigLoaderTests {
         #expect(topics.settings.kafka.triggerTopics == ["hello": "crm.hello"])
     }
 
+    @Test("YAML 1.2: a quoted key is the same key, e.g. `\"on\": activity` and `'on':`")
+    func quotedOnKeys() throws {
+        let loaded = try ConfigLoader.load(text: """
+            attributes:
+              plan: {from: props.plan, 'on': [signup]}
+            lifecycle:
+              stages: [new, back]
+              initial: new
+              transitions: [{from: new, to: back, "on": activity}]
+            """, file: "t.yaml")
+        #expect(loaded.rules.attributes.first?.on.eventNames == ["signup"])
+        #expect(loaded.rules.lifecycle.transitions.first?.condition == .activity)
+        let twice = try #require(loadError("""
+            lifecycle:
+              stages: [new, back]
+              initial: new
+              transitions: [{from: new, to: back, on: activity, "on": activity}]
+            """))
+        #expect(twice.message.contains("duplicate key 'on'"), "\(twice)")
+    }
+
+    @Test("YAML 1.2: the reference playbook with every key quoted reads the same as unquoted")
+    func everyKeyQuoted() throws {
+        let text = try String(contentsOfFile: Self.referencePath, encoding: .utf8)
+        // Every `key:` followed by a space or a line end, alternately double and single quoted.
+        let keyPattern = try Regex(#"([A-Za-z_][A-Za-z0-9_.]*):(?=\s)"#)
+        var count = 0
+        let quoted = text.replacing(keyPattern) { match in
+            count += 1
+            let quote = count.isMultiple(of: 2) ? "'" : "\""
+            return "\(quote)\(match.output[1].substring ?? "")\(quote):"
+        }
+        #expect(count > 50)
+        let plain = try ConfigLoader.load(text: text, file: "t.yaml")
+        let loaded = try ConfigLoader.load(text: quoted, file: "t.yaml")
+        #expect(loaded.settings == plain.settings)
+        #expect(loaded.rules.version == plain.rules.version)
+        #expect(loaded.rules.events == plain.rules.events)
+        #expect(loaded.rules.counters.map(\.name) == plain.rules.counters.map(\.name))
+        #expect(loaded.rules.counters.map(\.aggregation) == plain.rules.counters.map(\.aggregation))
+        #expect(loaded.rules.counters.map(\.window) == plain.rules.counters.map(\.window))
+        #expect(loaded.rules.attributes.map(\.on.eventNames) == plain.rules.attributes.map(\.on.eventNames))
+        #expect(loaded.rules.attributes.map(\.defaultValue) == plain.rules.attributes.map(\.defaultValue))
+        #expect(loaded.rules.lifecycle.transitions.map(\.condition.text) == plain.rules.lifecycle.transitions.map(\.condition.text))
+        #expect(loaded.rules.lifecycle.stages.map(\.value) == plain.rules.lifecycle.stages.map(\.value))
+        #expect(loaded.rules.triggers.map(\.name) == plain.rules.triggers.map(\.name))
+        #expect(loaded.rules.triggers.map(\.cooldown) == plain.rules.triggers.map(\.cooldown))
+        #expect(loaded.rules.triggers.map { $0.goal?.within } == plain.rules.triggers.map { $0.goal?.within })
+        #expect(loaded.rules.eraseOn.map(\.value) == plain.rules.eraseOn.map(\.value))
+    }
+
+    @Test("a number where a name belongs is an error naming the field; quoted, it is a name")
+    func numberAsName() throws {
+        let error = try #require(loadError("erase_on: 5\n\(Self.minimal)"))
+        #expect(error.line == 1 && error.column == 11)
+        #expect(error.message.hasPrefix("erase_on: expected a name (text), found 5"), "\(error)")
+        let inList = try #require(loadError("erase_on: [user_deleted, 5.5]\n\(Self.minimal)"))
+        #expect(inList.message.hasPrefix("erase_on[1]: expected a name (text), found 5.5"), "\(inList)")
+        let quoted = try ConfigLoader.load(text: "erase_on: \"5\"\n\(Self.minimal)", file: "t.yaml")
+        #expect(quoted.rules.eraseOn.map(\.value) == ["5"])
+    }
+
+    @Test("the version is at most 128 bytes: it is stamped on every trigger")
+    func versionLength() throws {
+        let long = String(repeating: "v", count: 2 << 20)
+        let error = try #require(loadError("version: \(long)\n\(Self.minimal)"))
+        #expect(error.line == 1 && error.column == 10)
+        #expect(error.message.hasPrefix("version: 2097152 bytes is too long; at most 128"), "\(error.message.prefix(200))")
+        let longest = String(repeating: "v", count: 128)
+        #expect(try ConfigLoader.load(text: "version: \(longest)\n\(Self.minimal)", file: "t.yaml").configVersion == longest)
+    }
+
+    @Test("state moves with its partitions by default: a changelog per input topic, created when missing; both can be turned off or named")
+    func changelogSettings() throws {
+        let defaults = try ConfigLoader.load(text: Self.minimal, file: "t.yaml").settings
+        #expect(defaults.state.changelog && defaults.kafka.createTopics)
+        #expect(defaults.kafka.changelogTopic(for: "user-events") == "lifecycled.user-events.changelog")
+        let set = try ConfigLoader.load(text: """
+            kafka: {group_id: crm, create_topics: false, changelog_topics: {clicks: crm-state}}
+            state: {changelog: false}
+            \(Self.minimal)
+            """, file: "t.yaml").settings
+        #expect(!set.state.changelog && !set.kafka.createTopics)
+        #expect(set.kafka.changelogTopic(for: "clicks") == "crm-state")
+        #expect(set.kafka.changelogTopic(for: "views") == "crm.views.changelog")
+        let error = try #require(loadError("state: {changelog: yes}\n\(Self.minimal)"))
+        #expect(error.message == "state.changelog: expected true or false" && error.column == 20, "\(error)")
+    }
+
+    @Test("events.max_future: 1h by default, a positive duration when set")
+    func maxFuture() throws {
+        #expect(try ConfigLoader.load(text: Self.minimal, file: "t.yaml").rules.events.maxFuture == Millis.hour)
+        let set = try ConfigLoader.load(text: "events: {max_future: 1d}\n\(Self.minimal)", file: "t.yaml")
+        #expect(set.rules.events.maxFuture == Millis.day)
+        let zero = try #require(loadError("events: {max_future: 0s}\n\(Self.minimal)"))
+        #expect(zero.message == "events.max_future: must be longer than 0" && zero.column == 22, "\(zero)")
+    }
+
+    @Test("every problem of shape and type is reported in one run, in file order")
+    func everyReadingProblem() throws {
+        let errors = loadErrors("""
+            kafka:
+              create_topics: maybe
+            events: {max_future: 0s, allowed_lateness: soon}
+            counters:
+              a: {events: any, window: 7x}
+              b: {events: any, window: 1d, widnow: 2d}
+            attributes:
+              plan: {from: props.plan, default: [free]}
+            lifecycle:
+              stages: [new, old]
+              initial: new
+              transitions: [{from: new, to: old, on: activty}]
+            triggers:
+              t: {on_enter: old, cooldown: 3 days}
+            erase_on: 5
+            """)
+        #expect(errors.map(\.line) == [2, 3, 3, 5, 6, 8, 12, 14, 15], "\(errors)")
+        #expect(errors.map(\.message.description).allSatisfy { !$0.isEmpty })
+        #expect(errors[4].message.contains("did you mean 'window'"), "\(errors[4])")
+    }
+
+    @Test("problems of meaning (conditions, stages) are reported together once the shapes are right")
+    func everyRuleProblem() throws {
+        let errors = loadErrors("""
+            counters:
+              a: {events: any, window: 7d}
+            lifecycle:
+              stages: [new, old, island, lake]
+              initial: new
+              transitions:
+                - {from: new, to: old, when: "b >= 1"}
+            triggers:
+              t1: {when: "a >= "}
+              t2: {when: "stage == 'nowhere'"}
+            """)
+        #expect(errors.map { "\($0.line):\($0.column)" } == ["4:22", "4:30", "7:35", "9:20", "10:24"], "\(errors)")
+        #expect(errors[0].message.contains("'island' is unreachable") && errors[1].message.contains("'lake' is unreachable"))
+        #expect(errors[2].message.contains("unknown name 'b'"))
+        #expect(errors[3].message.contains("ends too early"))
+        #expect(errors[4].message.contains("'nowhere' is not a declared stage"))
+    }
+
+    @Test("at most 20 problems are printed, then how many more")
+    func printLimit() throws {
+        let counters = (0..<25).map { "  c\($0): {events: any, window: soon}" }.joined(separator: "\n")
+        do {
+            _ = try ConfigLoader.load(text: "counters:\n\(counters)\n\(Self.minimal)", file: "t.yaml")
+            Issue.record("loaded")
+        } catch {
+            #expect(error.errors.count == 25)
+            let lines = error.description.split(separator: "\n")
+            #expect(lines.count == 21)
+            #expect(lines.first == "t.yaml:2:29: counters.c0.window: 'soon' is not a duration; expected e.g. 500ms, 30s, 10m, 12h, 7d or 1d12h")
+            #expect(lines.last == "... and 5 more")
+        }
+    }
+
     @Test("an unknown key is reported at the key, with the closest known key")
     func unknownKey() throws {
         let error = try #require(loadError("""
@@ -101,6 +262,22 @@ struct ConfigLoaderTests {
             Issue.record("loaded a missing file")
         } catch {
             #expect(error.description.hasPrefix("/no/such/dir/x.yaml"))
+        }
+    }
+}
+
+private extension EventSelector {
+    var eventNames: [String]? {
+        if case .names(let names) = self { return names.map(\.value) }
+        return nil
+    }
+}
+
+private extension TransitionRule.Condition {
+    var text: String {
+        switch self {
+        case .activity: "activity"
+        case .when(let condition): condition.value
         }
     }
 }

@@ -95,7 +95,7 @@ struct ReviewRegressionTests {
     @Test("an event name longer than 255 bytes is a config error")
     func longEventName() {
         let long = String(repeating: "e", count: 256)
-        #expect(throws: RuleError.self) {
+        #expect(throws: RuleErrors.self) {
             try F.rules(counters: [CounterRule(name: "c", events: F.names(long), window: F.day)])
         }
     }

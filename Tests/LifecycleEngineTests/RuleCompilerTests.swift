@@ -45,7 +45,7 @@ struct RuleCompilerTests {
                     condition: .when(Located(when, at: SourceLocation(line: 4, column: 20))))])
             return nil
         } catch {
-            return error as? RuleError
+            return (error as? RuleErrors)?.errors.first
         }
     }
 
@@ -64,6 +64,43 @@ struct RuleCompilerTests {
         #expect(error.message.contains(fragment), "\(error)")
     }
 
+    static func repeated(_ piece: String, _ count: Int, separator: String = "") -> String {
+        Array(repeating: piece, count: count).joined(separator: separator)
+    }
+
+    /// Conditions as deep as those that crashed, by name (the text is too long to print).
+    static let deepConditions: [String: (text: String, offset: Int)] = [
+        "44,500 parentheses": (repeated("(", 44_500) + "c >= 1" + repeated(")", 44_500), 100),
+        "66,000 nots": (repeated("not ", 66_000) + "c >= 1", 400),
+        "66,000 ands": (repeated("c >= 1", 66_000, separator: " and "), 99 * 11 + 7),
+        "66,000 ors": (repeated("c >= 1", 66_000, separator: " or "), 99 * 10 + 7),
+    ]
+
+    /// Each was a stack overflow (SIGSEGV) in the recursive parser or in the tree it built.
+    @Test("deep nesting is an error at the first operator too many, not a crash", arguments: deepConditions.keys.sorted())
+    func deepNesting(name: String) throws {
+        let (text, offset) = try #require(Self.deepConditions[name])
+        #expect {
+            try Expression.parse(text)
+        } throws: { error in
+            guard let error = error as? ExpressionError else { return false }
+            return error.offset == offset && error.message.contains("nests too deeply: at most 100 levels")
+        }
+        let error = try #require(compileError(text))
+        #expect(error.location == SourceLocation(line: 4, column: 20 + offset), "\(error)")
+    }
+
+    @Test("nesting up to the limit compiles")
+    func nestingAtTheLimit() {
+        for text in [
+            Self.repeated("(", 100) + "c >= 1" + Self.repeated(")", 100),
+            Self.repeated("not ", 99) + "c >= 1",
+            Self.repeated("c >= 1", 100, separator: " and "),
+        ] {
+            #expect(compileError(text) == nil, "\(text.prefix(20))")
+        }
+    }
+
     @Test("a literal on the left is the same comparison flipped")
     func flippedComparison() throws {
         var h = Harness(try F.rules(
@@ -75,7 +112,7 @@ struct RuleCompilerTests {
 
     @Test("stage errors: undeclared target, unreachable stage, on_enter of an unknown stage")
     func stageErrors() {
-        #expect(throws: RuleError.self) {
+        #expect(throws: RuleErrors.self) {
             try F.rules(stages: ["new"], transitions: [F.transition(["new"], "gone", when: "true")])
         }
         do {
@@ -84,10 +121,10 @@ struct RuleCompilerTests {
                 initial: Located("new"), transitions: [])))
             Issue.record("an unreachable stage compiled")
         } catch {
-            #expect(error.location == SourceLocation(line: 9, column: 3))
-            #expect(error.message.contains("unreachable"))
+            #expect(error.errors.map(\.location) == [SourceLocation(line: 9, column: 3)])
+            #expect(error.errors.first?.message.contains("unreachable") == true)
         }
-        #expect(throws: RuleError.self) {
+        #expect(throws: RuleErrors.self) {
             try F.rules(triggers: [TriggerRule(name: "t", fire: .onEnter(Located("nowhere")))])
         }
     }

@@ -156,6 +156,48 @@ struct PlaybookTests {
         #expect(h.stage(of: "u") == "new")
     }
 
+    @Test("an erase request older than the allowed lateness still erases: it is never dropped as late")
+    func lateErase() throws {
+        var h = Harness(try Fixture.playbook())
+        h.send("u", "signup", at: F.t0)
+        h.send("other", "core_action", at: F.t0 + F.day)
+        #expect(h.send("u", "core_action", at: F.t0 + 1) == .late)
+        #expect(h.send("u", "user_deleted", at: F.t0 + 2) == .erased)
+        #expect(h.engine.report(userID: "u") == nil)
+        #expect(h.engine.userCount == 1)
+        #expect(h.engine.stats.eventsLate == 1 && h.engine.stats.usersErased == 1)
+        h.advance(to: F.t0 + 60 * F.day)
+        #expect(h.fired("activation_nudge", user: "u").isEmpty)
+    }
+
+    @Test("an event further than max_future ahead is refused and moves nothing; the limit follows its reference")
+    func tooFarAhead() throws {
+        var h = Harness(try Fixture.playbook())
+        #expect(h.engine.futureLimit(from: h.engine.streamTime) == .max)  // nothing to compare the first event with
+        h.send("u", "signup", at: F.t0)
+        let limit = h.engine.futureLimit(from: h.engine.streamTime)
+        #expect(limit == F.t0 + F.hour)  // the default events.max_future
+        let year2089: Int64 = 3_786_393_600_000
+        #expect(h.engine.ingest(EventRecord(userID: "u", name: "core_action", time: year2089), into: &h.output, notAfter: limit) == .tooFarAhead)
+        #expect(h.engine.streamTime == F.t0)
+        #expect(h.engine.stats.eventsTooFarAhead == 1)
+        #expect(h.counter("core_actions_7d", of: "u") == 0)
+        #expect(h.output.triggers.isEmpty)  // no timer fired early
+        // Real events after it are neither late nor lost.
+        #expect(h.send("u", "core_action", at: F.t0 + F.minute) == .applied)
+        // With the wall clock as the reference (as `run` would), an hour ahead of it is the limit.
+        let wallClock = F.t0 + F.day
+        let ahead = EventRecord(userID: "v", name: "signup", time: wallClock + F.hour + 1)
+        #expect(h.engine.ingest(ahead, into: &h.output, notAfter: h.engine.futureLimit(from: wallClock)) == .tooFarAhead)
+        let justInTime = EventRecord(userID: "v", name: "signup", time: wallClock + F.hour)
+        #expect(h.engine.ingest(justInTime, into: &h.output, notAfter: h.engine.futureLimit(from: wallClock)) == .applied)
+        // An erase request is honoured whatever its time, without moving stream time.
+        let erase = EventRecord(userID: "u", name: "user_deleted", time: year2089)
+        #expect(h.engine.ingest(erase, into: &h.output, notAfter: h.engine.futureLimit(from: h.engine.streamTime)) == .erased)
+        #expect(h.engine.report(userID: "u") == nil)
+        #expect(h.engine.streamTime == wallClock + F.hour)
+    }
+
     @Test("the playbook's stage machine: new → activated → engaged → at_risk → dormant → reactivated")
     func stageMachine() throws {
         var h = Harness(try Fixture.playbook())

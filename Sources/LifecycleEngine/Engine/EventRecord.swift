@@ -23,7 +23,9 @@ public struct EventRecord: Sendable, Equatable {
 extension PartitionEngine {
     /// Ingests an owned event (allocates; the hot path decodes straight into `EventInput`).
     @discardableResult
-    public mutating func ingest(_ record: EventRecord, into output: inout EngineOutput) -> IngestOutcome {
+    public mutating func ingest(
+        _ record: EventRecord, into output: inout EngineOutput, notAfter: Int64 = .max
+    ) -> IngestOutcome {
         let strings = [record.userID, record.name] + rules.propertyPaths.map { path in
             if case .string(let value) = record.properties[path] { return value }
             return ""
@@ -47,7 +49,9 @@ extension PartitionEngine {
                 }
             }
             return properties.withUnsafeBufferPointer { buffer in
-                ingest(EventInput(userID: userID, name: name, time: record.time, properties: buffer), into: &output)
+                ingest(
+                    EventInput(userID: userID, name: name, time: record.time, properties: buffer), into: &output,
+                    notAfter: notAfter)
             }
         }
     }

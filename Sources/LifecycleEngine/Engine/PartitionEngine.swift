@@ -57,10 +57,22 @@ public struct PartitionEngine: Sendable {
 
     // MARK: - Input
 
+    /// The latest event time to accept, `ahead` (default `events.max_future`) after
+    /// `reference`: the wall clock in `run`; stream time in `replay`, which has no clock (no
+    /// limit before the first event).
+    public func futureLimit(from reference: Int64, ahead: Int64? = nil) -> Int64 {
+        guard reference != .min else { return .max }
+        let (limit, overflow) = reference.addingReportingOverflow(ahead ?? rules.rules.events.maxFuture)
+        return overflow ? .max : limit
+    }
+
     /// Applies one event. Due timers up to the event's time fire first, so output order
-    /// follows stream time.
+    /// follows stream time. An event after `notAfter` (see `futureLimit(from:)`) is refused
+    /// as `.tooFarAhead` and moves nothing: one bad clock must not fire every pending timer.
     @discardableResult
-    public mutating func ingest(_ event: EventInput, into output: inout EngineOutput) -> IngestOutcome {
+    public mutating func ingest(
+        _ event: EventInput, into output: inout EngineOutput, notAfter: Int64 = .max
+    ) -> IngestOutcome {
         guard event.time >= 0, event.time <= Self.maxEventTime else {
             stats.eventsOutOfRange += 1
             return .outOfRange
@@ -69,17 +81,22 @@ public struct PartitionEngine: Sendable {
             stats.eventsInvalidUser += 1
             return .invalidUser
         }
-        if event.time > streamTime {
-            advance(to: event.time, into: &output)
-        } else if event.time < streamTime - rules.rules.events.allowedLateness {
-            stats.eventsLate += 1
-            return .late
-        }
+        let tooFarAhead = event.time > notAfter
+        if event.time > streamTime, !tooFarAhead { advance(to: event.time, into: &output) }
         let eventID = eventNames.find(event.name).map(Int.init) ?? rules.eventNames.count
+        // A privacy request is honoured whatever its time.
         if rules.eventErases[eventID] {
             if let user = ids.find(event.userID) { erase(Int(user)) }
             stats.eventsErasing += 1
             return .erased
+        }
+        if tooFarAhead {
+            stats.eventsTooFarAhead += 1
+            return .tooFarAhead
+        }
+        if event.time < streamTime - rules.rules.events.allowedLateness {
+            stats.eventsLate += 1
+            return .late
         }
         eventTime = max(eventTime, event.time)
         let now = eventTime
@@ -457,8 +474,10 @@ public enum IngestOutcome: Sendable, Equatable {
     case applied
     /// Older than stream time minus the allowed lateness: counted and dropped.
     case late
-    /// An `erase_on` event: the user's state is gone.
+    /// An `erase_on` event, late or not: the user's state is gone.
     case erased
+    /// Later than the limit given to `ingest` (`events.max_future` ahead): counted and dropped.
+    case tooFarAhead
     /// Event time before 1970 or beyond the representable range.
     case outOfRange
     /// Empty or longer than 255 bytes.
@@ -479,6 +498,7 @@ public struct EngineOutput: Sendable {
 public struct EngineStats: Sendable, Equatable {
     public var eventsApplied = 0
     public var eventsLate = 0
+    public var eventsTooFarAhead = 0
     public var eventsOutOfRange = 0
     public var eventsInvalidUser = 0
     public var eventsErasing = 0

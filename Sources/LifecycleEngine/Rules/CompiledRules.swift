@@ -1,5 +1,6 @@
 /// Rules validated as a whole and lowered to index-based tables the engine runs without
-/// string lookups. Every semantic error is a `RuleError` at the config location it concerns.
+/// string lookups. Every semantic error is a `RuleError` at the config location it concerns;
+/// problems of single transitions, triggers, stages and event names are all reported.
 public final class CompiledRules: Sendable {
     public let rules: Rules
     /// Stamped on triggers and mixed into their ids.
@@ -40,7 +41,19 @@ public final class CompiledRules: Sendable {
     static let maxCounters = 64
     static let maxStages = 255
 
-    public init(_ rules: Rules, configVersion: String? = nil) throws(RuleError) {
+    public convenience init(_ rules: Rules, configVersion: String? = nil) throws(RuleErrors) {
+        var problems: [RuleError] = []
+        do {
+            try self.init(rules, configVersion: configVersion, problems: &problems)
+        } catch {
+            throw RuleErrors(problems + [error])
+        }
+        guard problems.isEmpty else { throw RuleErrors(problems) }
+    }
+
+    /// Throws for a problem that leaves nothing sound to check further (the stages, the
+    /// counters); records the others in `problems` and goes on.
+    private init(_ rules: Rules, configVersion: String?, problems: inout [RuleError]) throws(RuleError) {
         self.rules = rules
         self.configVersion = configVersion ?? rules.version ?? "unversioned"
 
@@ -118,26 +131,39 @@ public final class CompiledRules: Sendable {
         var transitionsFrom = Array(repeating: [CompiledTransition](), count: stageNames.count)
         var trees: [(from: [UInt8], tree: Condition)] = []
         var edges = Array(repeating: [UInt8](), count: stageNames.count)
+        // Reachability means something only when every transition's stages are known.
+        var allEdgesKnown = true
         for transition in lifecycle.transitions {
-            let target = try stage(transition.to, "transition 'to'")
+            let target: UInt8, sources: [UInt8]
+            do {
+                target = try stage(transition.to, "transition 'to'")
+                sources = try transition.from.map { (from) throws(RuleError) in try stage(from, "transition 'from'") }
+            } catch {
+                problems.append(error)
+                allEdgesKnown = false
+                continue
+            }
+            for source in sources { edges[Int(source)].append(target) }
             let compiled: CompiledTransition
             switch transition.condition {
             case .activity:
                 compiled = CompiledTransition(to: target, condition: nil, text: "activity", evidence: [])
             case .when(let text):
-                let condition = try compiler.compile(text)
+                let condition: CompiledCondition
+                do {
+                    condition = try compiler.compile(text)
+                } catch {
+                    problems.append(error)
+                    continue
+                }
                 compiled = CompiledTransition(
                     to: target, condition: condition.program, text: text.value, evidence: condition.evidence)
-                trees.append((try transition.from.map { (from) throws(RuleError) in try stage(from, "transition 'from'") }, condition.tree))
+                trees.append((sources, condition.tree))
             }
-            for from in transition.from {
-                let source = try stage(from, "transition 'from'")
-                transitionsFrom[Int(source)].append(compiled)
-                edges[Int(source)].append(target)
-            }
+            for source in sources { transitionsFrom[Int(source)].append(compiled) }
         }
         self.transitionsFrom = FlatLists(transitionsFrom)
-        try Self.checkReachable(lifecycle, initial: initialStage, edges: edges)
+        if allEdgesKnown { problems += Self.unreachableStages(lifecycle, initial: initialStage, edges: edges) }
 
         // Triggers.
         var compiledTriggers: [CompiledTrigger] = []
@@ -145,36 +171,40 @@ public final class CompiledRules: Sendable {
         var conditionTriggers: [Int] = []
         var triggerTrees: [Condition] = []
         for trigger in rules.triggers {
-            guard !compiledTriggers.contains(where: { $0.name == trigger.name }) else {
-                throw RuleError("trigger '\(trigger.name)' is defined twice", at: trigger.location)
-            }
-            var compiled = CompiledTrigger(
-                name: trigger.name, cooldown: trigger.cooldown, condition: nil, evidence: [], reason: trigger.reason ?? "",
-                goal: nil)
-            switch trigger.fire {
-            case .onEnter(let stageName):
-                let target = try stage(stageName, "trigger '\(trigger.name)' on_enter")
-                guard target != initialStage || !lifecycle.transitions.allSatisfy({ $0.to.value != stageName.value }) else {
-                    throw RuleError(
-                        "trigger '\(trigger.name)' fires on entering '\(stageName.value)', but users only start there and no transition enters it",
-                        at: stageName.location)
+            do throws(RuleError) {
+                guard !compiledTriggers.contains(where: { $0.name == trigger.name }) else {
+                    throw RuleError("trigger '\(trigger.name)' is defined twice", at: trigger.location)
                 }
-                onEnter[Int(target)].append(compiledTriggers.count)
-                if trigger.reason == nil { compiled.reason = "entered \(stageName.value)" }
-            case .when(let text):
-                let condition = try compiler.compile(text)
-                compiled.condition = condition.program
-                compiled.evidence = condition.evidence
-                triggerTrees.append(condition.tree)
-                conditionTriggers.append(compiledTriggers.count)
-                if trigger.reason == nil { compiled.reason = text.value }
+                var compiled = CompiledTrigger(
+                    name: trigger.name, cooldown: trigger.cooldown, condition: nil, evidence: [], reason: trigger.reason ?? "",
+                    goal: nil)
+                switch trigger.fire {
+                case .onEnter(let stageName):
+                    let target = try stage(stageName, "trigger '\(trigger.name)' on_enter")
+                    guard target != initialStage || !lifecycle.transitions.allSatisfy({ $0.to.value != stageName.value }) else {
+                        throw RuleError(
+                            "trigger '\(trigger.name)' fires on entering '\(stageName.value)', but users only start there and no transition enters it",
+                            at: stageName.location)
+                    }
+                    onEnter[Int(target)].append(compiledTriggers.count)
+                    if trigger.reason == nil { compiled.reason = "entered \(stageName.value)" }
+                case .when(let text):
+                    let condition = try compiler.compile(text)
+                    compiled.condition = condition.program
+                    compiled.evidence = condition.evidence
+                    triggerTrees.append(condition.tree)
+                    conditionTriggers.append(compiledTriggers.count)
+                    if trigger.reason == nil { compiled.reason = text.value }
+                }
+                if let goal = trigger.goal {
+                    compiled.goal = CompiledGoal(
+                        condition: try goal.condition.map { (text) throws(RuleError) in try compiler.compile(text).program },
+                        within: goal.within)
+                }
+                compiledTriggers.append(compiled)
+            } catch {
+                problems.append(error)
             }
-            if let goal = trigger.goal {
-                compiled.goal = CompiledGoal(
-                    condition: try goal.condition.map { (text) throws(RuleError) in try compiler.compile(text).program },
-                    within: goal.within)
-            }
-            compiledTriggers.append(compiled)
         }
         triggers = compiledTriggers
         triggerNames = compiledTriggers.map(\.name)
@@ -185,19 +215,23 @@ public final class CompiledRules: Sendable {
 
         // Event plans: which counters, attributes, goals and erasure each event name touches.
         var eventNames: [String] = []
-        func mention(_ selector: EventSelector) throws(RuleError) {
+        func mention(_ selector: EventSelector) {
             guard case .names(let list) = selector else { return }
             for name in list where !eventNames.contains(name.value) {
-                try Self.checkLength(name.value, "event name", at: name.location)
+                if let problem = Self.lengthProblem(name.value, "event name", at: name.location) { problems.append(problem) }
                 eventNames.append(name.value)
             }
         }
-        for counter in rules.counters { try mention(counter.events) }
-        for attribute in rules.attributes { try mention(attribute.on) }
-        for trigger in rules.triggers { if let goal = trigger.goal { try mention(goal.event) } }
-        try mention(.names(rules.eraseOn))
+        for counter in rules.counters { mention(counter.events) }
+        for attribute in rules.attributes { mention(attribute.on) }
+        for trigger in rules.triggers { if let goal = trigger.goal { mention(goal.event) } }
+        mention(.names(rules.eraseOn))
         for (attribute, rule) in zip(compiler.attributes, rules.attributes) {
-            for value in attribute.values { try Self.checkLength(value, "value of attribute '\(attribute.name)'", at: rule.location) }
+            for value in attribute.values {
+                if let problem = Self.lengthProblem(value, "value of attribute '\(attribute.name)'", at: rule.location) {
+                    problems.append(problem)
+                }
+            }
         }
         self.eventNames = eventNames
         func matches(_ selector: EventSelector, _ eventID: Int) -> Bool {
@@ -230,23 +264,22 @@ public final class CompiledRules: Sendable {
     public static let reservedNames: Set<String> = ["stage", "inactive_for", "in_stage_for", "and", "or", "not", "true", "false", "any"]
 
     /// Event names and attribute values are interned with a one-byte length.
-    private static func checkLength(_ text: String, _ what: String, at location: SourceLocation) throws(RuleError) {
-        guard text.utf8.count <= Int(UInt8.max) else {
-            throw RuleError("\(what) is \(text.utf8.count) bytes long; at most \(UInt8.max) are supported", at: location)
-        }
+    private static func lengthProblem(_ text: String, _ what: String, at location: SourceLocation) -> RuleError? {
+        guard text.utf8.count > Int(UInt8.max) else { return nil }
+        return RuleError("\(what) is \(text.utf8.count) bytes long; at most \(UInt8.max) are supported", at: location)
     }
 
     /// Every declared stage must be reachable from the initial one.
-    private static func checkReachable(_ lifecycle: LifecycleRule, initial: UInt8, edges: [[UInt8]]) throws(RuleError) {
+    private static func unreachableStages(_ lifecycle: LifecycleRule, initial: UInt8, edges: [[UInt8]]) -> [RuleError] {
         var reached = Set([initial])
         var pending = [initial]
         while let next = pending.popLast() {
             for target in edges[Int(next)] where reached.insert(target).inserted { pending.append(target) }
         }
-        for (index, stage) in lifecycle.stages.enumerated() where !reached.contains(UInt8(index)) {
-            throw RuleError(
-                "stage '\(stage.value)' is unreachable: no chain of transitions leads to it from '\(lifecycle.initial.value)'",
-                at: stage.location)
+        return lifecycle.stages.indices.filter { !reached.contains(UInt8($0)) }.map { index in
+            RuleError(
+                "stage '\(lifecycle.stages[index].value)' is unreachable: no chain of transitions leads to it from '\(lifecycle.initial.value)'",
+                at: lifecycle.stages[index].location)
         }
     }
 

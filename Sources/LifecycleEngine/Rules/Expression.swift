@@ -60,10 +60,15 @@ public struct ExpressionError: Error, Sendable, Equatable {
 }
 
 extension Expression {
+    /// How deeply `and`, `or`, `not` and parentheses may nest. The parser, the compiler and
+    /// the tree itself are recursive: without a bound, a long enough condition overflows the
+    /// stack. A chain `a and b and c` nests one level per operator.
+    public static let maxDepth = 100
+
     /// Parses the condition language; errors carry the character offset of the problem.
     public static func parse(_ text: String) throws(ExpressionError) -> Expression {
         var parser = ExpressionParser(tokens: try ExpressionLexer.tokenize(text), endOffset: text.count)
-        let expression = try parser.parseOr()
+        let expression = try parser.parseOr().expression
         if let extra = parser.peek {
             throw ExpressionError(message: "unexpected \(extra.kind.display) after the end of the condition", offset: extra.offset)
         }
@@ -183,25 +188,43 @@ private struct ExpressionParser {
         return true
     }
 
-    mutating func parseOr() throws(ExpressionError) -> Expression {
+    /// An expression with the depth of its tree.
+    struct Parsed {
+        var expression: Expression
+        var depth: Int
+    }
+
+    /// `not` and parentheses entered and not yet left: the parser's own recursion.
+    private var nesting = 0
+
+    mutating func parseOr() throws(ExpressionError) -> Parsed {
         var result = try parseAnd()
-        while keyword("or") { result = .or(result, try parseAnd()) }
+        while let token = peek, keyword("or") {
+            let rhs = try parseAnd()
+            result = Parsed(expression: .or(result.expression, rhs.expression), depth: try depth(result, rhs, at: token))
+        }
         return result
     }
 
-    private mutating func parseAnd() throws(ExpressionError) -> Expression {
+    private mutating func parseAnd() throws(ExpressionError) -> Parsed {
         var result = try parseUnary()
-        while keyword("and") { result = .and(result, try parseUnary()) }
+        while let token = peek, keyword("and") {
+            let rhs = try parseUnary()
+            result = Parsed(expression: .and(result.expression, rhs.expression), depth: try depth(result, rhs, at: token))
+        }
         return result
     }
 
-    private mutating func parseUnary() throws(ExpressionError) -> Expression {
-        if keyword("not") { return .not(try parseUnary()) }
-        if keyword("true") { return .literal(true) }
-        if keyword("false") { return .literal(false) }
+    private mutating func parseUnary() throws(ExpressionError) -> Parsed {
+        if let token = peek, keyword("not") {
+            let inner = try nested(at: token) { (parser) throws(ExpressionError) in try parser.parseUnary() }
+            return Parsed(expression: .not(inner.expression), depth: try depth(inner, at: token))
+        }
+        if keyword("true") { return Parsed(expression: .literal(true), depth: 1) }
+        if keyword("false") { return Parsed(expression: .literal(false), depth: 1) }
         if let token = peek, token.kind == .open {
             position += 1
-            let inner = try parseOr()
+            let inner = try nested(at: token) { (parser) throws(ExpressionError) in try parser.parseOr() }
             guard let close = peek, close.kind == .close else {
                 throw ExpressionError(message: "expected ')' to close the '(' here", offset: token.offset)
             }
@@ -215,7 +238,30 @@ private struct ExpressionParser {
                 offset: peek?.offset ?? endOffset)
         }
         position += 1
-        return .compare(lhs, op, try parseOperand())
+        return Parsed(expression: .compare(lhs, op, try parseOperand()), depth: 1)
+    }
+
+    /// Parses what a `not` or a `(` at `token` encloses, refusing to recurse too deeply.
+    private mutating func nested(
+        at token: Token, _ body: (inout ExpressionParser) throws(ExpressionError) -> Parsed
+    ) throws(ExpressionError) -> Parsed {
+        guard nesting < Expression.maxDepth else { throw tooDeep(at: token) }
+        nesting += 1
+        defer { nesting -= 1 }
+        return try body(&self)
+    }
+
+    /// The depth of an operator at `token` over `operands`, if within the bound.
+    private func depth(_ operands: Parsed..., at token: Token) throws(ExpressionError) -> Int {
+        let depth = operands.map(\.depth).max()! + 1
+        guard depth <= Expression.maxDepth else { throw tooDeep(at: token) }
+        return depth
+    }
+
+    private func tooDeep(at token: Token) -> ExpressionError {
+        ExpressionError(
+            message: "the condition nests too deeply: at most \(Expression.maxDepth) levels of and, or, not and parentheses; simplify it",
+            offset: token.offset)
     }
 
     private mutating func parseOperand() throws(ExpressionError) -> Operand {

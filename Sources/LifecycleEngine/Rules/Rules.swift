@@ -66,6 +66,8 @@ public struct EventFields: Sendable, Equatable {
     public var time: String
     /// Events older than stream time minus this are counted as late and dropped.
     public var allowedLateness: Int64
+    /// Events further than this ahead of "now" are refused (see `PartitionEngine.futureLimit`).
+    public var maxFuture: Int64
     /// Larger messages are rejected as `too_large` before parsing.
     public var maxEventBytes: Int
 
@@ -74,12 +76,14 @@ public struct EventFields: Sendable, Equatable {
         name: String = "event",
         time: String = "ts",
         allowedLateness: Int64 = 10 * Millis.minute,
+        maxFuture: Int64 = Millis.hour,
         maxEventBytes: Int = 64 * 1024
     ) {
         self.userID = userID
         self.name = name
         self.time = time
         self.allowedLateness = allowedLateness
+        self.maxFuture = maxFuture
         self.maxEventBytes = maxEventBytes
     }
 }
@@ -222,6 +226,12 @@ public struct GoalRule: Sendable, Equatable {
 }
 
 /// A semantic error in rules, located in the config file when the location is known.
+/// Every problem `CompiledRules` found, in the order of the rules.
+public struct RuleErrors: Error, Sendable, Equatable {
+    public var errors: [RuleError]
+    public init(_ errors: [RuleError]) { self.errors = errors }
+}
+
 public struct RuleError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     public var location: SourceLocation

@@ -1,7 +1,10 @@
 import Glibc
 
 /// Reads newline-delimited records from a file descriptor in large blocks and hands each
-/// line to the caller as borrowed bytes: no `String` or `Data` per line.
+/// line to the caller as borrowed bytes: no `String` or `Data` per line. A line longer than
+/// `maxLineBytes` is never held whole: its bytes are dropped as they are read, and the caller
+/// learns only that it was too long. Each byte is searched for a newline once, so a long line
+/// arriving in many small reads (a pipe) costs linear time.
 struct LineReader: ~Copyable {
     struct ReadError: Error, CustomStringConvertible {
         var path: String
@@ -9,16 +12,27 @@ struct LineReader: ~Copyable {
         var description: String { "\(path): read failed: \(String(cString: strerror(code)))" }
     }
 
+    enum Line {
+        /// The line without its `\n` or `\r\n`.
+        case text(UnsafeRawBufferPointer)
+        /// Longer than `maxLineBytes`; its bytes were skipped.
+        case tooLong
+    }
+
     private let descriptor: Int32
     private let path: String
+    private let maxLineBytes: Int
     private var buffer: UnsafeMutableRawBufferPointer
+    /// The unconsumed bytes are `start..<end`; `start..<scanned` holds no newline.
     private var start = 0
+    private var scanned = 0
     private var end = 0
 
     /// Takes ownership of `descriptor` (closes it unless it is standard input).
-    init(descriptor: Int32, path: String, blockSize: Int = 1 << 20) {
+    init(descriptor: Int32, path: String, maxLineBytes: Int, blockSize: Int = 1 << 20) {
         self.descriptor = descriptor
         self.path = path
+        self.maxLineBytes = maxLineBytes
         buffer = .allocate(byteCount: blockSize, alignment: 16)
     }
 
@@ -27,26 +41,36 @@ struct LineReader: ~Copyable {
         if descriptor != STDIN_FILENO { close(descriptor) }
     }
 
-    /// Calls `body` with each line (without its `\n` or `\r\n`) and its 1-based number.
-    mutating func forEachLine(_ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
+    /// Calls `body` with each line and its 1-based number.
+    mutating func forEachLine(_ body: (Line, Int) throws -> Void) throws {
         var lineNumber = 0
+        // Inside a line longer than the limit: its bytes are dropped as they arrive.
+        var skipping = false
         while true {
-            // Emit every complete line in the buffer.
-            while let newline = firstNewline() {
+            while let newline = nextNewline() {
                 lineNumber += 1
                 var lineEnd = newline
                 if lineEnd > start, buffer[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
-                try body(UnsafeRawBufferPointer(rebasing: buffer[start..<lineEnd]), lineNumber)
+                try body(skipping ? .tooLong : line(start..<lineEnd), lineNumber)
+                skipping = false
                 start = newline + 1
+                scanned = start
             }
-            // Keep the partial line; grow the buffer if one line fills it.
-            if start > 0 {
+            // No newline in the buffer: the pending bytes are one partial line.
+            if skipping || end - start > maxLineBytes + 1 {  // + 1: the `\r` of a `\r\n`
+                skipping = true
+                start = 0
+                scanned = 0
+                end = 0
+            } else if start > 0 {
                 let pending = end - start
                 if pending > 0 { buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: pending) }
+                scanned -= start
                 start = 0
                 end = pending
             } else if end == buffer.count {
-                let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count * 2, alignment: 16)
+                let larger = UnsafeMutableRawBufferPointer.allocate(
+                    byteCount: min(buffer.count * 2, maxLineBytes + 2), alignment: 16)
                 larger.copyMemory(from: UnsafeRawBufferPointer(buffer))
                 buffer.deallocate()
                 buffer = larger
@@ -57,9 +81,9 @@ struct LineReader: ~Copyable {
                 throw ReadError(path: path, code: errno)
             }
             if count == 0 {
-                if end > start {
+                if skipping || end > start {
                     lineNumber += 1
-                    try body(UnsafeRawBufferPointer(rebasing: buffer[start..<end]), lineNumber)
+                    try body(skipping ? .tooLong : line(start..<end), lineNumber)
                 }
                 return
             }
@@ -67,27 +91,39 @@ struct LineReader: ~Copyable {
         }
     }
 
-    private func firstNewline() -> Int? {
-        guard start < end else { return nil }
-        let base = buffer.baseAddress! + start
-        guard let found = memchr(base, Int32(UInt8(ascii: "\n")), end - start) else { return nil }
-        return start + (UnsafeRawPointer(found) - UnsafeRawPointer(base))
+    private func line(_ range: Range<Int>) -> Line {
+        range.count > maxLineBytes ? .tooLong : .text(UnsafeRawBufferPointer(rebasing: buffer[range]))
+    }
+
+    /// The next newline after `scanned`, remembering how far the search went.
+    private mutating func nextNewline() -> Int? {
+        guard scanned < end else { return nil }
+        let base = buffer.baseAddress! + scanned
+        guard let found = memchr(base, Int32(UInt8(ascii: "\n")), end - scanned) else {
+            scanned = end
+            return nil
+        }
+        return scanned + (UnsafeRawPointer(found) - UnsafeRawPointer(base))
     }
 }
 
 /// A buffered writer for standard output or error; flushes in large blocks.
 struct OutputWriter: ~Copyable {
     struct WriteError: Error, CustomStringConvertible {
+        var name: String
         var code: Int32
-        var description: String { "write to output failed: \(String(cString: strerror(code)))" }
+        var description: String { "writing to \(name) failed: \(String(cString: strerror(code)))" }
     }
 
     private let descriptor: Int32
+    /// What the descriptor is, for errors ("standard output").
+    private let name: String
     private(set) var buffer: [UInt8] = []
     private let flushThreshold: Int
 
-    init(descriptor: Int32, flushThreshold: Int = 1 << 16) {
+    init(descriptor: Int32, name: String, flushThreshold: Int = 1 << 16) {
         self.descriptor = descriptor
+        self.name = name
         self.flushThreshold = flushThreshold
         buffer.reserveCapacity(flushThreshold * 2)
     }
@@ -109,7 +145,7 @@ struct OutputWriter: ~Copyable {
             let count = buffer.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, $0.count - written) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw WriteError(code: errno)
+                throw WriteError(name: name, code: errno)
             }
             written += count
         }

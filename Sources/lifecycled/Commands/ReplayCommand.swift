@@ -26,6 +26,13 @@ struct ReplayCommand: ParsableCommand {
         valueName: "TIME (RFC 3339 or epoch ms)"))
     var until: String?
 
+    // Recorded events may be hours or days apart (a quiet partition, a sparse test file), so
+    // the bound is looser than run's `events.max_future`, which is measured from the wall clock.
+    @Option(help: ArgumentHelp(
+        "Reject events further than this ahead of stream time as bad_time (a wrong clock would fire every timer at once).",
+        valueName: "DURATION"))
+    var maxFuture = "365d"
+
     @Flag(help: "Do not print progress or the summary on standard error.")
     var quiet = false
 
@@ -33,28 +40,42 @@ struct ReplayCommand: ParsableCommand {
         if let until, Self.parseTime(until) == nil {
             throw ValidationError("--until '\(until)': expected an RFC 3339 time (2026-11-22T10:00:00Z) or epoch milliseconds")
         }
+        guard let ahead = Millis.parseDuration(maxFuture), ahead > 0 else {
+            throw ValidationError("--max-future '\(maxFuture)': expected a duration longer than 0, e.g. 1h, 30d or 365d")
+        }
     }
 
     func run() throws {
         let loaded = try loadConfig(config)
+        let maxLineBytes = loaded.compiled.rules.events.maxEventBytes
         var reader: LineReader
         if let input, input != "-" {
-            let descriptor = open(input, O_RDONLY)
-            guard descriptor >= 0 else {
-                throw CommandFailure.report("\(input): cannot open: \(String(cString: strerror(errno)))", status: ExitStatus.usage)
-            }
-            reader = LineReader(descriptor: descriptor, path: input)
+            reader = LineReader(descriptor: try Self.openInput(input), path: input, maxLineBytes: maxLineBytes)
         } else {
-            reader = LineReader(descriptor: STDIN_FILENO, path: "<stdin>")
+            reader = LineReader(descriptor: STDIN_FILENO, path: "<stdin>", maxLineBytes: maxLineBytes)
         }
         let progress = ProgressReporter(enabled: !quiet)
-        var session = ReplaySession(rules: loaded.compiled, progress: progress)
+        var session = ReplaySession(rules: loaded.compiled, maxFuture: Millis.parseDuration(maxFuture)!, progress: progress)
         do {
             try session.run(&reader, until: until.flatMap(Self.parseTime))
         } catch {
             throw CommandFailure.report("replay failed: \(error)", status: ExitStatus.runtime)
         }
         if !quiet { StandardError.write(session.summary.render(seconds: progress.elapsedSeconds)) }
+    }
+
+    /// Opens the input file, or exits 1 (a usage error) naming it.
+    private static func openInput(_ path: String) throws -> Int32 {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else {
+            throw CommandFailure.report("\(path): cannot open: \(String(cString: strerror(errno)))", status: ExitStatus.usage)
+        }
+        var info = stat()
+        if fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+            close(descriptor)
+            throw CommandFailure.report("\(path): is a directory; expected an NDJSON file", status: ExitStatus.usage)
+        }
+        return descriptor
     }
 
     static func parseTime(_ text: String) -> Int64? {

@@ -22,12 +22,14 @@ struct ReplaySummary {
 
     init(rules: CompiledRules) { self.rules = rules }
 
-    mutating func record(_ outcome: IngestOutcome) {
+    mutating func record(_ outcome: IngestOutcome, line: Int) {
         switch outcome {
         case .applied: applied += 1
         case .late: late += 1
         case .erased: erasing += 1
         case .outOfRange: outOfRange += 1
+        // Too far ahead of stream time: a bad clock, rejected like an unreadable time.
+        case .tooFarAhead: reject(.badTime, line: line)
         case .invalidUser: invalidUser += 1
         }
     }
