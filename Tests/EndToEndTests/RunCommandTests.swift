@@ -102,6 +102,8 @@ struct RunCommandTests {
             .replacingOccurrences(of: "checkpoint_interval: 10s", with: "checkpoint_interval: 1s")
             .replacingOccurrences(of: "properties: {}", with: "properties: {session.timeout.ms: \"6000\"}")
             .replacingOccurrences(of: "listen: \"127.0.0.1:9464\"", with: "listen: \"127.0.0.1:\(port)\"")
+            // The events are a year ahead of the wall clock (see `shiftedSample`).
+            .replacingOccurrences(of: "max_future: 1h", with: "max_future: 3650d")
             + "\nprocessing: {threads: \(threads)}\n"
         let configPath = try BinaryRunner.temporaryFile(text, name: "lifecycled.yaml")
         let config = try ConfigLoader.load(path: configPath)

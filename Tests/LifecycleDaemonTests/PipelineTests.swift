@@ -35,6 +35,8 @@ struct PipelineTests {
             .replacingOccurrences(of: "group_id: lifecycled", with: "group_id: \(group)")
             .replacingOccurrences(of: "dir: /var/lib/lifecycled", with: "dir: \(stateDirectory)")
             .replacingOccurrences(of: "properties: {}", with: "properties: {session.timeout.ms: \"6000\"}")
+            // The sample runs into 2027, ahead of the wall clock the future limit is measured from.
+            .replacingOccurrences(of: "max_future: 1h", with: "max_future: 3650d")
         return try ConfigLoader.load(text: text, file: "test.yaml")
     }
 
@@ -82,8 +84,10 @@ struct PipelineTests {
         for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 2) }
         try cluster.createTopic("lifecycled.dlq", partitions: 1)
         let oversized = #"{"user_id":"big","pad":""# + String(repeating: "x", count: 70_000) + #""}"#
+        // A wrong producer clock too: valid, but decades ahead of the wall clock (events.max_future).
+        // (The sample's own events reach into 2027; the test's limit is ten years.)
         let bad = [("x", "not json"), ("y", #"{"event":"login","ts":1795392000000}"#), ("z", #"{"user_id":"z","event":"login","ts":"soon"}"#),
-                   ("big", oversized)]
+                   ("w", #"{"user_id":"w","event":"login","ts":"2089-12-31T00:00:00Z"}"#), ("big", oversized)]
         try StreamFixtures.produce(Self.sample + bad.map(\.1), cluster: cluster)
         let state = Self.temporaryDirectory()
         let config = try Self.config(cluster: cluster, group: "lifecycled-e2e", stateDirectory: state)
@@ -91,7 +95,7 @@ struct PipelineTests {
         let metrics = TestMetrics()
         let first = try Self.run(config, until: Self.sample.count + bad.count, metrics: metrics)
         #expect(first.eventsConsumed == Self.sample.count + bad.count)
-        #expect(first.eventsRejected == ["not_json": 1, "missing_user_id": 1, "bad_time": 1, "too_large": 1])
+        #expect(first.eventsRejected == ["not_json": 1, "missing_user_id": 1, "bad_time": 2, "too_large": 1])
         #expect(first.triggersProduced > 0)
         // What the counters held at the publish is what the metrics got; each acknowledged
         // trigger (all caused by an event here) was timed.
@@ -115,7 +119,7 @@ struct PipelineTests {
             #expect((object["id"] as? String)?.count == 32)
             #expect(object["fired_at"] is Int)
         }
-        let letters = try Self.read(["lifecycled.dlq"], expecting: 4, cluster: cluster, header: PipelineCoordinator.deadLetterReasonHeader)
+        let letters = try Self.read(["lifecycled.dlq"], expecting: 5, cluster: cluster, header: PipelineCoordinator.deadLetterReasonHeader)
         // Dead letters carry the message unchanged, but an oversized one is cut to the limit.
         #expect(Set(letters.map(\.value)) == Set(bad.map(\.1).dropLast() + [String(oversized.prefix(65_536))]))
         #expect(Set(letters.compactMap(\.header))

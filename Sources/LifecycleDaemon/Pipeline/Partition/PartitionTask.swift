@@ -58,22 +58,26 @@ final class PartitionTask: @unchecked Sendable {
     func beginRevoking() { phase = .revoking }
 
     /// Applies one message: decoded and ingested, or sent to the dead-letter topic with the
-    /// reason; triggers and conversions go to `out`.
-    func consume(_ message: KafkaMessage, into out: PartitionOutput) throws {
+    /// reason; triggers and conversions go to `out`. `wallClock` (epoch ms) bounds how far
+    /// ahead an event may be (`events.max_future`): one producer's wrong clock must not move
+    /// the partition's stream time years ahead and fire every timer.
+    func consume(_ message: KafkaMessage, wallClock: Int64, into out: PartitionOutput) throws {
         nextOffset = message.offset + 1
         out.eventConsumed(message)
         let consumedAt = MonotonicClock.microseconds()
         var outcome = IngestOutcome.applied
         let rejection = decoder.decode(message.value, fallbackTime: message.timestamp) { event in
             if !message.key.isEmpty, !message.key.elementsEqual(event.userID) { out.counters.keyMismatches += 1 }
-            outcome = engine.ingest(event, into: &output)
+            outcome = engine.ingest(event, into: &output, notAfter: engine.futureLimit(from: wallClock))
         }
         if let rejection {
             try out.deadLetter(message, reason: rejection.rawValue)
         } else if outcome == .late {
             out.counters.eventsLate += 1
-        } else if outcome == .outOfRange || outcome == .invalidUser {
-            try out.deadLetter(message, reason: outcome == .outOfRange ? "bad_time" : "bad_user_id")
+        } else if outcome == .outOfRange || outcome == .tooFarAhead {
+            try out.deadLetter(message, reason: "bad_time")
+        } else if outcome == .invalidUser {
+            try out.deadLetter(message, reason: "bad_user_id")
         }
         if !output.triggers.isEmpty || !output.conversions.isEmpty { try out.emit(&output, consumedAt: consumedAt) }
     }

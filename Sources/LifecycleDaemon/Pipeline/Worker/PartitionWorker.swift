@@ -101,9 +101,10 @@ final class PartitionWorker {
     @discardableResult
     private func consumeBatch() throws -> Int {
         guard pendingRules == nil else { return 0 }
+        let now = WallClock.milliseconds()
         return try handle.queue.poll(timeoutMilliseconds: 0, onEndOfPartition: { tasks[$0]?.reachedEnd() }) { message in
             guard let task = task(for: message) else { return }
-            try task.consume(message, into: output)
+            try task.consume(message, wallClock: now, into: output)
         }
     }
 
