@@ -94,7 +94,7 @@ struct PipelineBenchmark {
         var rule = "|---:|---:|"
         var row = "| \(expected) | \(Int(bare.rate)) |"
         for count in workers {
-            let rate = try pipelineRate(loaded, workers: count, expected: expected)
+            let rate = try pipelineRate(loaded, cluster: cluster, workers: count, expected: expected)
             header += " pipeline, \(count) worker\(count == 1 ? "" : "s") (events/s) | ratio |"
             rule += "---:|---:|"
             row += " \(Int(rate)) | \(String(format: "%.2f", rate / bare.rate)) |"
@@ -131,9 +131,10 @@ struct PipelineBenchmark {
     }
 
     /// A pipeline of `workers` threads reading the whole topic under a group of its own.
-    private func pipelineRate(_ config: LoadedConfig, workers: Int, expected: Int) throws -> Double {
+    private func pipelineRate(_ config: LoadedConfig, cluster: MockCluster, workers: Int, expected: Int) throws -> Double {
         var settings = config
         settings.settings.kafka.groupID = "bench-pipeline-\(workers)"
+        try Self.createChangelog(settings, cluster: cluster, partitions: 8)
         settings.settings.state.directory += "-\(workers)"
         settings.settings.processing.threads = workers
         let pipeline = try PipelineCoordinator(config: settings, logger: logger, wallClock: { 0 })
@@ -159,6 +160,13 @@ struct PipelineBenchmark {
         return Double(consumed) / max(seconds, 0.001)
     }
 
+    /// The mock cannot create topics on request: each pipeline's changelog is made here.
+    static func createChangelog(_ config: LoadedConfig, cluster: MockCluster, partitions: Int32) throws {
+        for topic in config.settings.kafka.inputTopics {
+            try cluster.createTopic(config.settings.kafka.changelogTopic(for: topic), partitions: partitions)
+        }
+    }
+
     /// CPU time of the whole process (user and system).
     static func processCPUSeconds() -> Double {
         var usage = rusage()
@@ -173,6 +181,7 @@ struct PipelineBenchmark {
     private func steadyLatency(_ config: LoadedConfig, cluster: MockCluster, backlog: Int) throws {
         var settings = config
         settings.settings.kafka.groupID = "bench-latency"
+        try Self.createChangelog(settings, cluster: cluster, partitions: 8)
         // Its own state: restoring the throughput phase's checkpoints would skip the backlog.
         settings.settings.state.directory += "-latency"
         settings.settings.processing.threads = workers.last ?? 1
@@ -243,6 +252,7 @@ struct PipelineBenchmark {
         var settings = config
         settings.settings.kafka.inputTopics = ["pause-events"]
         settings.settings.kafka.groupID = "bench-pause"
+        try Self.createChangelog(settings, cluster: cluster, partitions: 8)
         settings.settings.state.directory += "-pause"
         settings.settings.state.checkpointInterval = 1_000
         settings.settings.processing.threads = workers.last ?? 1

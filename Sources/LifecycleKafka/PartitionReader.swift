@@ -1,8 +1,8 @@
 import CRdKafka
 import Logging
 
-/// Reads one partition from an offset to the end it had when the read began, outside any
-/// consumer group: how a partition's state is restored from its changelog.
+/// Reads one partition from an offset to the end it had when the read began, without joining
+/// a consumer group: how a partition's state is restored from its changelog.
 ///
 /// A consumer of its own (no group, no commits), owned by the thread that restores; the
 /// group member's consumer goes on undisturbed meanwhile.
@@ -15,7 +15,9 @@ public final class PartitionReader {
 
     public init(properties: [String: String], logger: Logger) throws(KafkaError) {
         var settings = properties
-        settings["group.id"] = nil
+        // librdkafka assigns only with a group id; it never joins the group (no subscribe)
+        // nor commits to it.
+        settings["group.id"] = "lifecycled.partition-reader"
         settings["enable.auto.commit"] = "false"
         settings["enable.auto.offset.store"] = "false"
         settings["enable.partition.eof"] = "true"

@@ -93,6 +93,7 @@ struct RunCommandTests {
     func crashAndRestart(threads: Int) throws {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 4)
+        try cluster.createTopic("lifecycled.user-events.changelog", partitions: 4)
         for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-run-\(UUID().uuidString)").path
         let port = Int.random(in: 20_000..<60_000)

@@ -27,7 +27,7 @@ struct CheckpointWriterTests {
         /// A checkpoint of `offset` (engine bytes: the offset, repeated) to publish after `publishAt` acknowledgements.
         func submit(offset: Int64, publishAt: Int) {
             var bytes = SnapshotWriter()
-            CheckpointStore.encode(nextOffset: offset, configVersion: "v1", into: &bytes) { $0.write(offset) }
+            CheckpointStore.encode(CheckpointHeader(nextOffset: offset, changelogPosition: nil, configVersion: "v1"), into: &bytes) { $0.write(offset) }
             let publication = PendingCheckpoint.Publication(
                 partition: CheckpointWriterTests.partition, nextOffset: offset, publishAt: publishAt, acknowledged: watermark,
                 takenAt: MonotonicClock.microseconds())

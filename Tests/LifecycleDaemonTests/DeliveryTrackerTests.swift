@@ -25,9 +25,20 @@ struct DeliveryTrackerTests {
         let later = tracker.register(.trigger(consumedAt: 20))
         #expect(tracker.complete(letter, failed: true, now: 30) == .deadLetterLost)
         #expect(tracker.acknowledgedBelow == 1)
-        #expect(tracker.complete(trigger, failed: true, now: 30) == .triggerLost)
+        #expect(tracker.complete(trigger, failed: true, now: 30) == .lost)
         #expect(tracker.complete(later, failed: false, now: 30) == .acknowledged(latencyMicroseconds: 10))
         #expect(tracker.acknowledgedBelow == 1, "nothing after a lost trigger may count as safe")
+    }
+
+    @Test("changelog records count like triggers, say which changelog they went to, and a refused one is fatal too")
+    func changelog() {
+        var tracker = DeliveryTracker()
+        let first = tracker.register(.changelog(topic: 0))
+        let second = tracker.register(.changelog(topic: 3))
+        #expect(tracker.complete(second, failed: false, now: 1) == .changelogAcknowledged(topic: 3))
+        #expect(tracker.acknowledgedBelow == 0)
+        #expect(tracker.complete(first, failed: true, now: 1) == .lost)
+        #expect(tracker.acknowledgedBelow == 0)
     }
 
     @Test("the ring wraps around: numbers keep growing while slots are reused")

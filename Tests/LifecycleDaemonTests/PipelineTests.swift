@@ -28,8 +28,11 @@ struct PipelineTests {
         .split(separator: "\n").map(String.init)
     static let triggerNames = ["churn_risk", "win_back", "activation_nudge", "upgrade_ready", "power_user"]
 
-    /// The reference playbook pointed at the mock cluster and a fresh state directory.
-    static func config(cluster: MockCluster, group: String, stateDirectory: String) throws -> LoadedConfig {
+    /// The reference playbook pointed at the mock cluster and a fresh state directory; the
+    /// group's changelog topic is created with the input topic's `partitions` (the mock cannot
+    /// create topics on request).
+    static func config(cluster: MockCluster, group: String, stateDirectory: String, partitions: Int32) throws -> LoadedConfig {
+        try cluster.createTopic("\(group).user-events.changelog", partitions: partitions)
         var text = try String(contentsOf: repository.appendingPathComponent("config/lifecycled.yaml"), encoding: .utf8)
         text = text.replacingOccurrences(of: "brokers: \"localhost:9092\"", with: "brokers: \"\(cluster.bootstrapServers)\"")
             .replacingOccurrences(of: "group_id: lifecycled", with: "group_id: \(group)")
@@ -90,7 +93,7 @@ struct PipelineTests {
                    ("w", #"{"user_id":"w","event":"login","ts":"2089-12-31T00:00:00Z"}"#), ("big", oversized)]
         try StreamFixtures.produce(Self.sample + bad.map(\.1), cluster: cluster)
         let state = Self.temporaryDirectory()
-        let config = try Self.config(cluster: cluster, group: "lifecycled-e2e", stateDirectory: state)
+        let config = try Self.config(cluster: cluster, group: "lifecycled-e2e", stateDirectory: state, partitions: 4)
 
         let metrics = TestMetrics()
         let first = try Self.run(config, until: Self.sample.count + bad.count, metrics: metrics)
@@ -141,7 +144,9 @@ struct PipelineTests {
         for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
         try StreamFixtures.produce(Array(Self.sample.prefix(10)), cluster: cluster)
         let state = Self.temporaryDirectory()
-        let config = try Self.config(cluster: cluster, group: "out-of-range", stateDirectory: state)
+        var config = try Self.config(cluster: cluster, group: "out-of-range", stateDirectory: state, partitions: 1)
+        // The local checkpoint alone (a changelog would hold the real position and correct it).
+        config.settings.state.changelog = false
         #expect(try Self.run(config, until: 10).eventsConsumed == 10)
 
         // As if the topic had been recreated: the checkpoint points past everything it holds.
@@ -170,7 +175,7 @@ struct PipelineTests {
         try cluster.createTopic("user-events", partitions: 1)
         for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
         try StreamFixtures.produce(Self.sample, cluster: cluster)
-        let config = try Self.config(cluster: cluster, group: "lifecycled-replay", stateDirectory: Self.temporaryDirectory())
+        let config = try Self.config(cluster: cluster, group: "lifecycled-replay", stateDirectory: Self.temporaryDirectory(), partitions: 1)
         let counters = try Self.run(config, until: Self.sample.count)
         let live = try Self.read(Self.triggerNames.map { "lifecycled.\($0)" }, expecting: counters.triggersProduced, cluster: cluster)
         let liveIDs = Set(try live.map { try #require(JSONSerialization.jsonObject(with: Data($0.value.utf8)) as? [String: Any])["id"] as? String })
@@ -191,7 +196,7 @@ struct ConsumerGroupTests {
         for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
         let heard = [TriggerIDs(), TriggerIDs()]
         let members = try heard.map { ids in
-            var config = try PipelineTests.config(cluster: cluster, group: "pair", stateDirectory: PipelineTests.temporaryDirectory())
+            var config = try PipelineTests.config(cluster: cluster, group: "pair", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 4)
             config.settings.kafka.properties["partition.assignment.strategy"] = strategy
             return try PipelineCoordinator(config: config, logger: PipelineTests.logger, wallClock: { 0 }, observer: ids)
         }
@@ -213,7 +218,7 @@ struct ConsumerGroupTests {
         for member in members { try member.stop() }
 
         // What each partition should fire: its own events, replayed alone.
-        let config = try PipelineTests.config(cluster: cluster, group: "unused", stateDirectory: PipelineTests.temporaryDirectory())
+        let config = try PipelineTests.config(cluster: cluster, group: "unused", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 4)
         let linesByPartition = try StreamFixtures.inputByPartition(cluster: cluster, count: PipelineTests.sample.count)
         func expected(_ partitions: Set<Int32>) -> Set<String> {
             StreamFixtures.replayIDs(config, partitions.map { linesByPartition[$0] ?? [] })
@@ -233,7 +238,7 @@ struct BrokerOutageTests {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 1)
         for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
-        let config = try PipelineTests.config(cluster: cluster, group: "outage", stateDirectory: PipelineTests.temporaryDirectory())
+        let config = try PipelineTests.config(cluster: cluster, group: "outage", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 1)
         let pipeline = try PipelineCoordinator(config: config, logger: PipelineTests.logger, wallClock: { 0 })
         let board = StatusBoard()
         func stepFor(_ seconds: Double, until done: () -> Bool) throws {

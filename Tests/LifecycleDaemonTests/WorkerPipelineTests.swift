@@ -29,7 +29,7 @@ struct WorkerPipelineTests {
     static func pipeline(
         cluster: MockCluster, workers: Int, group: String, state: String = PipelineTests.temporaryDirectory(), heard: Heard
     ) throws -> (PipelineCoordinator, LoadedConfig) {
-        var config = try PipelineTests.config(cluster: cluster, group: group, stateDirectory: state)
+        var config = try PipelineTests.config(cluster: cluster, group: group, stateDirectory: state, partitions: 8)
         config.settings.processing.threads = workers
         return (try PipelineCoordinator(config: config, logger: PipelineTests.logger, wallClock: { 0 }, observer: heard), config)
     }
@@ -129,7 +129,7 @@ struct WorkerPipelineTests {
         let cluster = try Self.cluster()
         try StreamFixtures.produce(Self.population, cluster: cluster)
         let blocker = Blocker(user: "c0-carol")
-        var config = try PipelineTests.config(cluster: cluster, group: "stuck", stateDirectory: PipelineTests.temporaryDirectory())
+        var config = try PipelineTests.config(cluster: cluster, group: "stuck", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 8)
         config.settings.processing.threads = 2
         let pipeline = try PipelineCoordinator(config: config, logger: PipelineTests.logger, wallClock: { 0 }, observer: blocker)
         let board = StatusBoard()

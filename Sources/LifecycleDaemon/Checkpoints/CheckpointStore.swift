@@ -5,14 +5,25 @@ import LifecycleEngine
 /// `nextOffset`, under the rules of `configVersion`.
 public struct Checkpoint: Sendable, Equatable {
     public var nextOffset: Int64
+    /// Where in the partition's changelog a restore reads on from to bring this state up to
+    /// date (every record before it is in the state); nil without a changelog.
+    public var changelogPosition: Int64?
     public var configVersion: String
     public var engineSnapshot: [UInt8]
 
-    public init(nextOffset: Int64, configVersion: String, engineSnapshot: [UInt8]) {
+    public init(nextOffset: Int64, changelogPosition: Int64? = nil, configVersion: String, engineSnapshot: [UInt8]) {
         self.nextOffset = nextOffset
+        self.changelogPosition = changelogPosition
         self.configVersion = configVersion
         self.engineSnapshot = engineSnapshot
     }
+}
+
+/// What a checkpoint's first bytes say: where its partition resumes.
+public struct CheckpointHeader: Sendable, Equatable {
+    public var nextOffset: Int64
+    public var changelogPosition: Int64?
+    public var configVersion: String
 }
 
 /// A checkpoint that cannot be written or used. The daemon stops rather than silently
@@ -52,7 +63,8 @@ public struct CheckpointError: Error, Sendable, CustomStringConvertible {
 public struct CheckpointStore: Sendable {
     public let directory: String
     static let magic: UInt64 = 0x5450_4b43_4359_434c
-    static let formatVersion: UInt32 = 1
+    /// 2 added the changelog position; format 1 files are still read (position unknown).
+    static let formatVersion: UInt32 = 2
 
     public init(directory: String) {
         self.directory = directory
@@ -92,7 +104,9 @@ public struct CheckpointStore: Sendable {
     /// its thread, then `seal`, `writeTemporary` and `publish` elsewhere).
     public func write(_ checkpoint: Checkpoint, topic: String, partition: Int32) throws(CheckpointError) {
         var writer = SnapshotWriter()
-        Self.encode(nextOffset: checkpoint.nextOffset, configVersion: checkpoint.configVersion, into: &writer) {
+        let header = CheckpointHeader(
+            nextOffset: checkpoint.nextOffset, changelogPosition: checkpoint.changelogPosition, configVersion: checkpoint.configVersion)
+        Self.encode(header, into: &writer) {
             $0.write(bytes: checkpoint.engineSnapshot)
         }
         let temporary = try writeTemporary(writer.finish(), topic: topic, partition: partition, attempt: 0)
@@ -101,13 +115,12 @@ public struct CheckpointStore: Sendable {
 
     /// Appends a checkpoint's header and the engine snapshot `snapshot` writes (no checksum
     /// yet: `writeTemporary` adds it, off the processing thread).
-    public static func encode(
-        nextOffset: Int64, configVersion: String, into writer: inout SnapshotWriter, snapshot: (inout SnapshotWriter) -> Void
-    ) {
+    public static func encode(_ header: CheckpointHeader, into writer: inout SnapshotWriter, snapshot: (inout SnapshotWriter) -> Void) {
         writer.write(magic)
         writer.write(formatVersion)
-        writer.write(nextOffset)
-        writer.write(configVersion)
+        writer.write(header.nextOffset)
+        writer.write(header.changelogPosition ?? -1)
+        writer.write(header.configVersion)
         let length = writer.reserveLength()
         snapshot(&writer)
         writer.patchLength(at: length)
@@ -167,9 +180,9 @@ public struct CheckpointStore: Sendable {
 
     /// A checkpoint's next offset and config version, read from its first bytes only: where
     /// an assigned partition starts, known before its state is read in the background.
-    public func readHeader(topic: String, partition: Int32) throws(CheckpointError) -> (nextOffset: Int64, configVersion: String)? {
-        // Magic, format, offset and a config version of up to 4 KiB.
-        guard let (target, bytes) = try contents(topic: topic, partition: partition, upTo: 24 + 4096) else { return nil }
+    public func readHeader(topic: String, partition: Int32) throws(CheckpointError) -> CheckpointHeader? {
+        // Magic, format, offsets and a config version of up to 4 KiB.
+        guard let (target, bytes) = try contents(topic: topic, partition: partition, upTo: 32 + 4096) else { return nil }
         var reader = SnapshotReader(bytes)
         return try Self.decodeHeader(&reader, path: target)
     }
@@ -208,10 +221,11 @@ public struct CheckpointStore: Sendable {
         let computed = bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 4)])) }
         var reader = SnapshotReader(Array(bytes[0..<(bytes.count - 4)]))
         // The header first: a foreign file is reported as such, not as damaged.
-        let (nextOffset, configVersion) = try decodeHeader(&reader, path: path, checksumMatches: stored == computed)
+        let header = try decodeHeader(&reader, path: path, checksumMatches: stored == computed)
         do {
             let checkpoint = Checkpoint(
-                nextOffset: nextOffset, configVersion: configVersion, engineSnapshot: try reader.readArray(UInt8.self, "engine snapshot"))
+                nextOffset: header.nextOffset, changelogPosition: header.changelogPosition, configVersion: header.configVersion,
+                engineSnapshot: try reader.readArray(UInt8.self, "engine snapshot"))
             guard reader.isAtEnd else { throw fail("damaged: unexpected bytes after the engine snapshot") }
             return checkpoint
         } catch let error as CheckpointError {
@@ -225,16 +239,19 @@ public struct CheckpointStore: Sendable {
     /// when the whole file was read and its checksum is wrong (checked after the magic).
     private static func decodeHeader(
         _ reader: inout SnapshotReader, path: String, checksumMatches: Bool = true
-    ) throws(CheckpointError) -> (nextOffset: Int64, configVersion: String) {
+    ) throws(CheckpointError) -> CheckpointHeader {
         func fail(_ reason: String) -> CheckpointError { .unusable(path, reason) }
         do {
             guard try reader.read(UInt64.self, "header") == magic else { throw fail("not a lifecycled checkpoint") }
             guard checksumMatches else { throw fail("damaged: its checksum does not match its contents") }
             let version = try reader.read(UInt32.self, "format version")
-            guard version == formatVersion else {
-                throw fail("written in checkpoint format \(version); this build reads format \(formatVersion)")
+            guard version == 1 || version == formatVersion else {
+                throw fail("written in checkpoint format \(version); this build reads formats 1 and \(formatVersion)")
             }
-            return (try reader.read(Int64.self, "next offset"), try reader.readString("config version"))
+            let nextOffset = try reader.read(Int64.self, "next offset")
+            let position = version >= 2 ? try reader.read(Int64.self, "changelog position") : -1
+            return CheckpointHeader(
+                nextOffset: nextOffset, changelogPosition: position >= 0 ? position : nil, configVersion: try reader.readString("config version"))
         } catch let error as CheckpointError {
             throw error
         } catch {

@@ -17,6 +17,12 @@ public struct PipelineCounters: Sendable, Equatable {
     public var kafkaErrors = 0
     public var checkpoints = 0
     public var rebalances = 0
+    /// Changelog records written (users, tombstones, positions) and their key and value bytes.
+    public var changelogRecords = 0
+    public var changelogBytes = 0
+    /// Changelog records read to restore partitions, and the partitions restored.
+    public var restoredRecords = 0
+    public var restores = 0
 
     public init() {}
 
@@ -33,5 +39,9 @@ public struct PipelineCounters: Sendable, Equatable {
         total.kafkaErrors += part.kafkaErrors
         total.checkpoints += part.checkpoints
         total.rebalances += part.rebalances
+        total.changelogRecords += part.changelogRecords
+        total.changelogBytes += part.changelogBytes
+        total.restoredRecords += part.restoredRecords
+        total.restores += part.restores
     }
 }

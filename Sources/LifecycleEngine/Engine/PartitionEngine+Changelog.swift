@@ -12,6 +12,14 @@
 /// values as text, and the window buckets as (counter, bucket number, value).
 extension PartitionEngine {
     static let changelogFormat: UInt8 = 1
+    /// The key of position records: longer than any user id can be (255 bytes), so it never
+    /// collides with one, and kept by compaction like any key (the last one wins).
+    public static let changelogPositionKey: [UInt8] = Array(("lifecycled:position:" + String(repeating: "-", count: 236)).utf8)
+
+    /// Whether `key` is a position record's.
+    public static func isChangelogPosition(_ key: UnsafeRawBufferPointer) -> Bool {
+        key.count == changelogPositionKey.count && key.elementsEqual(changelogPositionKey)
+    }
     static let positionMagic: UInt32 = 0x4C43_5053  // "SPCL"
 
     /// From now on, note which users change, for `takeChanges`.
@@ -21,6 +29,18 @@ extension PartitionEngine {
 
     /// Users changed or erased since the last `takeChanges`.
     public var pendingChanges: Int { (changes?.changed.count ?? 0) + (changes?.erased.count ?? 0) }
+
+    /// Marks every user as changed: after a rules reload re-timed every timer, the next
+    /// `takeChanges` rewrites the whole partition.
+    public mutating func markAllChanged() {
+        guard changes != nil else { return }
+        for user in 0..<users.count where ids.isLive(UInt32(user)) { changes!.mark(user) }
+    }
+
+    /// Marks a user as changed (if known), so the next `takeChanges` writes their record again.
+    public mutating func markChanged(userID key: UnsafeRawBufferPointer) {
+        if let user = ids.find(key) { changes?.mark(Int(user)) }
+    }
 
     /// Hands over a tombstone (nil value) per user erased and a record per user changed since
     /// the last call (key: the user id), then forgets them.

@@ -95,7 +95,11 @@ struct DemoSession {
         try cluster.createTopic("user-events", partitions: 4)
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-demo-\(UUID().uuidString)").path
         var loaded = try ConfigLoader.load(path: options.config)
-        // The rules are the file's; where to read and write is the demo's.
+        // The simulated clock runs days ahead of the wall clock, which events.max_future would
+        // refuse as a wrong producer clock: the demo's events may be any time ahead.
+        loaded.rules.events.maxFuture = 3650 * Millis.day
+        loaded.compiled = try CompiledRules(loaded.rules, configVersion: loaded.configVersion)
+        // The rules are otherwise the file's; where to read and write is the demo's.
         var settings = loaded.settings
         settings.kafka.brokers = cluster.bootstrapServers
         settings.kafka.groupID = "lifecycled-demo"
@@ -108,6 +112,8 @@ struct DemoSession {
         for topic in Set(settings.kafka.triggerTopics.values).union([settings.kafka.deadLetterTopic]) {
             try cluster.createTopic(topic, partitions: 1)
         }
+        // The mock cannot create topics on request: the changelog, like the input, is made here.
+        try cluster.createTopic(settings.kafka.changelogTopic(for: "user-events"), partitions: 4)
         producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: Logger(label: "demo")) { _ in }
         pipeline = try PipelineCoordinator(
             config: config, logger: Logger(label: "lifecycled"), wallClock: WallClock.milliseconds,

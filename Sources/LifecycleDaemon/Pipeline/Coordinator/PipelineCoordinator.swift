@@ -37,7 +37,11 @@ public final class PipelineCoordinator {
     private var workers: [WorkerHandle] = []
     private let writer: CheckpointWriter
     private let inbox: Mailbox<CoordinatorEvent>
-    private let restorer = DispatchQueue(label: "lifecycled.restore")
+    private var restorer: PartitionRestorer!
+    private var changelogs = ChangelogTopics.none
+    /// Where each partition restoring was told to start; a restore from the changelog may end
+    /// further on, and the partition is then moved there.
+    private var starts: [TopicPartition: Int64] = [:]
     private var machine: CoordinatorStateMachine
     /// Each assigned partition's own queue: its messages wait there while its state is
     /// restored, then it is forwarded to its worker's queue. It lives as long as the
@@ -88,7 +92,11 @@ public final class PipelineCoordinator {
         // A checkpoint's offset the topic no longer (or never) had stops the daemon instead
         // of librdkafka silently re-reading from the start or skipping to the end.
         consumerProperties["auto.offset.reset"] = common["auto.offset.reset"] ?? "error"
+        // Members joining or leaving move only the partitions that change owner.
+        consumerProperties["partition.assignment.strategy"] = common["partition.assignment.strategy"] ?? "cooperative-sticky"
         do {
+            changelogs = try ChangelogTopics.prepare(config.settings, clientProperties: common, inbox: inbox, logger: logger)
+            restorer = PartitionRestorer(store: store, readerProperties: common, inbox: inbox, logger: logger)
             consumer = try KafkaConsumer(properties: consumerProperties, logger: logger) { [unowned self] rebalance in
                 try self.rebalance(rebalance)
             }
@@ -96,7 +104,8 @@ public final class PipelineCoordinator {
             for index in 0..<threads {
                 let handle = try WorkerHandle(index: index, queue: try MessageQueue(consumer: consumer, wakeable: true))
                 let output = try PartitionOutput(
-                    config: config, producerProperties: producerProperties, logger: logger, latency: metrics.latency, observer: observer)
+                    config: config, changelogTopics: changelogs.names, producerProperties: producerProperties, logger: logger,
+                    latency: metrics.latency, observer: observer)
                 made.append((handle, PartitionWorker(
                     handle: handle, config: config, output: output, writer: writer, reports: inbox, wallClock: wallClock,
                     brokersReachable: brokersReachable, observer: observer, logger: logger)))
@@ -243,7 +252,7 @@ public final class PipelineCoordinator {
             snapshot.ready = ready
             snapshot.notReadyReason = !reachable ? "Kafka brokers unreachable; reconnecting"
                 : assigned.isEmpty ? "no partitions assigned yet (joining the group)"
-                : "restoring \(restoring.map(\.description).joined(separator: ", "))"
+                : "restoring " + restoring.map { "\($0) (\(restorer.describe($0)))" }.joined(separator: "; ")
             snapshot.counters = total
             snapshot.triggersFired = names.map { ($0, total.triggersByName[$0, default: 0]) }
             snapshot.conversions = names.map { ($0, total.conversionsByName[$0, default: 0]) }
@@ -280,14 +289,16 @@ public final class PipelineCoordinator {
         let events = inbox.take()
         for event in events {
             switch event {
-            case .restored(let task):
+            case .restored(let task, let records):
+                own.restores += 1
+                own.restoredRecords += records
                 let actions = machine.handle(.restored(task.partition), now: Self.monotonicMilliseconds())
                 for case .activate(let partition, let worker) in actions {
-                    activate(task, on: worker)
-                    logger.info("restored \(partition) at offset \(task.nextOffset): \(task.engine.userCount) users, on worker \(worker)")
+                    try activate(task, on: worker)
+                    logger.info("restored \(partition) at offset \(task.nextOffset) (\(records) changelog records): \(task.engine.userCount) users, on worker \(worker)")
                 }
                 perform(actions)
-            case .restoreFailed(_, let error), .checkpointFailed(let error):
+            case .restoreFailed(_, let error), .checkpointFailed(let error), .changelogUnusable(let error):
                 failure = failure ?? error
             case .workerFailed(_, let error):
                 failure = failure ?? ((error as? KafkaError).map { $0.isOffsetOutOfRange ? offsetOutOfRange($0) : $0 } ?? error)
@@ -351,8 +362,13 @@ public final class PipelineCoordinator {
         }
     }
 
-    private func activate(_ task: PartitionTask, on worker: Int) {
+    private func activate(_ task: PartitionTask, on worker: Int) throws {
         let partition = task.partition
+        // The changelog held a later commit cycle than the local checkpoint (or there was
+        // none): consume on from where that cycle's state ends.
+        if task.nextOffset >= 0, task.nextOffset != starts.removeValue(forKey: partition) {
+            try consumer.seek(partition, to: task.nextOffset)
+        }
         // Announced first: the worker looks in its mailbox when a partition it does not know
         // sends it a message.
         workers[worker].mailbox.post(.adopt(task))
@@ -383,47 +399,22 @@ public final class PipelineCoordinator {
     }
 
     /// Routes the partition's messages to a queue of their own and reads its state in the
-    /// background; returns where it starts: its checkpoint's offset, or the earliest
-    /// retained one without a checkpoint (its state is then rebuilt from the topic).
+    /// background; returns where it starts for now: its local checkpoint's offset, or the
+    /// earliest retained one without a checkpoint. A restore that finds later state in the
+    /// changelog moves it on (`activate`); without either, its state is rebuilt from the topic.
     private func startRestore(_ partition: TopicPartition) throws -> Int64 {
         let header = try store.readHeader(topic: partition.topic, partition: partition.partition)
         let queue = try MessageQueue(consumer: consumer, wakeable: false)
         try consumer.route(partition, to: queue)
         holding[partition] = queue
-        let store = store
-        let rules = config.compiled
-        let inbox = inbox
-        restorer.async {
-            do {
-                inbox.post(.restored(try Self.restore(partition, from: store, rules: rules, expecting: header?.nextOffset)))
-            } catch {
-                inbox.post(.restoreFailed(partition, error))
-            }
-        }
-        if header == nil {
+        let changelog = changelogs.changelog(of: partition.topic)
+        restorer.restore(partition, rules: config.compiled, header: header, changelog: changelog)
+        if header == nil && changelog == nil {
             logger.notice("no checkpoint for \(partition): rebuilding its state from the earliest retained offset")
         }
-        return header?.nextOffset ?? KafkaConsumer.earliestOffset
-    }
-
-    private static func restore(
-        _ partition: TopicPartition, from store: CheckpointStore, rules: CompiledRules, expecting nextOffset: Int64?
-    ) throws -> PartitionTask {
-        let path = store.path(topic: partition.topic, partition: partition.partition)
-        guard let checkpoint = try store.read(topic: partition.topic, partition: partition.partition) else {
-            guard nextOffset == nil else { throw CheckpointError(path: path, reason: "disappeared while the partition was being restored") }
-            return PartitionTask(partition: partition, engine: PartitionEngine(rules: rules), nextOffset: -1)
-        }
-        guard checkpoint.nextOffset == nextOffset else {
-            throw CheckpointError(path: path, reason: "changed while the partition was being restored (another process writing this state directory?)")
-        }
-        do {
-            return PartitionTask(
-                partition: partition, engine: try PartitionEngine(rules: rules, snapshot: checkpoint.engineSnapshot),
-                nextOffset: checkpoint.nextOffset)
-        } catch {
-            throw CheckpointError.unusable(path, error.reason)
-        }
+        let start = header?.nextOffset ?? KafkaConsumer.earliestOffset
+        starts[partition] = start
+        return start
     }
 
     private func offsetOutOfRange(_ error: KafkaError) -> KafkaError {

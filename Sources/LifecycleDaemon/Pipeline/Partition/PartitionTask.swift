@@ -32,16 +32,23 @@ final class PartitionTask: @unchecked Sendable {
     private(set) var nextOffset: Int64
     /// The state's version at the last snapshot: a partition unchanged since is not saved again.
     private var snapshotVersion: StateVersion?
+    /// Its changelog topic (as `PartitionOutput` numbers them), if state moves through one.
+    let changelog: Int?
+    /// Where a restore reads the changelog on from to bring the last snapshot up to date.
+    private(set) var changelogPosition: Int64?
 
     struct StateVersion: Equatable {
         var nextOffset: Int64
         var timersDue: Int
     }
 
-    init(partition: TopicPartition, engine: PartitionEngine, nextOffset: Int64) {
+    init(partition: TopicPartition, engine: PartitionEngine, nextOffset: Int64, changelog: Int?, changelogPosition: Int64?) {
         self.partition = partition
         self.engine = engine
         self.nextOffset = nextOffset
+        self.changelog = changelog
+        self.changelogPosition = changelogPosition
+        if changelog != nil { self.engine.trackChanges() }
         decoder = Self.decoder(for: engine.rules)
         // What was restored is what the checkpoint holds already.
         snapshotVersion = nextOffset >= 0 ? version : nil
@@ -92,18 +99,35 @@ final class PartitionTask: @unchecked Sendable {
     /// Whether the state changed since the last snapshot (and has consumed anything at all).
     var needsSnapshot: Bool { nextOffset >= 0 && snapshotVersion != version }
 
-    /// Appends a checkpoint of the current state (under the rules it runs) to `writer`,
-    /// and remembers its version.
-    func snapshot(into writer: inout SnapshotWriter) {
-        CheckpointStore.encode(nextOffset: nextOffset, configVersion: engine.rules.configVersion, into: &writer) {
-            engine.snapshot(into: &$0)
+    /// Writes the users changed since the last commit cycle to the changelog, closed by a
+    /// position record, then appends a checkpoint of the current state (under the rules it
+    /// runs) to `writer`, and remembers its version. Both are published only once Kafka has
+    /// acknowledged them (the caller's `publishAt`).
+    func snapshot(into writer: inout SnapshotWriter, out: PartitionOutput) throws {
+        if let changelog {
+            // Records acknowledged so far are in this state; a restore reads on from there.
+            changelogPosition = out.changelogEnd(changelog, partition: partition.partition) ?? changelogPosition
+            try engine.takeChanges { key, value in try out.writeChangelog(changelog, partition: partition.partition, key: key, value: value) }
+            try engine.changelogPosition(nextOffset: nextOffset).withUnsafeBytes { position in
+                try PartitionEngine.changelogPositionKey.withUnsafeBytes { key in
+                    try out.writeChangelog(changelog, partition: partition.partition, key: key, value: position)
+                }
+            }
         }
+        let header = CheckpointHeader(nextOffset: nextOffset, changelogPosition: changelogPosition, configVersion: engine.rules.configVersion)
+        CheckpointStore.encode(header, into: &writer) { engine.snapshot(into: &$0) }
         snapshotVersion = version
     }
 
-    /// Swaps in an engine rebuilt under new rules from this task's state.
+    /// Swaps in an engine rebuilt under new rules from this task's state (whose changes were
+    /// just written to the changelog). Its timers were re-timed, so every user's record is
+    /// written again at the next cycle.
     func replaceEngine(_ rebuilt: PartitionEngine) {
         engine = rebuilt
+        if changelog != nil {
+            engine.trackChanges()
+            engine.markAllChanged()
+        }
         decoder = Self.decoder(for: rebuilt.rules)
     }
 

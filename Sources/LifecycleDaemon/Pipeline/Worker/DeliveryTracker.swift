@@ -19,17 +19,21 @@ struct DeliveryTracker {
         case trigger(consumedAt: Int)
         /// A dead letter: losing one is counted, not fatal.
         case deadLetter
+        /// A changelog record, to the changelog topic numbered `topic`.
+        case changelog(topic: Int)
     }
 
     enum Outcome: Equatable {
         /// A trigger caused by an event, acknowledged this long after the event was consumed.
         case acknowledged(latencyMicroseconds: Int?)
+        case changelogAcknowledged(topic: Int)
         case deadLetterLost
-        /// Kafka refused a trigger: nothing after it may be committed.
-        case triggerLost
+        /// Kafka refused a trigger or a changelog record: nothing after it may be committed.
+        case lost
     }
 
-    private var consumedAt = [Int](repeating: 0, count: capacity)
+    /// Per slot: a trigger's consume time (≥ 0), -1 for a dead letter, -2 - n for changelog topic n.
+    private var tags = [Int](repeating: 0, count: capacity)
     private var done = [Bool](repeating: true, count: capacity)
     /// The number the next message gets.
     private(set) var produced = 0
@@ -43,23 +47,27 @@ struct DeliveryTracker {
         let sequence = produced
         let slot = sequence & Self.mask
         switch kind {
-        case .trigger(let at): consumedAt[slot] = at
-        case .deadLetter: consumedAt[slot] = -1
+        case .trigger(let at): tags[slot] = at
+        case .deadLetter: tags[slot] = -1
+        case .changelog(let topic): tags[slot] = -2 - topic
         }
         done[slot] = false
         produced += 1
         return sequence
     }
 
-    /// Records a delivery report. A refused trigger is never marked done, so the watermark
-    /// stops before it for good.
+    /// Records a delivery report. A refused trigger or changelog record is never marked done,
+    /// so the watermark stops before it for good.
     mutating func complete(_ sequence: Int, failed: Bool, now: Int) -> Outcome {
         let slot = sequence & Self.mask
-        let at = consumedAt[slot]
-        if failed && at >= 0 { return .triggerLost }
+        let tag = tags[slot]
+        if failed && tag != -1 { return .lost }
         done[slot] = true
         while acknowledgedBelow < produced && done[acknowledgedBelow & Self.mask] { acknowledgedBelow += 1 }
-        if at < 0 { return failed ? .deadLetterLost : .acknowledged(latencyMicroseconds: nil) }
-        return .acknowledged(latencyMicroseconds: at > 0 ? now - at : nil)
+        switch tag {
+        case -1: return failed ? .deadLetterLost : .acknowledged(latencyMicroseconds: nil)
+        case ..<(-1): return .changelogAcknowledged(topic: -2 - tag)
+        default: return .acknowledged(latencyMicroseconds: tag > 0 ? now - tag : nil)
+        }
     }
 }

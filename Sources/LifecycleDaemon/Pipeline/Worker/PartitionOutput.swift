@@ -25,11 +25,20 @@ final class PartitionOutput {
     private let observer: (any PipelineObserver)?
     private var topicByTrigger: [String: String]
     private var deadLetterTopic: String
+    /// Changelog topics, numbered by their place here (`PartitionTask.changelog`).
+    let changelogTopics: [String]
+    /// Per changelog topic and partition: the offset after the last record acknowledged.
+    private var changelogEnds: [[Int32: Int64]]
     private var maxEventBytes: Int
     private let encoder = TriggerEncoder()
     private var encoded: [UInt8] = []
 
-    init(config: LoadedConfig, producerProperties: [String: String], logger: Logger, latency: Timer, observer: (any PipelineObserver)?) throws {
+    init(
+        config: LoadedConfig, changelogTopics: [String], producerProperties: [String: String], logger: Logger, latency: Timer,
+        observer: (any PipelineObserver)?
+    ) throws {
+        self.changelogTopics = changelogTopics
+        changelogEnds = Array(repeating: [:], count: changelogTopics.count)
         self.logger = logger
         self.latency = latency
         self.observer = observer
@@ -49,7 +58,7 @@ final class PartitionOutput {
     }
 
     /// Every topic this output writes to.
-    var topics: [String] { Set(topicByTrigger.values).union([deadLetterTopic]).sorted() }
+    var topics: [String] { Set(topicByTrigger.values).union([deadLetterTopic]).union(changelogTopics).sorted() }
 
     /// Rules swapped: triggers may have other topics (the Kafka settings themselves stay).
     func rulesChanged(_ config: LoadedConfig) {
@@ -89,6 +98,19 @@ final class PartitionOutput {
         let ticket = deliveries.register(.deadLetter)
         try producer.produce(topic: deadLetterTopic, key: message.key, value: value, header: (Self.deadLetterReasonHeader, header), ticket: ticket)
     }
+
+    /// Writes a changelog record (a nil value is a tombstone) to the partition of changelog
+    /// topic `topic` that mirrors the input partition.
+    func writeChangelog(_ topic: Int, partition: Int32, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) throws {
+        try makeRoom()
+        let ticket = deliveries.register(.changelog(topic: topic))
+        try producer.produce(topic: changelogTopics[topic], partition: partition, key: key, value: value, ticket: ticket)
+        counters.changelogRecords += 1
+        counters.changelogBytes += key.count + (value?.count ?? 0)
+    }
+
+    /// The offset after the last changelog record Kafka acknowledged for this partition.
+    func changelogEnd(_ topic: Int, partition: Int32) -> Int64? { changelogEnds[topic][partition] }
 
     /// Counts a consumed event; serves delivery reports every few, so acknowledgements
     /// are not held up by a long batch.
@@ -132,10 +154,12 @@ final class PartitionOutput {
             observer?.triggerAcknowledged(afterMicroseconds: latencyMicroseconds)
         case .acknowledged(nil):
             break
+        case .changelogAcknowledged(let topic):
+            changelogEnds[topic][delivery.partition] = max(changelogEnds[topic][delivery.partition] ?? 0, delivery.offset + 1)
         case .deadLetterLost:
             counters.deadLettersFailed += 1
             logger.error("dead letter not delivered: \(error.map(String.init(describing:)) ?? "")")
-        case .triggerLost:
+        case .lost:
             if deliveryFailure == nil { deliveryFailure = error }
         }
     }

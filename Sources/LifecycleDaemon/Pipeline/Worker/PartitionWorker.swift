@@ -78,12 +78,12 @@ final class PartitionWorker {
 
     private func step() throws {
         wakeups.arm()
-        var worked = handleCommands()
+        var worked = try handleCommands()
         worked += try consumeBatch()
         worked += output.serveDeliveries()
         if worked == 0 && snapshotsDue.isEmpty && !handle.queue.hasQueued && !stopped {
             wakeups.wait(timeoutMilliseconds: Self.idleWaitMilliseconds)
-            handleCommands()
+            try handleCommands()
             try consumeBatch()
             output.serveDeliveries()
         }
@@ -91,7 +91,7 @@ final class PartitionWorker {
         if let failure = output.deliveryFailure { throw failure }
         if pendingRules == nil {
             try advanceLivePartitions()
-            snapshotNextDue()
+            try snapshotNextDue()
         }
         publishStatus(force: false)
     }
@@ -103,17 +103,17 @@ final class PartitionWorker {
         guard pendingRules == nil else { return 0 }
         let now = WallClock.milliseconds()
         return try handle.queue.poll(timeoutMilliseconds: 0, onEndOfPartition: { tasks[$0]?.reachedEnd() }) { message in
-            guard let task = task(for: message) else { return }
+            guard let task = try task(for: message) else { return }
             try task.consume(message, wallClock: now, into: output)
         }
     }
 
-    private func task(for message: KafkaMessage) -> PartitionTask? {
+    private func task(for message: KafkaMessage) throws -> PartitionTask? {
         if let last = lastTask, last.topic == message.topicHandle, last.partition == message.partition { return last.task }
         let partition = TopicPartition(topic: message.topic, partition: message.partition)
         // Adopted partitions are announced before their messages are routed here, but the
         // announcement may still be in the mailbox.
-        if tasks[partition] == nil { handleCommands() }
+        if tasks[partition] == nil { try handleCommands() }
         guard let task = tasks[partition] else { return nil }  // released: its messages are not ours
         lastTask = (message.topicHandle, message.partition, task)
         return task
@@ -134,7 +134,7 @@ final class PartitionWorker {
     // MARK: - Commands
 
     @discardableResult
-    private func handleCommands() -> Int {
+    private func handleCommands() throws -> Int {
         let commands = handle.mailbox.take()
         for command in commands {
             switch command {
@@ -142,12 +142,12 @@ final class PartitionWorker {
                 task.start()
                 tasks[task.partition] = task
             case .release(let partitions):
-                release(partitions)
+                try release(partitions)
             case .checkpoint:
                 let due = tasks.values.filter(\.needsSnapshot).map(\.partition).sorted(by: CoordinatorStateMachine.order)
                 snapshotsDue += due.filter { !snapshotsDue.contains($0) }
             case .prepareRules(let loaded, let reload):
-                prepareRules(loaded, reload: reload)
+                try prepareRules(loaded, reload: reload)
             case .commitRules:
                 commitRules()
             case .abortRules:
@@ -161,13 +161,13 @@ final class PartitionWorker {
         return commands.count
     }
 
-    private func release(_ partitions: [TopicPartition]) {
+    private func release(_ partitions: [TopicPartition]) throws {
         lastTask = nil
         snapshotsDue.removeAll { partitions.contains($0) }
         for partition in partitions {
             if let task = tasks.removeValue(forKey: partition) {
                 task.beginRevoking()
-                if task.needsSnapshot { submitSnapshot(of: task, mayAllocate: true) }
+                if task.needsSnapshot { try submitSnapshot(of: task, mayAllocate: true) }
             }
             writer.submit(.flush([partition], then: .released(partition)))
         }
@@ -177,23 +177,23 @@ final class PartitionWorker {
 
     /// One snapshot per step, so a commit cycle over many partitions never holds the others
     /// up for long.
-    private func snapshotNextDue() {
+    private func snapshotNextDue() throws {
         while let partition = snapshotsDue.first {
             guard let task = tasks[partition], task.needsSnapshot else {
                 snapshotsDue.removeFirst()
                 continue
             }
-            if submitSnapshot(of: task, mayAllocate: false) { snapshotsDue.removeFirst() }
+            if try submitSnapshot(of: task, mayAllocate: false) { snapshotsDue.removeFirst() }
             return
         }
     }
 
-    /// Copies `task`'s state into a buffer and hands it to the writer, to be published once
-    /// Kafka has acknowledged everything this worker produced so far. Without a ready buffer
-    /// it asks the writer for one and returns false, unless `mayAllocate` (a final checkpoint,
-    /// which cannot wait).
+    /// Writes `task`'s changes to its changelog and copies its state into a buffer for the
+    /// writer, to be published once Kafka has acknowledged everything this worker produced so
+    /// far (the changelog records included). Without a ready buffer it asks the writer for one
+    /// and returns false, unless `mayAllocate` (a final checkpoint, which cannot wait).
     @discardableResult
-    private func submitSnapshot(of task: PartitionTask, mayAllocate: Bool) -> Bool {
+    private func submitSnapshot(of task: PartitionTask, mayAllocate: Bool) throws -> Bool {
         let buffer: SnapshotBuffer
         if let ready = buffers.take(capacity: task.snapshotCapacity) {
             buffer = ready
@@ -205,7 +205,7 @@ final class PartitionWorker {
         }
         let started = MonotonicClock.microseconds()
         var snapshot = SnapshotWriter(reusing: buffer.takeBytes())
-        task.snapshot(into: &snapshot)
+        try task.snapshot(into: &snapshot, out: output)
         buffer.bytes = snapshot.finish()
         observer?.snapshotTaken(task.partition.description, bytes: buffer.bytes.count, microseconds: MonotonicClock.microseconds() - started)
         let publication = PendingCheckpoint.Publication(
@@ -216,13 +216,13 @@ final class PartitionWorker {
 
     // MARK: - Rules reload
 
-    private func prepareRules(_ loaded: LoadedConfig, reload: Int) {
+    private func prepareRules(_ loaded: LoadedConfig, reload: Int) throws {
         var engines: [TopicPartition: PartitionEngine] = [:]
         var failure: String?
         for task in tasks.values.sorted(by: { CoordinatorStateMachine.order($0.partition, $1.partition) }) {
             // Checkpointed under the running rules first: a crash right after the swap must
             // replay the stretch before it under the rules (and config version) it ran with.
-            if task.needsSnapshot { submitSnapshot(of: task, mayAllocate: true) }
+            if task.needsSnapshot { try submitSnapshot(of: task, mayAllocate: true) }
             do {
                 engines[task.partition] = try PartitionEngine(rules: loaded.compiled, snapshot: task.engine.snapshot())
             } catch {

@@ -1,0 +1,178 @@
+import Dispatch
+import LifecycleEngine
+import LifecycleKafka
+import Logging
+import Synchronization
+
+/// Rebuilds assigned partitions' state in the background, one partition at a time, while
+/// the other partitions go on being processed: the local checkpoint first (if there is one),
+/// then every changelog record written after it, which brings the state up to the last
+/// complete commit cycle, wherever that cycle ran. Reports each finished partition to the
+/// coordinator, and its progress as it goes.
+///
+/// A changelog ends, after a crash, with the records of a cycle that never wrote its
+/// position record: they describe state beyond any input offset, so they are not applied;
+/// their users are written again at the next cycle instead, superseding them.
+final class PartitionRestorer: Sendable {
+    struct Progress: Sendable {
+        var records = 0
+        var total = 0
+        /// Monotonic µs.
+        var startedAt = 0
+        var users = 0
+    }
+
+    /// How often progress is logged during a long restore.
+    static let logIntervalMicroseconds = 5_000_000
+
+    private let queue = DispatchQueue(label: "lifecycled.restore")
+    private let store: CheckpointStore
+    private let reader: ReaderBox
+    private let inbox: Mailbox<CoordinatorEvent>
+    private let logger: Logger
+    private let progress = Mutex<[TopicPartition: Progress]>([:])
+
+    init(store: CheckpointStore, readerProperties: [String: String], inbox: Mailbox<CoordinatorEvent>, logger: Logger) {
+        self.store = store
+        reader = ReaderBox(properties: readerProperties, logger: logger)
+        self.inbox = inbox
+        self.logger = logger
+    }
+
+    /// Partitions being restored and how far each has come.
+    var current: [TopicPartition: Progress] { progress.withLock { $0 } }
+
+    /// Restores `partition` in the background; the result arrives in the inbox as `.restored`
+    /// or `.restoreFailed`. `header` is what its checkpoint said when it was assigned.
+    func restore(
+        _ partition: TopicPartition, rules: CompiledRules, header: CheckpointHeader?, changelog: (index: Int, topic: String)?
+    ) {
+        progress.withLock { $0[partition] = Progress(startedAt: MonotonicClock.microseconds()) }
+        queue.async { [self] in
+            do {
+                let task = try rebuild(partition, rules: rules, header: header, changelog: changelog)
+                inbox.post(.restored(task, changelogRecords: progress.withLock { $0[partition]?.records ?? 0 }))
+            } catch {
+                inbox.post(.restoreFailed(partition, error))
+            }
+            progress.withLock { $0[partition] = nil }
+        }
+    }
+
+    private func rebuild(
+        _ partition: TopicPartition, rules: CompiledRules, header: CheckpointHeader?, changelog: (index: Int, topic: String)?
+    ) throws -> PartitionTask {
+        let path = store.path(topic: partition.topic, partition: partition.partition)
+        var engine = PartitionEngine(rules: rules)
+        var nextOffset: Int64 = -1
+        var position: Int64?
+        if let checkpoint = try store.read(topic: partition.topic, partition: partition.partition) {
+            guard checkpoint.nextOffset == header?.nextOffset else {
+                throw CheckpointError(path: path, reason: "changed while the partition was being restored (another process writing this state directory?)")
+            }
+            do {
+                engine = try PartitionEngine(rules: rules, snapshot: checkpoint.engineSnapshot)
+            } catch {
+                throw CheckpointError.unusable(path, error.reason)
+            }
+            nextOffset = checkpoint.nextOffset
+            position = checkpoint.changelogPosition
+        } else if header != nil {
+            throw CheckpointError(path: path, reason: "disappeared while the partition was being restored")
+        }
+        guard let changelog else {
+            return PartitionTask(partition: partition, engine: engine, nextOffset: nextOffset, changelog: nil, changelogPosition: nil)
+        }
+        let source = TopicPartition(topic: changelog.topic, partition: partition.partition)
+        let (low, high) = try reader.use { try $0.watermarks(source, timeoutMilliseconds: 10_000) }
+        let from = max(position ?? low, low)
+        var cycle = OpenCycle()
+        var lastLog = MonotonicClock.microseconds()
+        progress.withLock { $0[partition]?.total = Int(high - from) }
+        try reader.use { reader in
+            try reader.read(source, from: from, to: high) { message in
+                if PartitionEngine.isChangelogPosition(message.key) {
+                    try cycle.apply(to: &engine)
+                    nextOffset = try engine.apply(changelogPosition: message.value)
+                } else {
+                    cycle.append(key: message.key, value: message.value.isEmpty ? nil : message.value)
+                }
+                let read = Int(message.offset - from + 1)
+                guard read % 4096 == 0 || message.offset + 1 == high else { return }
+                let users = engine.userCount
+                progress.withLock { $0[partition]?.records = read; $0[partition]?.users = users }
+                let now = MonotonicClock.microseconds()
+                if now - lastLog >= Self.logIntervalMicroseconds {
+                    lastLog = now
+                    logger.info("restoring \(partition) from \(changelog.topic): \(describe(partition, now: now))")
+                }
+            }
+        }
+        engine.trackChanges()
+        cycle.markChanged(in: &engine)
+        return PartitionTask(partition: partition, engine: engine, nextOffset: nextOffset, changelog: changelog.index, changelogPosition: high)
+    }
+
+    /// "N of M records, U users, R users/s, about S s left".
+    func describe(_ partition: TopicPartition, now: Int = MonotonicClock.microseconds()) -> String {
+        guard let state = current[partition] else { return "done" }
+        let seconds = max(Double(now - state.startedAt) / 1_000_000, 0.001)
+        let rate = Double(state.records) / seconds
+        let left = rate > 0 ? Int((Double(state.total - state.records) / rate).rounded(.up)) : nil
+        return "\(state.records) of \(state.total) records, \(state.users) users, \(Int(Double(state.users) / seconds)) users/s"
+            + (left.map { ", about \($0) s left" } ?? "")
+    }
+}
+
+/// The records of a commit cycle not yet closed by its position record, copied into one
+/// buffer (no allocation per record).
+private struct OpenCycle {
+    private var bytes: [UInt8] = []
+    /// Key start and length, value start and length (-1: a tombstone).
+    private var spans: [(key: Int, keyLength: Int, value: Int, valueLength: Int)] = []
+
+    mutating func append(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) {
+        let keyStart = bytes.count
+        bytes.append(contentsOf: key)
+        let valueStart = bytes.count
+        if let value { bytes.append(contentsOf: value) }
+        spans.append((keyStart, key.count, valueStart, value?.count ?? -1))
+    }
+
+    /// The cycle is complete: its records go into the engine, in order.
+    mutating func apply(to engine: inout PartitionEngine) throws {
+        try bytes.withUnsafeBytes { raw in
+            for span in spans {
+                let key = UnsafeRawBufferPointer(rebasing: raw[span.key..<(span.key + span.keyLength)])
+                let value = span.valueLength < 0 ? nil : UnsafeRawBufferPointer(rebasing: raw[span.value..<(span.value + span.valueLength)])
+                try engine.apply(changelogKey: key, value: value)
+            }
+        }
+        bytes.removeAll(keepingCapacity: true)
+        spans.removeAll(keepingCapacity: true)
+    }
+
+    /// The changelog ended before this cycle's position: its users' records are written again.
+    func markChanged(in engine: inout PartitionEngine) {
+        bytes.withUnsafeBytes { raw in
+            for span in spans { engine.markChanged(userID: UnsafeRawBufferPointer(rebasing: raw[span.key..<(span.key + span.keyLength)])) }
+        }
+    }
+}
+
+/// The restorer's reader: made when first needed, used only on the restore queue.
+private final class ReaderBox: @unchecked Sendable {
+    private let properties: [String: String]
+    private let logger: Logger
+    private var reader: PartitionReader?
+
+    init(properties: [String: String], logger: Logger) {
+        self.properties = properties
+        self.logger = logger
+    }
+
+    func use<T>(_ body: (PartitionReader) throws -> T) throws -> T {
+        if reader == nil { reader = try PartitionReader(properties: properties, logger: logger) }
+        return try body(reader!)
+    }
+}
