@@ -28,6 +28,11 @@ public final class DaemonMetrics {
     private let rebalances: Counter
     private let deadLettersFailed: Counter
     private let kafkaErrors: Counter
+    private let changelogRecords: Counter
+    private let changelogBytes: Counter
+    private let restores: Counter
+    private let restoredRecords: Counter
+    private var restoreRemaining: Labeled<Gauge>
     private let usersTracked: Gauge
     private var usersPerStage: Labeled<Gauge>
     private var consumerLag: Labeled<Gauge>
@@ -52,6 +57,11 @@ public final class DaemonMetrics {
         rebalances = Counter(label: "lifecycled_rebalances_total", factory: factory)
         deadLettersFailed = Counter(label: "lifecycled_dead_letters_failed_total", factory: factory)
         kafkaErrors = Counter(label: "lifecycled_kafka_errors_total", factory: factory)
+        changelogRecords = Counter(label: "lifecycled_changelog_records_total", factory: factory)
+        changelogBytes = Counter(label: "lifecycled_changelog_bytes_total", factory: factory)
+        restores = Counter(label: "lifecycled_restores_total", factory: factory)
+        restoredRecords = Counter(label: "lifecycled_restore_records_total", factory: factory)
+        restoreRemaining = Labeled { Gauge(label: "lifecycled_restore_remaining_records", dimensions: [("partition", $0)], factory: factory) }
         usersTracked = Gauge(label: "lifecycled_users_tracked", factory: factory)
         usersPerStage = Labeled { Gauge(label: "lifecycled_users", dimensions: [("stage", $0)], factory: factory) }
         consumerLag = Labeled { Gauge(label: "lifecycled_consumer_lag", dimensions: [("partition", $0)], factory: factory) }
@@ -77,6 +87,10 @@ public final class DaemonMetrics {
         push(rebalances, counters.rebalances, pushed.rebalances)
         push(deadLettersFailed, counters.deadLettersFailed, pushed.deadLettersFailed)
         push(kafkaErrors, counters.kafkaErrors, pushed.kafkaErrors)
+        push(changelogRecords, counters.changelogRecords, pushed.changelogRecords)
+        push(changelogBytes, counters.changelogBytes, pushed.changelogBytes)
+        push(restores, counters.restores, pushed.restores)
+        push(restoredRecords, counters.restoredRecords, pushed.restoredRecords)
         for (reason, count) in counters.eventsRejected {
             push(eventsInvalid[reason], count, pushed.eventsRejected[reason, default: 0])
         }
@@ -93,10 +107,15 @@ public final class DaemonMetrics {
     /// partition no longer assigned loses its series (whoever owns it now reports it).
     func set(
         usersTracked users: Int, usersPerStage stages: [(stage: String, users: Int)],
-        lag: [(partition: String, messages: Int64)], assigned: Set<String>,
+        lag: [(partition: String, messages: Int64)], assigned: Set<String>, restoring: [(partition: String, remaining: Int)] = [],
         lastCheckpoint: (at: Int64, seconds: Double)?, now: Int64, ready isReady: Bool
     ) {
         usersTracked.record(users)
+        for (partition, remaining) in restoring { restoreRemaining[partition].record(remaining) }
+        let stillRestoring = Set(restoring.map(\.partition))
+        for partition in restoreRemaining.values where !stillRestoring.contains(partition) {
+            restoreRemaining.remove(partition)?.destroy()
+        }
         for (stage, count) in stages { usersPerStage[stage].record(count) }
         for (partition, messages) in lag { consumerLag[partition].record(messages) }
         for partition in consumerLag.values where !assigned.contains(partition) {

@@ -86,7 +86,9 @@ final class PartitionRestorer: Sendable {
         let source = TopicPartition(topic: changelog.topic, partition: partition.partition)
         let (low, high) = try reader.use { try $0.watermarks(source, timeoutMilliseconds: 10_000) }
         let from = max(position ?? low, low)
+        // Offsets, not records: a compacted changelog has gaps, so progress may end short of 100 %.
         var cycle = OpenCycle()
+        var read = 0
         var lastLog = MonotonicClock.microseconds()
         progress.withLock { $0[partition]?.total = Int(high - from) }
         try reader.use { reader in
@@ -97,8 +99,8 @@ final class PartitionRestorer: Sendable {
                 } else {
                     cycle.append(key: message.key, value: message.value.isEmpty ? nil : message.value)
                 }
-                let read = Int(message.offset - from + 1)
-                guard read % 4096 == 0 || message.offset + 1 == high else { return }
+                read += 1
+                guard read % 4096 == 0 else { return }
                 let users = engine.userCount
                 progress.withLock { $0[partition]?.records = read; $0[partition]?.users = users }
                 let now = MonotonicClock.microseconds()
@@ -108,6 +110,8 @@ final class PartitionRestorer: Sendable {
                 }
             }
         }
+        let users = engine.userCount
+        progress.withLock { $0[partition]?.records = read; $0[partition]?.users = users }
         engine.trackChanges()
         cycle.markChanged(in: &engine)
         return PartitionTask(partition: partition, engine: engine, nextOffset: nextOffset, changelog: changelog.index, changelogPosition: high)

@@ -242,8 +242,10 @@ public final class PipelineCoordinator {
         let names = config.compiled.triggerNames
         let oldestCheckpoint = assigned.compactMap { lastCheckpoints[$0] }.min()
         metrics.update(total)
+        let restores = restorer.current
         metrics.set(
             usersTracked: users, usersPerStage: stages, lag: lag, assigned: Set(assigned.map(\.description)),
+            restoring: restores.map { ($0.key.description, max(0, $0.value.total - $0.value.records)) },
             lastCheckpoint: oldestCheckpoint.map { ($0, lastCheckpointSeconds) }, now: now, ready: ready)
         board.publish { snapshot in
             snapshot.heartbeat = heartbeat

@@ -1,0 +1,70 @@
+import Foundation
+import LifecycleConfig
+import LifecycleDaemon
+import LifecycleEngine
+import LifecycleKafka
+import LifecycleTestSupport
+import Logging
+import Synchronization
+import Testing
+
+/// State kept in the changelog topic survives what the input topic does not keep.
+@Suite("Changelog on the mock cluster", .serialized)
+struct ChangelogPipelineTests {
+    /// A user's month: purchases (revenue_30d) and core actions (core_actions_7d) over 20 days.
+    static let month: [String] = (0..<20).flatMap { day -> [String] in
+        let time = 1_795_392_000_000 + Int64(day) * Millis.day
+        return [#"{"user_id":"x","event":"purchase","ts":\#(time),"props":{"amount":12.5}}"#,
+                #"{"user_id":"x","event":"core_action","ts":\#(time + 60_000)}"#]
+    }
+    static let lastTime: Int64 = 1_795_392_000_000 + 19 * Millis.day + 60_000
+
+    /// Runs a pipeline until it has consumed `count` events, asks it about `user`, stops it.
+    static func run(_ config: LoadedConfig, until count: Int, user: String) throws -> UserReport? {
+        let pipeline = try PipelineCoordinator(config: config, logger: PipelineTests.logger, wallClock: { 0 })
+        let board = StatusBoard()
+        let deadline = Date().addingTimeInterval(60)
+        while pipeline.counters.eventsConsumed < count && Date() < deadline { try pipeline.step() }
+        let answer = Mutex<UserReport??>(nil)
+        board.lookUp(userID: user) { report in answer.withLock { $0 = .some(report) } }
+        while answer.withLock({ $0 == nil }) && Date() < deadline {
+            try pipeline.step(timeoutMilliseconds: 10)
+            pipeline.publish(to: board, now: 0)
+        }
+        try pipeline.stop()
+        return answer.withLock { $0 ?? nil }
+    }
+
+    static func counters(_ report: UserReport?) -> [String] { report?.counters.map { "\($0.name)=\($0.value)" } ?? [] }
+
+    @Test("a partition whose input retention dropped old events restores its 30-day counters from the changelog; rebuilding from the topic cannot")
+    func retentionDroppedInput() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 1)
+        for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
+        try StreamFixtures.produce(Self.month, cluster: cluster)
+        let first = try PipelineTests.config(cluster: cluster, group: "retained", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 1)
+        let before = try Self.run(first, until: Self.month.count, user: "x")
+        #expect(Self.counters(before).contains("revenue_30d=250.0"), "\(Self.counters(before))")
+
+        // Past the mock's 5 MB per partition: its oldest batches, the user's month, are deleted.
+        let filler = (0..<70_000).map { #"{"user_id":"f\#($0 % 20)","event":"page_view","ts":\#(Self.lastTime),"props":{"pad":"\#(String(repeating: "p", count: 40))"}}"# }
+        try StreamFixtures.produce(filler, cluster: cluster)
+        let reader = try PartitionReader(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: PipelineTests.logger)
+        let (low, _) = try reader.watermarks(TopicPartition(topic: "user-events", partition: 0), timeoutMilliseconds: 5_000)
+        try #require(low > Int64(Self.month.count), "the month is gone from the input topic (first offset \(low))")
+
+        // A new machine: no state directory, the same group (so the same changelog). It goes on
+        // from the earliest offset left where its state's offset is gone.
+        var moved = try PipelineTests.config(cluster: cluster, group: "retained", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 1)
+        moved.settings.kafka.properties["auto.offset.reset"] = "earliest"
+        let after = try Self.run(moved, until: 1, user: "x")
+        #expect(Self.counters(after) == Self.counters(before))
+        #expect(after?.stage == before?.stage && after?.lastSeen == before?.lastSeen)
+
+        // Without the changelog the state is rebuilt from what the topic still holds: nothing of x.
+        var rebuilt = try PipelineTests.config(cluster: cluster, group: "rebuilt", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 1)
+        rebuilt.settings.state.changelog = false
+        #expect(try Self.run(rebuilt, until: 1, user: "x") == nil)
+    }
+}
