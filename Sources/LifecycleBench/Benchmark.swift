@@ -28,12 +28,12 @@ struct Benchmark {
             try PipelineBenchmark(config: configPath, population: population, days: days,
                                   rate: Int(options["rate"] ?? "") ?? 50_000,
                                   seconds: Int(options["seconds"] ?? "") ?? 20,
-                                  phases: Set((options["phases"] ?? "throughput,latency,pause").split(separator: ",").map(String.init)),
+                                  phases: Set((options["phases"] ?? "throughput,latency,pause,rebalance").split(separator: ",").map(String.init)),
                                   workers: (options["workers"] ?? "1,2").split(separator: ",").compactMap { Int($0) },
                                   pauseUsers: Int(options["pause-users"] ?? "") ?? 1_000_000,
                                   kafkaProperties: keyValues(options["kafka-properties"] ?? "")).run()
         default:
-            note("usage: LifecycleBench throughput|memory|generate|pipeline [--users N] [--days D] [--config FILE] [--rate N --seconds S --phases throughput,latency,pause --workers 1,2 --pause-users N --kafka-properties k=v,k=v]\n")
+            note("usage: LifecycleBench throughput|memory|generate|pipeline [--users N] [--days D] [--config FILE] [--rate N --seconds S --phases throughput,latency,pause,rebalance --workers 1,2 --pause-users N --kafka-properties k=v,k=v]\n")
             exit(1)
         }
     }

@@ -46,7 +46,7 @@ struct PipelineBenchmark {
         loaded.settings.kafka.properties = Self.mockConsumerProperties.merging(kafkaProperties) { $1 }
         loaded.settings.state.directory = NSTemporaryDirectory() + "lifecycled-bench-\(UUID().uuidString)"
 
-        if phases.contains("throughput") || phases.contains("latency") {
+        if !phases.isDisjoint(with: ["throughput", "latency", "rebalance"]) {
             try cluster.createTopic("user-events", partitions: 8)
             loaded.settings.kafka.inputTopics = ["user-events"]
             // The population's days, compressed (the mock keeps ~5 MB per partition).
@@ -60,6 +60,9 @@ struct PipelineBenchmark {
             note("preloaded \(total) events of \(population.users) users into 8 partitions\n")
             if phases.contains("throughput") { try throughput(loaded, cluster: cluster, expected: total) }
             if phases.contains("latency") { try steadyLatency(loaded, cluster: cluster, backlog: total) }
+            if phases.contains("rebalance") {
+                for strategy in ["cooperative-sticky", "range"] { try rebalancePause(loaded, cluster: cluster, strategy: strategy) }
+            }
         }
         if phases.contains("pause") { try commitPause(loaded, cluster: cluster) }
     }
@@ -201,7 +204,7 @@ struct PipelineBenchmark {
             }
         }
         let backlog = pipeline.counters.eventsConsumed
-        let steady = SteadyProducer(cluster: cluster, population: population, rate: rate, seconds: seconds, startDay: days)
+        let steady = SteadyProducer(cluster: cluster, topic: "user-events", population: population, rate: rate, seconds: seconds, startDay: days)
         let thread = Thread { steady.run() }
         samples.record(true)
         thread.start()
@@ -236,6 +239,67 @@ struct PipelineBenchmark {
         if !ages.isEmpty {
             print("\nevents' age when consumed (Kafka timestamp to consumption, ms resolution): p50 \(Int(percentile(ages, 0.5))) ms, p99 \(Int(percentile(ages, 0.99))) ms, max \(Int(ages.last!)) ms")
         }
+        // The changelog's cost: what the commit cycles wrote (backlog and steady phase alike).
+        let counters = pipeline.counters
+        let cycles = max(1, counters.checkpoints / 8)
+        print("\nchangelog: \(counters.changelogRecords) records, \(counters.changelogBytes) bytes of keys and values in \(counters.checkpoints) partition checkpoints (~\(cycles) commit cycles of \(settings.settings.state.checkpointInterval / 1000) s): ~\(counters.changelogBytes / cycles) bytes and ~\(counters.changelogRecords / cycles) records per cycle")
+    }
+
+    /// How long the partitions that stay with an instance stop while another instance joins
+    /// its group and takes some over: the longest gap between two events of each kept
+    /// partition while the group rebalances, beside the longest gap before, with a steady
+    /// stream flowing.
+    private func rebalancePause(_ config: LoadedConfig, cluster: MockCluster, strategy: String) throws {
+        // A topic of its own, empty at first: the mock's 5 MB per partition would soon drop
+        // what a slower member still has to read of a shared one.
+        let topic = "rebalance-\(strategy)"
+        try cluster.createTopic(topic, partitions: 8)
+        var settings = config
+        settings.settings.kafka.inputTopics = [topic]
+        settings.settings.kafka.groupID = "bench-rebalance-\(strategy)"
+        settings.settings.kafka.properties["partition.assignment.strategy"] = strategy
+        // The mock completes a rebalance a second before the session timeout; members that
+        // learn of it by heartbeat need that long to rejoin.
+        settings.settings.kafka.properties["session.timeout.ms"] = "10000"
+        settings.settings.processing.threads = workers.last ?? 1
+        try Self.createChangelog(settings, cluster: cluster, partitions: 8)
+        let gaps = ConsumeGaps()
+        var first = settings
+        first.settings.state.directory += "-rebalance-\(strategy)-a"
+        let a = try PipelineCoordinator(config: first, logger: logger, wallClock: { 0 }, observer: gaps)
+        let deadline = Date().addingTimeInterval(120)
+        while a.assignedPartitions.count < 8 && Date() < deadline { try a.step(timeoutMilliseconds: 10) }
+        let steady = SteadyProducer(
+            cluster: cluster, topic: topic, population: population, rate: min(rate, 20_000), seconds: seconds, startDay: days)
+        Thread { steady.run() }.start()
+        let calm = Date().addingTimeInterval(3)
+        while Date() < calm { try a.step(timeoutMilliseconds: 10) }
+        _ = gaps.takeLongest()
+        let quiet = Date().addingTimeInterval(3)
+        while Date() < quiet { try a.step(timeoutMilliseconds: 10) }
+        let before = gaps.takeLongest().gaps
+
+        var second = settings
+        second.settings.state.directory += "-rebalance-\(strategy)-b"
+        let joined = Date()
+        let joinedAt = MonotonicMicroseconds.now()
+        // The second member steps on a thread of its own, as another instance would.
+        let member = SecondMember(config: second, logger: logger)
+        Thread { member.run() }.start()
+        while !member.running && Date() < deadline { try a.step(timeoutMilliseconds: 10) }
+        let took = Date().timeIntervalSince(joined)
+        let settle = Date().addingTimeInterval(2)
+        while Date() < settle { try a.step(timeoutMilliseconds: 10) }
+        let (during, longestEnded) = gaps.takeLongest()
+        note("\(strategy): the longest gap ended \(String(format: "%.1f", Double(longestEnded - joinedAt) / 1_000_000)) s after the second member started\n")
+        let kept = a.assignedPartitions
+        member.stop()
+        try a.stop()
+        let pausedDuring = kept.compactMap { during[$0] }.max() ?? 0
+        let pausedBefore = kept.compactMap { before[$0] }.max() ?? 0
+        print("\n| strategy | rebalance until the new member runs (s) | partitions kept | longest gap of a kept partition during it (ms) | longest gap in the 3 s before (ms) |")
+        print("|---|---:|---:|---:|---:|")
+        print("| \(strategy) | \(String(format: "%.1f", took)) | \(kept.count) of 8 | \(String(format: "%.1f", Double(pausedDuring) / 1000)) | \(String(format: "%.1f", Double(pausedBefore) / 1000)) |")
     }
 
     /// How long the processing threads stop for a commit cycle: `pauseUsers` users with two
@@ -255,6 +319,8 @@ struct PipelineBenchmark {
         try Self.createChangelog(settings, cluster: cluster, partitions: 8)
         settings.settings.state.directory += "-pause"
         settings.settings.state.checkpointInterval = 1_000
+        // Compressed, so each partition's changelog stays under the mock's 5 MB.
+        settings.settings.kafka.properties["compression.codec"] = "lz4"
         settings.settings.processing.threads = workers.last ?? 1
         let samples = Samples()
         samples.record(true)
@@ -283,6 +349,30 @@ struct PipelineBenchmark {
         print("|---:|---:|---:|---:|---:|")
         if let longest = pauses.last {
             print("| \(pauses.count) | \(String(format: "%.2f", pauses[pauses.count / 2])) | \(String(format: "%.2f", longest)) | \(String(format: "%.1f", Double(largest!.bytes) / 1_048_576)) | \(String(format: "%.0f", before)) |")
+        }
+        try restoreFromChangelog(settings, users: board.current.usersTracked)
+    }
+
+    /// A new instance with no state directory takes the pause phase's partitions over: their
+    /// state comes from the changelog alone, one partition after another.
+    private func restoreFromChangelog(_ config: LoadedConfig, users: Int) throws {
+        var settings = config
+        settings.settings.state.directory += "-restored"
+        let samples = Samples()
+        let pipeline = try PipelineCoordinator(config: settings, logger: logger, wallClock: { 0 }, observer: samples)
+        let deadline = Date().addingTimeInterval(300)
+        while samples.restoredCount < 8 && Date() < deadline { try pipeline.step(timeoutMilliseconds: 10) }
+        try pipeline.stop()
+        let restores = samples.take().restores
+        let restored = restores.reduce(0) { $0 + $1.users }
+        let records = restores.reduce(0) { $0 + $1.records }
+        let seconds = Double(restores.reduce(0) { $0 + $1.microseconds }) / 1_000_000
+        let slowest = restores.max { Double($0.users) / Double($0.microseconds) > Double($1.users) / Double($1.microseconds) }
+        print("\nrestore from the changelog, no local state: \(restores.count) partitions, \(restored) of \(users) users, \(records) records\n")
+        print("| partitions | users | records | restore time, one after another (s) | users/s | slowest partition: users, s |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        if let slowest {
+            print("| \(restores.count) | \(restored) | \(records) | \(String(format: "%.2f", seconds)) | \(Int(Double(restored) / max(seconds, 0.001))) | \(slowest.users), \(String(format: "%.2f", Double(slowest.microseconds) / 1_000_000)) |")
         }
     }
 
@@ -323,6 +413,7 @@ final class Samples: PipelineObserver {
         var latencies: [Double] = []  // ms
         var ages: [Double] = []  // ms
         var snapshots: [(bytes: Int, microseconds: Int)] = []
+        var restores: [(users: Int, records: Int, microseconds: Int)] = []
     }
 
     private let recording = Atomic(false)
@@ -343,26 +434,112 @@ final class Samples: PipelineObserver {
         taken.withLock { $0.latencies.append(Double(latency) / 1000) }
     }
 
-    func eventConsumed(ageMilliseconds age: Int64) {
-        guard recording.load(ordering: .relaxed) else { return }
+    func eventConsumed(_ partition: TopicPartition, ageMilliseconds age: Int64?) {
+        guard recording.load(ordering: .relaxed), let age else { return }
         taken.withLock { $0.ages.append(Double(age)) }
     }
 
     func snapshotTaken(_ partition: String, bytes: Int, microseconds: Int) {
         taken.withLock { $0.snapshots.append((bytes, microseconds)) }
     }
+
+    func partitionRestored(_ partition: TopicPartition, changelogRecords: Int, users: Int, microseconds: Int) {
+        taken.withLock { $0.restores.append((users, changelogRecords, microseconds)) }
+    }
+
+    var restoredCount: Int { taken.withLock { $0.restores.count } }
+}
+
+/// The longest wait between two events of each partition, per window of time: how long a
+/// partition stopped.
+final class ConsumeGaps: PipelineObserver {
+    private struct State {
+        var last: [TopicPartition: Int] = [:]
+        var longest: [TopicPartition: Int] = [:]
+        /// When the longest gap of all ended (monotonic µs).
+        var longestEnded = 0
+    }
+
+    private let state = Mutex(State())
+
+    func eventConsumed(_ partition: TopicPartition, ageMilliseconds age: Int64?) {
+        let now = MonotonicMicroseconds.now()
+        state.withLock { state in
+            if let last = state.last[partition] {
+                if now - last > (state.longest.values.max() ?? 0) { state.longestEnded = now }
+                state.longest[partition] = max(state.longest[partition] ?? 0, now - last)
+            }
+            state.last[partition] = now
+        }
+    }
+
+    /// The longest gap per partition since the last call (µs), which starts a new window, and
+    /// when the longest of them ended.
+    func takeLongest() -> (gaps: [TopicPartition: Int], ended: Int) {
+        state.withLock { state in
+            defer { state.longest = [:] }
+            return (state.longest, state.longestEnded)
+        }
+    }
+}
+
+enum MonotonicMicroseconds {
+    static func now() -> Int {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Int(time.tv_sec) * 1_000_000 + Int(time.tv_nsec) / 1000
+    }
+}
+
+/// Another instance of the group, stepping on its own thread until told to stop.
+final class SecondMember: @unchecked Sendable {
+    private let config: LoadedConfig
+    private let logger: Logger
+    private let state = Mutex((running: false, stopping: false, stopped: false))
+
+    init(config: LoadedConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+    }
+
+    /// It owns partitions and their state is restored.
+    var running: Bool { state.withLock { $0.running } }
+
+    func run() {
+        do {
+            let pipeline = try PipelineCoordinator(config: config, logger: logger, wallClock: { 0 })
+            let board = StatusBoard()
+            while !state.withLock({ $0.stopping }) {
+                try pipeline.step(timeoutMilliseconds: 10)
+                pipeline.publish(to: board, now: 0)
+                let ready = !pipeline.assignedPartitions.isEmpty && board.current.ready
+                state.withLock { $0.running = ready }
+            }
+            try pipeline.stop()
+        } catch {
+            note("second member: \(error)\n")
+        }
+        state.withLock { $0.stopped = true }
+    }
+
+    func stop() {
+        state.withLock { $0.stopping = true }
+        while !state.withLock({ $0.stopped }) { Thread.sleep(forTimeInterval: 0.01) }
+    }
 }
 
 /// Produces the population's following days at a fixed rate from its own thread.
 final class SteadyProducer: @unchecked Sendable {
     let cluster: MockCluster
+    let topic: String
     var population: Population
     let rate: Int
     let seconds: Int
     let startDay: Int
 
-    init(cluster: MockCluster, population: Population, rate: Int, seconds: Int, startDay: Int) {
+    init(cluster: MockCluster, topic: String, population: Population, rate: Int, seconds: Int, startDay: Int) {
         self.cluster = cluster
+        self.topic = topic
         self.population = population
         self.rate = rate
         self.seconds = seconds
@@ -402,7 +579,7 @@ final class SteadyProducer: @unchecked Sendable {
             if wait > 0.001 { Thread.sleep(forTimeInterval: wait) }
             line.removeAll(keepingCapacity: true)
             writer.write(time: event.time, user: event.user, name: event.name, into: &line)
-            try? producer.produce(topic: "user-events", key: Array("u\(event.user)".utf8), value: line, ticket: 0)
+            try? producer.produce(topic: topic, key: Array("u\(event.user)".utf8), value: line, ticket: 0)
             if sent % 1000 == 0 { producer.poll() }
         }
         try? producer.flush(timeoutMilliseconds: 10_000)

@@ -69,6 +69,13 @@ public final class KafkaConsumer {
     private var closed = false
     public let logger: Logger
     private(set) public var assignment: Set<TopicPartition> = []
+    /// After revoking partitions under the cooperative protocol the member rejoins its group,
+    /// until the assignment that ends that round. An offset commit sent then waits behind the
+    /// pending JoinGroup on the coordinator's connection and is answered with the old
+    /// generation, which librdkafka 2.0 takes as the whole assignment lost: commit later.
+    public var rejoining: Bool { rejoin != .none }
+    private enum Rejoin { case none, revoked, joining }
+    private var rejoin = Rejoin.none
 
     public init(
         properties: [String: String], logger: Logger, batchSize: Int = 1024,
@@ -271,6 +278,8 @@ public final class KafkaConsumer {
                 try cooperative ? Self.check(rd_kafka_incremental_assign(handle, list), while: "assigning \(names)")
                     : Self.check(rd_kafka_assign(handle, list), while: "assigning \(names)")
                 assignment.formUnion(partitions)
+                // Right after a cooperative revocation librdkafka assigns nothing, then rejoins.
+                rejoin = rejoin == .revoked ? .joining : .none
                 logger.info("kafka: assigned \(names)\(cooperative ? " (cooperative)" : "")")
             } catch {
                 rebalanceFailure = rebalanceFailure ?? error
@@ -285,6 +294,7 @@ public final class KafkaConsumer {
                 rebalanceFailure = rebalanceFailure ?? error
             }
             unassign(partitions, list: list, cooperative: cooperative)
+            rejoin = cooperative ? .revoked : .none
             logger.info("kafka: revoked \(names)\(lost ? " (lost: the group moved on without this member)" : "")")
         default:
             logger.error("kafka: rebalance failed: \(KafkaError(error, while: "rebalancing"))")
@@ -303,14 +313,15 @@ public final class KafkaConsumer {
         assignment.subtract(partitions)
     }
 
-    /// Starts reading an assigned partition at `offset` from now on (what was fetched before
-    /// is dropped).
-    public func seek(_ partition: TopicPartition, to offset: Int64, timeoutMilliseconds: Int32 = 5_000) throws(KafkaError) {
+    /// Moves an assigned partition to `offset`. The seek is handed to the partition's fetcher
+    /// without waiting for it (a partition still looking up its first offset can take
+    /// seconds to answer): messages fetched before it carry an older version and are
+    /// dropped when served, and an offset outside the partition comes back as that
+    /// partition's error, like any fetch position.
+    public func seek(_ partition: TopicPartition, to offset: Int64) throws(KafkaError) {
         let list = Self.partitionList([partition: offset])
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        try Self.check(rd_kafka_seek_partitions(handle, list, timeoutMilliseconds), while: "seeking \(partition) to \(offset)")
-        let result = list.pointee.elems[0].err
-        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: "seeking \(partition) to \(offset)") }
+        try Self.check(rd_kafka_seek_partitions(handle, list, 0), while: "seeking \(partition) to \(offset)")
     }
 
     /// Applies a rebalance with no owner to consult (closing from `deinit`).

@@ -59,7 +59,7 @@ struct ScaleOutTests {
     }
 
     /// Waits until every trigger `replay` gives for what the topic holds now has arrived.
-    static func expectAll(cluster: MockCluster, produced: Int, seconds: Double = 60, _ comment: String) throws -> Set<String> {
+    static func expectAll(cluster: MockCluster, produced: Int, seconds: Double = 120, _ comment: String) throws -> Set<String> {
         let config = try ConfigLoader.load(text: try Self.config(cluster: cluster, state: "/unused", port: 0), file: "expected.yaml")
         let expected = try RunCommandTests.expectedIDs(cluster: cluster, count: produced, config: config).ids
         let seen = Set(try RunCommandTests.triggerIDs(cluster: cluster, until: expected, seconds: seconds))
@@ -104,7 +104,7 @@ struct ScaleOutTests {
         #expect(RunCommandTests.wait(killed.process, seconds: 10))
         try FileManager.default.removeItem(atPath: killed.state)  // a replaced machine
         try StreamFixtures.produce(Array(events[third..<(2 * third)]), cluster: cluster)
-        _ = try Self.expectAll(cluster: cluster, produced: 2 * third, seconds: 90, "after the kill")
+        _ = try Self.expectAll(cluster: cluster, produced: 2 * third, seconds: 150, "after the kill")
         try StreamFixtures.produce(Array(events.dropFirst(2 * third)), cluster: cluster)
         let seen = try Self.expectAll(cluster: cluster, produced: events.count, "the whole stream")
 
@@ -142,7 +142,7 @@ struct ScaleOutTests {
         while !added.allSatisfy({ !Self.owned($0).isEmpty }) && Date().timeIntervalSince(joining) < 90 { Thread.sleep(forTimeInterval: 0.5) }
         #expect(added.allSatisfy { !Self.owned($0).isEmpty }, "the new instances took partitions over")
         try StreamFixtures.produce(Array(events[third..<(2 * third)]), cluster: cluster)
-        _ = try Self.expectAll(cluster: cluster, produced: 2 * third, seconds: 90, "three instances")
+        _ = try Self.expectAll(cluster: cluster, produced: 2 * third, seconds: 150, "three instances")
         Thread.sleep(forTimeInterval: 2)
 
         let stopping = Date()

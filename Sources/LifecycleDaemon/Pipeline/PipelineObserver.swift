@@ -1,4 +1,5 @@
 import LifecycleEngine
+import LifecycleKafka
 
 /// Sees what the pipeline does as it happens, for tools around it (`demo`'s recent triggers,
 /// the benchmarks' exact percentiles). Called on the processing threads, so implementations
@@ -8,16 +9,20 @@ public protocol PipelineObserver: Sendable {
     func triggerProduced(_ trigger: Trigger)
     /// Kafka acknowledged a trigger that an event caused, this long after the event was consumed.
     func triggerAcknowledged(afterMicroseconds latency: Int)
-    /// An event was consumed; `age` is the wall clock minus its Kafka timestamp (milliseconds).
-    func eventConsumed(ageMilliseconds age: Int64)
+    /// An event of `partition` was consumed; `age` is the wall clock minus its Kafka timestamp
+    /// (milliseconds), if it has one.
+    func eventConsumed(_ partition: TopicPartition, ageMilliseconds age: Int64?)
     /// A partition's state was copied for a checkpoint on its processing thread, which
     /// paused the partitions of that thread for `microseconds`.
     func snapshotTaken(_ partition: String, bytes: Int, microseconds: Int)
+    /// A partition's state was rebuilt (checkpoint and changelog) in `microseconds`.
+    func partitionRestored(_ partition: TopicPartition, changelogRecords: Int, users: Int, microseconds: Int)
 }
 
 extension PipelineObserver {
     public func triggerProduced(_ trigger: Trigger) {}
     public func triggerAcknowledged(afterMicroseconds latency: Int) {}
-    public func eventConsumed(ageMilliseconds age: Int64) {}
+    public func eventConsumed(_ partition: TopicPartition, ageMilliseconds age: Int64?) {}
     public func snapshotTaken(_ partition: String, bytes: Int, microseconds: Int) {}
+    public func partitionRestored(_ partition: TopicPartition, changelogRecords: Int, users: Int, microseconds: Int) {}
 }

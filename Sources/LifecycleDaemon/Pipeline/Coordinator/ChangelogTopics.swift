@@ -78,7 +78,7 @@ struct ChangelogTopics {
         do {
             let admin = try KafkaAdmin(properties: clientProperties, logger: logger)
             for topic in topics {
-                let policy = try admin.configuration(of: topic, timeoutMilliseconds: 10_000)["cleanup.policy"] ?? ""
+                let policy = try admin.configuration(of: topic, timeoutMilliseconds: 1_000)["cleanup.policy"] ?? ""
                 guard policy.split(separator: ",").contains("compact") else {
                     inbox.post(.changelogUnusable(KafkaError(
                         code: -1,

@@ -31,8 +31,13 @@ final class PartitionRestorer: Sendable {
     private let inbox: Mailbox<CoordinatorEvent>
     private let logger: Logger
     private let progress = Mutex<[TopicPartition: Progress]>([:])
+    private let observer: (any PipelineObserver)?
 
-    init(store: CheckpointStore, readerProperties: [String: String], inbox: Mailbox<CoordinatorEvent>, logger: Logger) {
+    init(
+        store: CheckpointStore, readerProperties: [String: String], inbox: Mailbox<CoordinatorEvent>, logger: Logger,
+        observer: (any PipelineObserver)?
+    ) {
+        self.observer = observer
         self.store = store
         reader = ReaderBox(properties: readerProperties, logger: logger)
         self.inbox = inbox
@@ -51,7 +56,11 @@ final class PartitionRestorer: Sendable {
         queue.async { [self] in
             do {
                 let task = try rebuild(partition, rules: rules, header: header, changelog: changelog)
-                inbox.post(.restored(task, changelogRecords: progress.withLock { $0[partition]?.records ?? 0 }))
+                let done = progress.withLock { $0[partition] ?? Progress() }
+                observer?.partitionRestored(
+                    partition, changelogRecords: done.records, users: task.engine.userCount,
+                    microseconds: MonotonicClock.microseconds() - done.startedAt)
+                inbox.post(.restored(task, changelogRecords: done.records))
             } catch {
                 inbox.post(.restoreFailed(partition, error))
             }

@@ -43,6 +43,8 @@ public final class PipelineCoordinator {
     /// further on, and the partition is then moved there.
     private var starts: [TopicPartition: Int64] = [:]
     private var machine: CoordinatorStateMachine
+    /// Offsets to commit once the member is not rejoining its group (`KafkaConsumer.rejoining`).
+    private var pendingCommits: [TopicPartition: Int64] = [:]
     /// Each assigned partition's own queue: its messages wait there while its state is
     /// restored, then it is forwarded to its worker's queue. It lives as long as the
     /// partition is routed through it: a destroyed queue drops what still reaches it.
@@ -96,7 +98,7 @@ public final class PipelineCoordinator {
         consumerProperties["partition.assignment.strategy"] = common["partition.assignment.strategy"] ?? "cooperative-sticky"
         do {
             changelogs = try ChangelogTopics.prepare(config.settings, clientProperties: common, inbox: inbox, logger: logger)
-            restorer = PartitionRestorer(store: store, readerProperties: common, inbox: inbox, logger: logger)
+            restorer = PartitionRestorer(store: store, readerProperties: common, inbox: inbox, logger: logger, observer: observer)
             consumer = try KafkaConsumer(properties: consumerProperties, logger: logger) { [unowned self] rebalance in
                 try self.rebalance(rebalance)
             }
@@ -147,6 +149,7 @@ public final class PipelineCoordinator {
             wakeups.wait(timeoutMilliseconds: timeoutMilliseconds)
             worked = try pollConsumer() + handleEvents()
         }
+        commitPending()
         // Probed once per step: while the brokers are down each probe can wait 200 ms.
         brokersReachable.set(consumer.brokersReachable)
         own.kafkaErrors += consumer.takeErrorsReported()
@@ -345,16 +348,14 @@ public final class PipelineCoordinator {
                 logger.warning("\(partitions.map(\.description).joined(separator: ", ")): triggers not acknowledged within \(Self.releaseTimeoutMilliseconds / 1000) s; leaving with the previous checkpoint")
                 writer.submit(.abandon(partitions))
             case .commit(let offsets, let synchronous):
-                // Where a partition resumes comes from its checkpoint, so committed offsets serve
-                // lag monitoring and other tools: a refused commit is not fatal.
-                do {
-                    try consumer.commit(offsets, wait: synchronous)
-                } catch {
-                    own.kafkaErrors += 1
-                    logger.warning("offsets not committed (\(error)); the checkpoints hold them")
+                if synchronous {
+                    commit(offsets, wait: true)
+                } else {
+                    pendingCommits.merge(offsets) { max($0, $1) }
                 }
             case .revocationComplete(let partitions):
                 for partition in partitions {
+                    pendingCommits[partition] = nil
                     consumer.unroute(partition)
                     holding[partition] = nil
                 }
@@ -362,6 +363,23 @@ public final class PipelineCoordinator {
                 break  // `stop` goes on to close the consumer
             }
         }
+    }
+
+    /// Where a partition resumes comes from its checkpoint, so committed offsets serve lag
+    /// monitoring and other tools: a refused commit is not fatal.
+    private func commit(_ offsets: [TopicPartition: Int64], wait: Bool) {
+        do {
+            try consumer.commit(offsets, wait: wait)
+        } catch {
+            own.kafkaErrors += 1
+            logger.warning("offsets not committed (\(error)); the checkpoints hold them")
+        }
+    }
+
+    private func commitPending() {
+        guard !pendingCommits.isEmpty, !consumer.rejoining else { return }
+        commit(pendingCommits, wait: false)
+        pendingCommits.removeAll()
     }
 
     private func activate(_ task: PartitionTask, on worker: Int) throws {
@@ -389,13 +407,15 @@ public final class PipelineCoordinator {
             }
             return starts
         case .revoked(let revoked):
-            // Eager rebalancing: the partitions leave when this returns, so their final
-            // checkpoints are waited for here.
-            perform(machine.handle(.revoked(revoked), now: Self.monotonicMilliseconds()))
+            // The partitions leave when this returns (and librdkafka holds every fetch until
+            // then), so their final checkpoints are waited for here.
+            let started = Self.monotonicMilliseconds()
+            perform(machine.handle(.revoked(revoked), now: started))
             while machine.isRevoking {
                 try waitForEvents()
                 perform(machine.handle(.tick, now: Self.monotonicMilliseconds()))
             }
+            logger.info("released \(revoked.map(\.description).joined(separator: ", ")) in \(Self.monotonicMilliseconds() - started) ms")
             return [:]
         }
     }

@@ -70,7 +70,7 @@ final class PartitionTask: @unchecked Sendable {
     /// the partition's stream time years ahead and fire every timer.
     func consume(_ message: KafkaMessage, wallClock: Int64, into out: PartitionOutput) throws {
         nextOffset = message.offset + 1
-        out.eventConsumed(message)
+        out.eventConsumed(message, of: partition)
         let consumedAt = MonotonicClock.microseconds()
         var outcome = IngestOutcome.applied
         let rejection = decoder.decode(message.value, fallbackTime: message.timestamp) { event in

@@ -114,12 +114,10 @@ final class PartitionOutput {
 
     /// Counts a consumed event; serves delivery reports every few, so acknowledgements
     /// are not held up by a long batch.
-    func eventConsumed(_ message: KafkaMessage) {
+    func eventConsumed(_ message: KafkaMessage, of partition: TopicPartition) {
         counters.eventsConsumed += 1
         if counters.eventsConsumed % Self.deliveryReportInterval == 0 { producer.poll() }
-        if let observer, let timestamp = message.timestamp {
-            observer.eventConsumed(ageMilliseconds: WallClock.milliseconds() - timestamp)
-        }
+        observer?.eventConsumed(partition, ageMilliseconds: message.timestamp.map { WallClock.milliseconds() - $0 })
     }
 
     /// Serves delivery reports; returns how many were served.
