@@ -157,10 +157,10 @@ struct DemoSession {
         pipeline.publish(to: board, now: WallClock.milliseconds())
         try pipeline.stop()
         printSummary(day: nextHour / 24, rate: nil)
-        let fired = board.current.triggersFired
-        let missing = fired.filter { $0.count == 0 }.map(\.trigger)
+        let triggers = board.current.triggers
+        let missing = triggers.filter { $0.totals.fired == 0 }.map(\.name)
         print(missing.isEmpty
-            ? "every trigger of the playbook fired: \(fired.map { "\($0.trigger) \($0.count)" }.joined(separator: ", "))"
+            ? "every trigger of the playbook fired: \(triggers.map { "\($0.name) \($0.totals.fired)" }.joined(separator: ", "))"
             : "not fired yet: \(missing.joined(separator: ", ")) (run longer, or raise --speed)")
     }
 
@@ -183,8 +183,9 @@ struct DemoSession {
         var lines = ["— simulated day \(day)" + (rate.map { String(format: ", %.0f events/s", $0) } ?? "")
             + ", \(snapshot.counters.eventsConsumed) events consumed, \(snapshot.usersTracked) users"]
         lines.append("  stages:   " + snapshot.usersPerStage.map { "\($0.stage) \($0.users)" }.joined(separator: ", "))
-        lines.append("  triggers: " + snapshot.triggersFired.map { "\($0.trigger) \($0.count)" }.joined(separator: ", "))
-        lines.append("  converted: " + snapshot.conversions.map { "\($0.trigger) \($0.count)" }.joined(separator: ", "))
+        lines.append("  triggers: " + snapshot.triggers.map { "\($0.name) \($0.totals.fired)" }.joined(separator: ", "))
+        lines.append("  converted: " + snapshot.triggers.map { "\($0.name) \($0.totals.converted)" }.joined(separator: ", "))
+        lines += UpliftReport.lines(rules: config.compiled, totals: snapshot.triggers.map(\.totals), indent: "  ")
         for trigger in recent.latest {
             lines.append("  e.g. \(trigger.name) for \(trigger.userID): \(trigger.reason)")
         }

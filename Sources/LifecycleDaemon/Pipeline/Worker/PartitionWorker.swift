@@ -256,9 +256,11 @@ final class PartitionWorker {
         var status = WorkerStatus()
         status.counters = output.counters
         status.usersPerStage = Array(repeating: 0, count: config.compiled.stageNames.count)
+        status.armTotals = Array(repeating: ArmTotals(), count: config.compiled.triggerNames.count)
         for task in tasks.values {
             status.users += task.engine.userCount
             for (stage, users) in task.engine.usersPerStage.enumerated() { status.usersPerStage[stage] += users }
+            for (trigger, totals) in task.engine.armTotals.enumerated() { status.armTotals[trigger] += totals }
             status.partitions[task.partition] = .init(phase: task.phase, nextOffset: task.nextOffset)
         }
         status.heartbeat = WallClock.milliseconds()
