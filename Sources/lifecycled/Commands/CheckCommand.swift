@@ -39,7 +39,8 @@ struct CheckCommand: ParsableCommand {
         let lifecycle = rules.lifecycle
         lines.append("stages (\(lifecycle.stages.count)): \(lifecycle.stages.map(\.value).joined(separator: ", ")); initial \(lifecycle.initial.value); \(lifecycle.transitions.count) transitions")
         lines.append("triggers (\(rules.triggers.count)):")
-        for trigger in rules.triggers {
+        let holdoutTopic = loaded.settings.kafka.holdoutTopic
+        for (index, trigger) in rules.triggers.enumerated() {
             var text: String
             switch trigger.fire {
             case .onEnter(let stage): text = "on entering \(stage.value)"
@@ -47,10 +48,16 @@ struct CheckCommand: ParsableCommand {
             }
             if trigger.cooldown > 0 { text += ", cooldown \(Millis.formatDuration(trigger.cooldown))" }
             if let goal = trigger.goal { text += ", goal \(describe(goal.event)) within \(Millis.formatDuration(goal.within))" }
+            if loaded.compiled.hasHoldout(index) {
+                text += ", holdout \(UpliftReport.share(loaded.compiled.controlShare(ofTrigger: index))) (control -> \(holdoutTopic))"
+            }
             let topic = loaded.settings.kafka.triggerTopics[trigger.name].map { " -> \($0)" } ?? ""
             lines.append("  \(trigger.name): \(text)\(topic)")
         }
         if !rules.eraseOn.isEmpty { lines.append("erase on: \(rules.eraseOn.map(\.value).joined(separator: ", "))") }
+        if rules.holdout.global.value > 0 {
+            lines.append("global holdout: \(HoldoutRule.percentText(rules.holdout.global.value)) of users, out of every trigger")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -7,8 +7,8 @@ enum UpliftReport {
         guard !measured.isEmpty else { return [] }
         var lines = [indent + "uplift (conversion rate, treatment minus control, 95 % interval):"]
         for trigger in measured {
-            let share = fixed(rules.controlShare(ofTrigger: trigger) * 100, decimals: 2)
-            lines.append(indent + "  \(rules.triggerNames[trigger]) (held out \(share)%): " + describe(totals[trigger], hasGoal: rules.rules.triggers[trigger].goal != nil))
+            lines.append(indent + "  \(rules.triggerNames[trigger]) (held out \(share(rules.controlShare(ofTrigger: trigger)))): "
+                + describe(totals[trigger], hasGoal: rules.rules.triggers[trigger].goal != nil))
         }
         return lines
     }
@@ -31,6 +31,13 @@ enum UpliftReport {
     }
 
     private static func percent(_ fraction: Double) -> String { fixed(fraction * 100, decimals: 1) + "%" }
+    /// A holdout's share to 0.01 %, without trailing zeros: 10%, 14.5%, 12.25%.
+    static func share(_ fraction: Double) -> String {
+        var text = fixed(fraction * 100, decimals: 2)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text + "%"
+    }
     private static func points(_ fraction: Double) -> String { fixed(fraction * 100, decimals: 1) }
     private static func signed(_ text: String) -> String { text.hasPrefix("-") ? text : "+" + text }
 }
