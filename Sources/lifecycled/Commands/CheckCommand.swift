@@ -41,13 +41,7 @@ struct CheckCommand: ParsableCommand {
         lines.append("triggers (\(rules.triggers.count)):")
         let holdoutTopic = loaded.settings.kafka.holdoutTopic
         for (index, trigger) in rules.triggers.enumerated() {
-            var text: String
-            switch trigger.fire {
-            case .onEnter(let stage): text = "on entering \(stage.value)"
-            case .when(let condition): text = "when \(condition.value)"
-            }
-            if trigger.cooldown > 0 { text += ", cooldown \(Millis.formatDuration(trigger.cooldown))" }
-            if let goal = trigger.goal { text += ", goal \(describe(goal.event)) within \(Millis.formatDuration(goal.within))" }
+            var text = describe(trigger)
             if loaded.compiled.hasHoldout(index) {
                 text += ", holdout \(UpliftReport.share(loaded.compiled.controlShare(ofTrigger: index))) (control -> \(holdoutTopic))"
             }
@@ -59,6 +53,18 @@ struct CheckCommand: ParsableCommand {
             lines.append("global holdout: \(HoldoutRule.percentText(rules.holdout.global.value)) of users, out of every trigger")
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// When a trigger fires, its cooldown and goal.
+    static func describe(_ trigger: TriggerRule) -> String {
+        var text: String
+        switch trigger.fire {
+        case .onEnter(let stage): text = "on entering \(stage.value)"
+        case .when(let condition): text = "when \(condition.value)"
+        }
+        if trigger.cooldown > 0 { text += ", cooldown \(Millis.formatDuration(trigger.cooldown))" }
+        if let goal = trigger.goal { text += ", goal \(describe(goal.event)) within \(Millis.formatDuration(goal.within))" }
+        return text
     }
 
     private static func describe(_ selector: EventSelector) -> String {
