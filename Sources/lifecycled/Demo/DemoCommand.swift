@@ -95,7 +95,11 @@ struct DemoSession {
         try cluster.createTopic("user-events", partitions: 4)
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-demo-\(UUID().uuidString)").path
         var loaded = try ConfigLoader.load(path: options.config)
-        // The rules are the file's; where to read and write is the demo's.
+        // The simulated clock runs days ahead of the wall clock, which events.max_future would
+        // refuse as a wrong producer clock: the demo's events may be any time ahead.
+        loaded.rules.events.maxFuture = 3650 * Millis.day
+        loaded.compiled = try CompiledRules(loaded.rules, configVersion: loaded.configVersion)
+        // The rules are otherwise the file's; where to read and write is the demo's.
         var settings = loaded.settings
         settings.kafka.brokers = cluster.bootstrapServers
         settings.kafka.groupID = "lifecycled-demo"
@@ -105,7 +109,7 @@ struct DemoSession {
         settings.state.checkpointInterval = 5 * Millis.second
         loaded.settings = settings
         config = loaded
-        for topic in Set(settings.kafka.triggerTopics.values).union([settings.kafka.deadLetterTopic]) {
+        for topic in Set(settings.kafka.triggerTopics.values).union([settings.kafka.deadLetterTopic, settings.kafka.holdoutTopic]) {
             try cluster.createTopic(topic, partitions: 1)
         }
         producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: Logger(label: "demo")) { _ in }
@@ -131,6 +135,8 @@ struct DemoSession {
             if options.duration > 0 && elapsed >= options.duration { break }
             let simulatedHours = Int(elapsed * options.speed * 24)
             events.removeAll(keepingCapacity: true)
+            // Users reached since the last round respond (or not) from the next simulated hour on.
+            for reach in recent.takeReached() { population.reached(reach.user, by: reach.trigger, after: nextHour) }
             while nextHour <= simulatedHours {
                 population.hour(nextHour, into: &events)
                 nextHour += 1
@@ -193,17 +199,30 @@ struct DemoSession {
     }
 }
 
-/// The last few triggers, for the summary (heard from the processing threads).
+/// The last few triggers, for the summary, and the users reached (every trigger but the
+/// control arm's), for the population to respond to; heard from the processing threads.
 final class RecentTriggers: PipelineObserver {
     private let triggers = Mutex<[Trigger]>([])
+    private let reached = Mutex<[(user: Int, trigger: String)]>([])
 
     var latest: [Trigger] { triggers.withLock { $0 } }
+
+    /// The users reached since the last call.
+    func takeReached() -> [(user: Int, trigger: String)] {
+        reached.withLock { list in
+            defer { list.removeAll() }
+            return list
+        }
+    }
 
     func triggerProduced(_ trigger: Trigger) {
         triggers.withLock { latest in
             latest.removeAll { $0.name == trigger.name }
             latest.append(trigger)
             if latest.count > 3 { latest.removeFirst() }
+        }
+        if trigger.arm != .control, let user = DemoPopulation.user(trigger.userID) {
+            reached.withLock { $0.append((user, trigger.name)) }
         }
     }
 }
