@@ -27,6 +27,14 @@ struct ConfigLoaderTests {
 
     func loadError(_ text: String) -> ConfigError? { loadErrors(text).first }
 
+    /// Two stages and a transition, for triggers to fire on entering `old`.
+    static let twoStages = """
+        lifecycle:
+          stages: [new, old]
+          initial: new
+          transitions: [{from: new, to: old, on: activity}]
+        """
+
     @Test("the reference playbook loads with every section")
     func reference() throws {
         let loaded = try ConfigLoader.load(path: Self.referencePath)
@@ -183,10 +191,7 @@ struct ConfigLoaderTests {
         let loaded = try ConfigLoader.load(text: """
             holdout: {global: 2.5%, salt: "2026-q4"}
             kafka: {holdout_topic: crm.holdout}
-            lifecycle:
-              stages: [new, old]
-              initial: new
-              transitions: [{from: new, to: old, on: activity}]
+            \(Self.twoStages)
             triggers:
               hello: {on_enter: old, holdout: 10%}
               tiny: {on_enter: old, holdout: 0.01%}
@@ -205,10 +210,7 @@ struct ConfigLoaderTests {
     func holdoutProblems() throws {
         let shapes = loadErrors("""
             holdout: {global: 5, salt: "", globl: 1%}
-            lifecycle:
-              stages: [new, old]
-              initial: new
-              transitions: [{from: new, to: old, on: activity}]
+            \(Self.twoStages)
             triggers:
               a: {on_enter: old, holdout: 10.001%}
               b: {on_enter: old, holdout: ten%}
@@ -226,10 +228,7 @@ struct ConfigLoaderTests {
         #expect(shapes[6].message.hasPrefix("triggers.d.holdout: expected a percentage"))
         let range = loadErrors("""
             holdout: {global: 50.01%}
-            lifecycle:
-              stages: [new, old]
-              initial: new
-              transitions: [{from: new, to: old, on: activity}]
+            \(Self.twoStages)
             triggers:
               a: {on_enter: old, holdout: 60%}
               b: {on_enter: old, holdout: 50%}
