@@ -5,13 +5,14 @@ import LifecycleEngine
 public struct TriggerEncoder: Sendable {
     public init() {}
 
-    /// `{"id":…,"trigger":…,"user_id":…,"fired_at":…,"transition":{…},"reason":…,"evidence":{…},"config_version":…}`;
-    /// `transition` only for stage-entry triggers. No trailing newline.
+    /// `{"id":…,"trigger":…,"arm":…,"user_id":…,"fired_at":…,"transition":{…},"reason":…,"evidence":{…},"config_version":…}`;
+    /// `arm` only for triggers with a holdout, `transition` only for stage-entry triggers. No trailing newline.
     public func encode(_ trigger: Trigger, into out: inout [UInt8]) {
         out.append(contentsOf: #"{"id":"#.utf8)
         Self.string(trigger.id, &out)
         out.append(contentsOf: #","trigger":"#.utf8)
         Self.string(trigger.name, &out)
+        Self.arm(trigger.arm, &out)
         out.append(contentsOf: #","user_id":"#.utf8)
         Self.string(trigger.userID, &out)
         out.append(contentsOf: #","fired_at":"#.utf8)
@@ -41,10 +42,11 @@ public struct TriggerEncoder: Sendable {
         out.append(UInt8(ascii: "}"))
     }
 
-    /// `{"conversion":…,"trigger_id":…,"user_id":…,"fired_at":…,"converted_at":…}`.
+    /// `{"conversion":…,"arm":…,"trigger_id":…,"user_id":…,"fired_at":…,"converted_at":…}`, `arm` as for triggers.
     public func encode(_ conversion: Conversion, into out: inout [UInt8]) {
         out.append(contentsOf: #"{"conversion":"#.utf8)
         Self.string(conversion.trigger, &out)
+        Self.arm(conversion.arm, &out)
         out.append(contentsOf: #","trigger_id":"#.utf8)
         Self.string(conversion.triggerID, &out)
         out.append(contentsOf: #","user_id":"#.utf8)
@@ -54,6 +56,12 @@ public struct TriggerEncoder: Sendable {
         out.append(contentsOf: #","converted_at":"#.utf8)
         Self.integer(conversion.convertedAt, &out)
         out.append(UInt8(ascii: "}"))
+    }
+
+    private static func arm(_ arm: Arm?, _ out: inout [UInt8]) {
+        guard let arm else { return }
+        out.append(contentsOf: #","arm":"#.utf8)
+        string(arm.rawValue, &out)
     }
 
     static func integer(_ value: Int64, _ out: inout [UInt8]) {

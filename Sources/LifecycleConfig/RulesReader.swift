@@ -1,7 +1,7 @@
 import LifecycleEngine
 import Yams
 
-/// Reads the rule sections (events, counters, attributes, lifecycle, triggers, erase_on).
+/// Reads the rule sections (events, counters, attributes, lifecycle, triggers, erase_on, holdout).
 /// Shapes, types, durations and names are checked here; what the rules mean (conditions,
 /// stages) is checked by `CompiledRules`. A problem is recorded and reading goes on with the
 /// next field or item, which is left out of the rules returned.
@@ -23,7 +23,18 @@ struct RulesReader {
                 try lifecycle(try yaml.required(top, "lifecycle", "the config", parent: root))
             } ?? LifecycleRule(stages: [], initial: Located(""), transitions: []),
             triggers: triggers(top["triggers"]),
-            eraseOn: top["erase_on"].flatMap { node in yaml.recover { () throws(ConfigError) in try yaml.names(node, "erase_on") } } ?? [])
+            eraseOn: top["erase_on"].flatMap { node in yaml.recover { () throws(ConfigError) in try yaml.names(node, "erase_on") } } ?? [],
+            holdout: top["holdout"].flatMap { node in yaml.recover { () throws(ConfigError) in try holdout(node) } } ?? HoldoutRule())
+    }
+
+    /// `holdout: {global: 5%, salt: "2026-q4"}`, both optional.
+    private func holdout(_ node: Node) throws(ConfigError) -> HoldoutRule {
+        let map = try yaml.mapping(node, "holdout")
+        yaml.checkKeys(map, allowed: ["global", "salt"], "holdout")
+        var rule = HoldoutRule()
+        yaml.read(map, "global", of: "holdout", into: &rule.global, yaml.percentage)
+        yaml.read(map, "salt", of: "holdout", into: &rule.salt, yaml.nonEmptyString)
+        return rule
     }
 
     /// Every trigger carries the version, so it must stay small.
@@ -211,7 +222,7 @@ struct RulesReader {
         let name = try yaml.identifier(key, "triggers")
         let path = "triggers.\(name)"
         let map = try yaml.mapping(value, path)
-        yaml.checkKeys(map, allowed: ["on_enter", "when", "cooldown", "goal", "reason", "topic"], path)
+        yaml.checkKeys(map, allowed: ["on_enter", "when", "cooldown", "goal", "reason", "topic", "holdout"], path)
         let fire: TriggerRule.Fire
         switch (map["on_enter"], map["when"]) {
         case (let stage?, nil): fire = .onEnter(try yaml.located(stage, "\(path).on_enter"))
@@ -226,6 +237,7 @@ struct RulesReader {
             cooldown: try map["cooldown"].map { (node) throws(ConfigError) in try yaml.duration(node, "\(path).cooldown") } ?? 0,
             goal: try map["goal"].map { (node) throws(ConfigError) in try goal(node, "\(path).goal") },
             reason: try map["reason"].map { (node) throws(ConfigError) in try yaml.nonEmptyString(node, "\(path).reason") },
+            holdout: try map["holdout"].map { (node) throws(ConfigError) in try yaml.percentage(node, "\(path).holdout") },
             location: yaml.location(key))
     }
 

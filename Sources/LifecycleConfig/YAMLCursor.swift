@@ -137,6 +137,25 @@ struct YAMLCursor {
         return value
     }
 
+    /// A percentage in steps of 0.01 % (`10%`, `2.5%`, `0.01%`), as basis points, located.
+    func percentage(_ node: Node, _ path: String) throws(ConfigError) -> Located<Int> {
+        let expected = "expected a percentage such as 10%, 2.5% or 0.01%"
+        guard case .scalar(let scalar) = node, scalar.string.hasSuffix("%") else {
+            throw error("\(path): \(expected), found \(kind(node))", at: node)
+        }
+        let number = scalar.string.dropLast()
+        let parts = number.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = Int(parts[0]), whole >= 0, parts[0].allSatisfy(\.isNumber),
+              parts.count == 1 || (1...2).contains(parts[1].count) && parts[1].allSatisfy(\.isNumber)
+        else {
+            throw error("\(path): '\(scalar.string)' is not a percentage in steps of 0.01%; \(expected)", at: node)
+        }
+        let fraction = parts.count == 2 ? Int(parts[1].padding(toLength: 2, withPad: "0", startingAt: 0))! : 0
+        let (basisPoints, overflow) = whole.multipliedReportingOverflow(by: 100)
+        guard !overflow else { throw error("\(path): '\(scalar.string)' is out of range; \(expected)", at: node) }
+        return Located(basisPoints + fraction, at: location(node))
+    }
+
     /// An identifier, so the name can be used in conditions.
     func identifier(_ node: Node, _ path: String) throws(ConfigError) -> String {
         let name = try nonEmptyString(node, path)

@@ -12,10 +12,13 @@ public struct Trigger: Sendable, Equatable {
     /// The values the rule looked at, in a stable order.
     public var evidence: [Evidence]
     public var configVersion: String
+    /// For a trigger with a holdout: whether the user is reached (treatment) or held out
+    /// (control: recorded, never acted on). nil for a trigger without one.
+    public var arm: Arm?
 
     public init(
         id: String, name: String, userID: String, firedAt: Int64, transition: StageChange?,
-        reason: String, evidence: [Evidence], configVersion: String
+        reason: String, evidence: [Evidence], configVersion: String, arm: Arm? = nil
     ) {
         self.id = id
         self.name = name
@@ -25,6 +28,7 @@ public struct Trigger: Sendable, Equatable {
         self.reason = reason
         self.evidence = evidence
         self.configVersion = configVersion
+        self.arm = arm
     }
 }
 
@@ -59,12 +63,15 @@ public struct Conversion: Sendable, Equatable {
     public var userID: String
     public var firedAt: Int64
     public var convertedAt: Int64
+    /// The converted trigger's arm, as for `Trigger.arm`.
+    public var arm: Arm?
 
-    public init(trigger: String, triggerID: String, userID: String, firedAt: Int64, convertedAt: Int64) {
+    public init(trigger: String, triggerID: String, userID: String, firedAt: Int64, convertedAt: Int64, arm: Arm? = nil) {
         self.trigger = trigger
         self.triggerID = triggerID
         self.userID = userID
         self.firedAt = firedAt
         self.convertedAt = convertedAt
+        self.arm = arm
     }
 }

@@ -3,7 +3,7 @@
 /// Swift's `Hasher` is seeded per process, so it cannot make ids that replay and a restarted
 /// daemon agree on. This is 64-bit FNV-1a followed by a strong avalanche (the SplitMix64
 /// finalizer), computed in two lanes with different seeds for 128-bit ids.
-public struct StableHash {
+public struct StableHash: Sendable {
     private var lanes: (UInt64, UInt64) = (0xcbf2_9ce4_8422_2325, 0x8422_2325_cbf2_9ce4)
     private static let prime: UInt64 = 0x0000_0100_0000_01b3
 

@@ -9,7 +9,7 @@ import Prometheus
 import ServiceLifecycle
 
 /// The daemon's small read-only HTTP port: health, readiness, Prometheus metrics, and the
-/// user and segment views. It runs on its own event-loop thread and reads only what the
+/// user, segment and trigger (uplift) views. It runs on its own event-loop thread and reads only what the
 /// processing loop posts to the `StatusBoard` and the metrics `registry`.
 public final class StatusServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
@@ -150,6 +150,8 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
                 "users": snapshot.usersTracked,
                 "stages": Dictionary(uniqueKeysWithValues: snapshot.usersPerStage.map { ($0.stage, $0.users) }),
             ])
+        case "/v1/triggers":
+            respondJSON(context, request, .ok, TriggersJSON.object(snapshot.triggers))
         case _ where path.hasPrefix("/v1/users/"):
             let encoded = String(path.dropFirst("/v1/users/".count))
             guard let userID = encoded.removingPercentEncoding, !userID.isEmpty else {
@@ -178,7 +180,7 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
                 }
             }
         default:
-            respond(context, request, .notFound, text: "not found: try /healthz, /readyz, /metrics, /v1/segments, /v1/users/{id}\n")
+            respond(context, request, .notFound, text: "not found: try /healthz, /readyz, /metrics, /v1/segments, /v1/triggers, /v1/users/{id}\n")
         }
     }
 

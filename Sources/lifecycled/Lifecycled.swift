@@ -14,7 +14,7 @@ struct Lifecycled: AsyncParsableCommand {
             Exit codes: 0 success, 1 invalid config or usage, 2 runtime failure.
             """,
         version: version,
-        subcommands: [DemoCommand.self, RunCommand.self, CheckCommand.self, ReplayCommand.self]
+        subcommands: [DemoCommand.self, RunCommand.self, CheckCommand.self, ReplayCommand.self, DiffCommand.self]
     )
 
     /// Maps argument errors to the documented exit codes (usage errors exit 1, not 64).

@@ -28,15 +28,18 @@ struct MetricsExpositionTests {
         #expect(lines.contains("\(name)_count 5"))
     }
 
-    @Test("counters get what the pipeline's counters gained, once; label values as they come; gauges as last published")
+    @Test("counters get what the pipeline's counters gained, once; label values as they come, triggers by arm; gauges as last published")
     func countersAndGauges() {
         let registry = PrometheusCollectorRegistry()
         let metrics = DaemonMetrics(
-            factory: DaemonMetrics.prometheusFactory(registry: registry), triggers: ["churn_risk", "win_back"], stages: ["new", "engaged"])
+            factory: DaemonMetrics.prometheusFactory(registry: registry),
+            triggers: [TriggerArm("churn_risk", .treatment), TriggerArm("churn_risk", .control), TriggerArm("win_back", nil)],
+            stages: ["new", "engaged"])
         var lines = Self.lines(registry)
         // Known label values show from the start; checkpoint gauges only after a commit cycle.
         #expect(lines.isSuperset(of: [
-            "lifecycled_triggers_fired_total{trigger=\"churn_risk\"} 0", "lifecycled_trigger_conversions_total{trigger=\"win_back\"} 0",
+            "lifecycled_triggers_fired_total{trigger=\"churn_risk\",arm=\"control\"} 0",
+            "lifecycled_trigger_conversions_total{trigger=\"win_back\",arm=\"treatment\"} 0",
             "lifecycled_users{stage=\"engaged\"} 0.0", "lifecycled_ready 0.0", "lifecycled_kafka_errors_total 0",
         ]), "\(lines.sorted())")
         #expect(!lines.contains { $0.contains("checkpoint_age") })
@@ -44,7 +47,8 @@ struct MetricsExpositionTests {
         var counters = PipelineCounters()
         counters.eventsConsumed = 3
         counters.eventsRejected = ["not_json": 1]
-        counters.triggersByName = ["churn_risk": 1]
+        counters.triggersByArm = [TriggerArm("churn_risk", .control): 1, TriggerArm("churn_risk", .treatment): 4]
+        counters.conversionsByArm = [TriggerArm("churn_risk", .control): 1]
         metrics.update(counters)
         metrics.update(counters)  // nothing gained: nothing added
         counters.eventsConsumed = 5
@@ -58,7 +62,11 @@ struct MetricsExpositionTests {
         lines = Self.lines(registry)
         #expect(lines.isSuperset(of: [
             "lifecycled_events_consumed_total 5", "lifecycled_events_invalid_total{reason=\"not_json\"} 2",
-            "lifecycled_events_invalid_total{reason=\"bad_time\"} 1", "lifecycled_triggers_fired_total{trigger=\"churn_risk\"} 1",
+            "lifecycled_events_invalid_total{reason=\"bad_time\"} 1",
+            "lifecycled_triggers_fired_total{trigger=\"churn_risk\",arm=\"control\"} 1",
+            "lifecycled_triggers_fired_total{trigger=\"churn_risk\",arm=\"treatment\"} 4",
+            "lifecycled_trigger_conversions_total{trigger=\"churn_risk\",arm=\"control\"} 1",
+            "lifecycled_trigger_conversions_total{trigger=\"churn_risk\",arm=\"treatment\"} 0",
             "lifecycled_kafka_errors_total 1", "lifecycled_users_tracked 7.0", "lifecycled_users{stage=\"new\"} 3.0",
             "lifecycled_consumer_lag{partition=\"user-events[1]\"} 12.0", "lifecycled_checkpoint_duration_seconds 0.25",
             "lifecycled_checkpoint_age_seconds 2.5", "lifecycled_ready 1.0",

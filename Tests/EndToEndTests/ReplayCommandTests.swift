@@ -34,6 +34,27 @@ struct ReplayCommandTests {
         #expect(!triggers.contains { $0["user_id"] as? String == "erin" })  // erased before any trigger
         #expect(result.stderr.contains("conversions: churn_risk 1"), "\(result.stderr)")
         #expect(result.stderr.contains("upgrade_ready 1"), "\(result.stderr)")
+        // The playbook's holdouts: arms on those triggers only, and the uplift in the summary.
+        let withHoldout: Set = ["churn_risk", "activation_nudge", "upgrade_ready"]
+        for trigger in triggers {
+            #expect((trigger["arm"] != nil) == withHoldout.contains(trigger["trigger"] as? String ?? ""), "\(trigger)")
+        }
+        #expect(result.stderr.contains("uplift (conversion rate, treatment minus control, 95 % interval):"), "\(result.stderr)")
+        #expect(result.stderr.contains("    churn_risk (held out 10%): treatment "), "\(result.stderr)")
+        #expect(result.stderr.contains("not enough data (needs 30 firings in each arm"), "\(result.stderr)")
+    }
+
+    @Test("arms are the same in separate runs: a 50 % global holdout splits the sample's triggers alike every time")
+    func armsAcrossRuns() throws {
+        let text = try String(contentsOfFile: BinaryRunner.path(Self.config), encoding: .utf8)
+            .replacingOccurrences(of: "# global: 5%", with: "global: 50%")
+        let config = try BinaryRunner.temporaryFile(text, name: "global.yaml")
+        let runs = try (0..<2).map { _ in
+            try Self.triggers(try BinaryRunner.run(["replay", "-c", config, "-i", Self.sample, "--until", Self.until, "--quiet"]).stdout)
+                .map { "\($0["id"] as? String ?? ""):\($0["arm"] as? String ?? "none")" }
+        }
+        #expect(runs[0].count >= 7 && runs[0] == runs[1])
+        #expect(Set(runs[0].map { $0.split(separator: ":")[1] }) == ["treatment", "control"], "\(runs[0])")
     }
 
     @Test("replaying the same input twice gives byte-identical output")

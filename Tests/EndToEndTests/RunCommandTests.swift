@@ -15,7 +15,6 @@ import Testing
 @Suite("lifecycled run", .serialized)
 struct RunCommandTests {
     static let logger = Logger(label: "test.run")
-    static let triggerNames = ["churn_risk", "win_back", "activation_nudge", "upgrade_ready", "power_user"]
 
     /// The sample events moved a year ahead of the wall clock, so a caught-up partition
     /// following the wall clock fires no timer early and run matches an offline replay.
@@ -31,14 +30,14 @@ struct RunCommandTests {
         }
     }
 
-    /// Trigger ids on the trigger topics (all of them, by a new consumer group), read until
+    /// Trigger ids on the output topics (all of them, by a new consumer group), read until
     /// every id in `expected` was seen or `seconds` pass.
     static func triggerIDs(cluster: MockCluster, until expected: Set<String>, seconds: Double) throws -> [String] {
         let consumer = try KafkaConsumer(
             properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "reader-\(UUID().uuidString)",
                          "session.timeout.ms": "6000"],
             logger: logger) { _ in [:] }
-        try consumer.subscribe(triggerNames.map { "lifecycled.\($0)" })
+        try consumer.subscribe(StreamFixtures.outputTopics)
         var ids: [String] = []
         let deadline = Date().addingTimeInterval(seconds)
         while !expected.isSubset(of: Set(ids)) && Date() < deadline {
@@ -82,10 +81,33 @@ struct RunCommandTests {
         return !process.isRunning
     }
 
-    /// What replay of each partition fires, for the events the topic holds now.
-    static func expectedIDs(cluster: MockCluster, count: Int, config: LoadedConfig) throws -> (ids: Set<String>, partitions: [Int32]) {
+    /// What replay of each partition fires, for the events the topic holds now: the ids, the
+    /// partitions, and the fired totals per trigger and arm ("churn_risk/control").
+    static func expected(cluster: MockCluster, count: Int, config: LoadedConfig)
+        throws -> (ids: Set<String>, partitions: [Int32], fired: [String: Int])
+    {
         let lines = try StreamFixtures.inputByPartition(cluster: cluster, count: count)
-        return (StreamFixtures.replayIDs(config, Array(lines.values)), lines.keys.sorted())
+        let (triggers, totals) = StreamFixtures.replay(config, Array(lines.values))
+        var fired: [String: Int] = [:]
+        for (name, total) in zip(config.compiled.triggerNames, totals) {
+            for arm in Arm.allCases { fired["\(name)/\(arm.rawValue)"] = total[arm].fired }
+        }
+        return (Set(triggers.map(\.id)), lines.keys.sorted(), fired)
+    }
+
+    /// `/v1/triggers` as fired totals per trigger and arm, as `expected` gives them.
+    static func firedTotals(port: Int) -> [String: Int] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(get(port, "/v1/triggers").body.utf8)) as? [String: Any],
+              let triggers = object["triggers"] as? [[String: Any]] else { return [:] }
+        var fired: [String: Int] = [:]
+        for trigger in triggers {
+            let name = trigger["trigger"] as? String ?? ""
+            for arm in Arm.allCases {
+                fired["\(name)/\(arm.rawValue)"] = (trigger[arm.rawValue] as? [String: Any])?["fired"] as? Int
+                    ?? (arm == .treatment ? trigger["fired"] as? Int : 0)
+            }
+        }
+        return fired
     }
 
     @Test("kill -9 mid-stream and restart: every trigger arrives, repeats carry the same id; SIGTERM exits 0 with a checkpoint",
@@ -94,7 +116,7 @@ struct RunCommandTests {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 4)
         try cluster.createTopic("lifecycled.user-events.changelog", partitions: 4)
-        for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
+        try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 1)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-run-\(UUID().uuidString)").path
         let port = Int.random(in: 20_000..<60_000)
         var text = try String(contentsOfFile: BinaryRunner.path("config/lifecycled.yaml"), encoding: .utf8)
@@ -112,7 +134,7 @@ struct RunCommandTests {
 
         // First life: half the stream, then a crash.
         try StreamFixtures.produce(Array(events.prefix(events.count / 2)), cluster: cluster)
-        let early = try Self.expectedIDs(cluster: cluster, count: events.count / 2, config: config).ids
+        let early = try Self.expected(cluster: cluster, count: events.count / 2, config: config).ids
         let first = try Self.start(config: configPath, log: "\(directory)-first.log")
         let firstIDs = try Self.triggerIDs(cluster: cluster, until: early, seconds: 40)
         #expect(early.isSubset(of: Set(firstIDs)), "first life's triggers")
@@ -122,7 +144,7 @@ struct RunCommandTests {
 
         // Second life: the rest of the stream, then a clean stop.
         try StreamFixtures.produce(Array(events.dropFirst(events.count / 2)), cluster: cluster)
-        let (expected, partitions) = try Self.expectedIDs(cluster: cluster, count: events.count, config: config)
+        let (expected, partitions, fired) = try Self.expected(cluster: cluster, count: events.count, config: config)
         #expect(expected.count >= 5)
         #expect(partitions.count >= 2, "the users spread over partitions")
         let second = try Self.start(config: configPath, log: "\(directory)-second.log")
@@ -134,7 +156,13 @@ struct RunCommandTests {
         #expect(ready.status == 200 && ready.body.contains("user-events[0]"), "\(ready)")
         let metrics = Self.get(port, "/metrics").body
         #expect(metrics.contains("lifecycled_events_consumed_total"), "\(metrics)")
-        #expect(metrics.contains("lifecycled_triggers_fired_total{trigger=\"churn_risk\"}"))
+        #expect(metrics.contains("lifecycled_triggers_fired_total{trigger=\"churn_risk\",arm=\"treatment\"}"))
+        #expect(metrics.contains("lifecycled_triggers_fired_total{trigger=\"churn_risk\",arm=\"control\"}"))
+        // The per-arm totals came back with the state after kill -9: as replay of the whole stream gives them.
+        let totalsDeadline = Date().addingTimeInterval(10)
+        while Self.firedTotals(port: port) != fired && Date() < totalsDeadline { Thread.sleep(forTimeInterval: 0.2) }
+        #expect(Self.firedTotals(port: port) == fired)
+        #expect(fired.values.reduce(0, +) >= 5)
         #expect(metrics.contains("lifecycled_users{stage=\"reactivated\"}"))
         #expect(metrics.contains("lifecycled_consumer_lag{partition=\"user-events[\(partitions[0])]\"} 0"), "\(metrics)")
         let latencyCount = metrics.split(separator: "\n").first { $0.hasPrefix("lifecycled_event_to_trigger_seconds_count") }

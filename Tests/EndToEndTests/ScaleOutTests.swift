@@ -32,8 +32,7 @@ struct ScaleOutTests {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: partitions)
         try cluster.createTopic("lifecycled.user-events.changelog", partitions: partitions)
-        for name in RunCommandTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
-        try cluster.createTopic("lifecycled.dlq", partitions: 1)
+        try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 1)
         return cluster
     }
 
@@ -61,7 +60,7 @@ struct ScaleOutTests {
     /// Waits until every trigger `replay` gives for what the topic holds now has arrived.
     static func expectAll(cluster: MockCluster, produced: Int, seconds: Double = 120, _ comment: String) throws -> Set<String> {
         let config = try ConfigLoader.load(text: try Self.config(cluster: cluster, state: "/unused", port: 0), file: "expected.yaml")
-        let expected = try RunCommandTests.expectedIDs(cluster: cluster, count: produced, config: config).ids
+        let expected = try RunCommandTests.expected(cluster: cluster, count: produced, config: config).ids
         let seen = Set(try RunCommandTests.triggerIDs(cluster: cluster, until: expected, seconds: seconds))
         #expect(expected.isSubset(of: seen), "\(comment): \(expected.subtracting(seen).count) of \(expected.count) triggers missing")
         return seen
@@ -110,7 +109,12 @@ struct ScaleOutTests {
 
         // Nothing else either: every id is one replay gives.
         let config = try ConfigLoader.load(text: try Self.config(cluster: cluster, state: "/unused", port: 0), file: "expected.yaml")
-        #expect(seen == (try RunCommandTests.expectedIDs(cluster: cluster, count: events.count, config: config).ids))
+        let expected = try RunCommandTests.expected(cluster: cluster, count: events.count, config: config)
+        #expect(seen == expected.ids)
+        // The per-arm totals moved with their partitions: the survivors' add up to replay's.
+        var totals: [String: Int] = [:]
+        for instance in instances { totals.merge(RunCommandTests.firedTotals(port: instance.port), uniquingKeysWith: +) }
+        #expect(totals == expected.fired)
         // An erased user stays erased wherever their partition went.
         for copy in 0..<8 {
             for instance in instances { #expect(RunCommandTests.get(instance.port, "/v1/users/c\(copy)-erin").status == 404) }
@@ -154,7 +158,7 @@ struct ScaleOutTests {
         try StreamFixtures.produce(Array(events.dropFirst(2 * third)), cluster: cluster)
         let seen = try Self.expectAll(cluster: cluster, produced: events.count, "back to one")
         let config = try ConfigLoader.load(text: try Self.config(cluster: cluster, state: "/unused", port: 0), file: "expected.yaml")
-        #expect(seen == (try RunCommandTests.expectedIDs(cluster: cluster, count: events.count, config: config).ids))
+        #expect(seen == (try RunCommandTests.expected(cluster: cluster, count: events.count, config: config).ids))
         Self.stop(first)
         let log = try String(contentsOfFile: "\(directory)/first.log", encoding: .utf8)
         #expect(log.contains("(cooperative)"), "cooperative rebalancing: only what changes owner moves")

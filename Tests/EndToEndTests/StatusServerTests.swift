@@ -4,6 +4,7 @@ import Glibc
 import FoundationNetworking
 #endif
 @testable import LifecycleDaemon
+import LifecycleEngine
 import LifecycleHTTP
 import Prometheus
 import Testing
@@ -28,7 +29,7 @@ struct StatusServerTests {
     func beforeTheLoop() throws {
         let registry = PrometheusCollectorRegistry()
         // What a pipeline registers as it starts; the registry keeps the handles.
-        _ = DaemonMetrics(factory: DaemonMetrics.prometheusFactory(registry: registry), triggers: ["churn_risk"], stages: [])
+        _ = DaemonMetrics(factory: DaemonMetrics.prometheusFactory(registry: registry), triggers: [TriggerArm("churn_risk", nil)], stages: [])
         let server = try StatusServer(host: "127.0.0.1", port: 0, board: StatusBoard(), registry: registry, clock: { 1_000_000 })
         defer { server.close() }
         let port = server.port
@@ -44,6 +45,50 @@ struct StatusServerTests {
         #expect(Date().timeIntervalSince(started) < 5)
         #expect(Self.request(port, "/v1/users/x", method: "POST").status == 405)
         #expect(Self.request(port, "/nope").status == 404)
+    }
+
+    @Test("/v1/triggers: per trigger and arm fired, converted and rate; the uplift with its interval, or why there is none")
+    func triggers() throws {
+        let board = StatusBoard()
+        func status(_ name: String, holdout: Bool = true, goal: Bool = true, _ treatment: ArmCount, _ control: ArmCount) -> StatusBoard.TriggerStatus {
+            .init(name: name, hasHoldout: holdout, controlShare: holdout ? 0.1 : 0, hasGoal: goal,
+                  totals: ArmTotals(treatment: treatment, control: control))
+        }
+        board.publish { snapshot in
+            snapshot.triggers = [
+                // Newcombe (1998), Table II, example (a): 56/70 against 48/80.
+                status("churn_risk", ArmCount(fired: 70, converted: 56), ArmCount(fired: 80, converted: 48)),
+                status("upgrade_ready", ArmCount(fired: 300, converted: 20), ArmCount(fired: 12, converted: 1)),
+                status("power_user", goal: false, ArmCount(fired: 90, converted: 0), ArmCount(fired: 40, converted: 0)),
+                status("win_back", holdout: false, ArmCount(fired: 5, converted: 0), ArmCount()),
+            ]
+        }
+        let server = try StatusServer(host: "127.0.0.1", port: 0, board: board, registry: PrometheusCollectorRegistry(), clock: { 1_000_000 })
+        defer { server.close() }
+        let response = Self.request(server.port, "/v1/triggers")
+        #expect(response.status == 200)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any], "\(response)")
+        #expect(object["min_fired_per_arm"] as? Int == Uplift.minimumFiredPerArm)
+        let list = try #require(object["triggers"] as? [[String: Any]])
+        #expect(list.compactMap { $0["trigger"] as? String } == ["churn_risk", "upgrade_ready", "power_user", "win_back"])
+
+        let churn = list[0]
+        let treatment = try #require(churn["treatment"] as? [String: Any]), control = try #require(churn["control"] as? [String: Any])
+        #expect(treatment["fired"] as? Int == 70 && treatment["converted"] as? Int == 56 && treatment["conversion_rate"] as? Double == 0.8)
+        #expect(control["fired"] as? Int == 80 && control["conversion_rate"] as? Double == 0.6)
+        #expect(churn["fired"] as? Int == 150 && churn["holdout"] as? Double == 0.1)
+        let uplift = try #require(churn["uplift"] as? [String: Any])
+        #expect(uplift["status"] as? String == "measured" && uplift["significant"] as? Bool == true)
+        let interval = try #require(uplift["ci95"] as? [Double])
+        #expect(interval.map { (($0 * 10_000).rounded()) / 10_000 } == [0.0524, 0.3339])
+        #expect(abs((uplift["difference"] as? Double ?? 0) - 0.2) < 1e-12)
+        #expect(abs((uplift["relative_lift"] as? Double ?? 0) - 0.2 / 0.6) < 1e-12)
+
+        let short = try #require(list[1]["uplift"] as? [String: Any])
+        #expect(short["status"] as? String == "not enough data" && (short["reason"] as? String)?.contains("control has 12") == true, "\(short)")
+        #expect((list[2]["uplift"] as? [String: Any])?["status"] as? String == "no goal")
+        #expect((list[3]["uplift"] as? [String: Any])?["status"] as? String == "no holdout")
+        #expect(list[3]["treatment"] == nil && list[3]["holdout"] is NSNull && list[3]["fired"] as? Int == 5)
     }
 
     static func server(idleTimeout: Duration = .seconds(30), maxConnections: Int = 256) throws -> StatusServer {

@@ -34,11 +34,26 @@ struct TriggerEncoderTests {
         #expect((object["evidence"] as? [String: Any])?["plan"] as? String == "fr\u{01}ee")
     }
 
-    @Test("conversions")
+    @Test("a trigger with a holdout carries its arm after its name; one without has no arm key")
+    func arm() {
+        var control = trigger
+        control.arm = .control
+        control.transition = nil
+        #expect(encoded(control).hasPrefix(#"{"id":"abc","trigger":"churn_risk","arm":"control","user_id":"#))
+        control.arm = .treatment
+        #expect(encoded(control).contains(#""trigger":"churn_risk","arm":"treatment","user_id":"#))
+        #expect(!encoded(trigger).contains(#""arm""#))
+    }
+
+    @Test("conversions, with the arm of a trigger with a holdout")
     func conversion() {
         var bytes: [UInt8] = []
         TriggerEncoder().encode(
             Conversion(trigger: "upgrade_ready", triggerID: "t1", userID: "u", firedAt: 1, convertedAt: 2), into: &bytes)
         #expect(String(decoding: bytes, as: UTF8.self) == #"{"conversion":"upgrade_ready","trigger_id":"t1","user_id":"u","fired_at":1,"converted_at":2}"#)
+        bytes.removeAll()
+        TriggerEncoder().encode(
+            Conversion(trigger: "upgrade_ready", triggerID: "t1", userID: "u", firedAt: 1, convertedAt: 2, arm: .control), into: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == #"{"conversion":"upgrade_ready","arm":"control","trigger_id":"t1","user_id":"u","fired_at":1,"converted_at":2}"#)
     }
 }

@@ -27,6 +27,14 @@ struct ConfigLoaderTests {
 
     func loadError(_ text: String) -> ConfigError? { loadErrors(text).first }
 
+    /// Two stages and a transition, for triggers to fire on entering `old`.
+    static let twoStages = """
+        lifecycle:
+          stages: [new, old]
+          initial: new
+          transitions: [{from: new, to: old, on: activity}]
+        """
+
     @Test("the reference playbook loads with every section")
     func reference() throws {
         let loaded = try ConfigLoader.load(path: Self.referencePath)
@@ -127,6 +135,8 @@ struct ConfigLoaderTests {
         #expect(loaded.rules.triggers.map(\.cooldown) == plain.rules.triggers.map(\.cooldown))
         #expect(loaded.rules.triggers.map { $0.goal?.within } == plain.rules.triggers.map { $0.goal?.within })
         #expect(loaded.rules.eraseOn.map(\.value) == plain.rules.eraseOn.map(\.value))
+        #expect(loaded.rules.triggers.map { $0.holdout?.value } == plain.rules.triggers.map { $0.holdout?.value })
+        #expect(loaded.rules.holdout.global.value == plain.rules.holdout.global.value && loaded.rules.holdout.salt == plain.rules.holdout.salt)
     }
 
     @Test("a number where a name belongs is an error naming the field; quoted, it is a name")
@@ -174,6 +184,59 @@ struct ConfigLoaderTests {
         #expect(set.rules.events.maxFuture == Millis.day)
         let zero = try #require(loadError("events: {max_future: 0s}\n\(Self.minimal)"))
         #expect(zero.message == "events.max_future: must be longer than 0" && zero.column == 22, "\(zero)")
+    }
+
+    @Test("holdouts: per trigger and global, percentages in steps of 0.01 %, a salt, the holdout topic; defaults without them")
+    func holdouts() throws {
+        let loaded = try ConfigLoader.load(text: """
+            holdout: {global: 2.5%, salt: "2026-q4"}
+            kafka: {holdout_topic: crm.holdout}
+            \(Self.twoStages)
+            triggers:
+              hello: {on_enter: old, holdout: 10%}
+              tiny: {on_enter: old, holdout: 0.01%}
+              plain: {on_enter: old}
+            """, file: "t.yaml")
+        #expect(loaded.rules.holdout == HoldoutRule(global: Located(250, at: SourceLocation(line: 1, column: 19)), salt: "2026-q4"))
+        #expect(loaded.rules.triggers.map { $0.holdout?.value } == [1_000, 1, nil])
+        #expect(loaded.compiled.triggerHoldouts == [1_000, 1, 0])
+        #expect(loaded.settings.kafka.holdoutTopic == "crm.holdout")
+        let defaults = try ConfigLoader.load(text: Self.minimal, file: "t.yaml")
+        #expect(defaults.rules.holdout == HoldoutRule() && defaults.rules.holdout.global.value == 0)
+        #expect(defaults.settings.kafka.holdoutTopic == "lifecycled.holdout")
+    }
+
+    @Test("holdout problems name the file, line, column and field, and say what was expected")
+    func holdoutProblems() throws {
+        let shapes = loadErrors("""
+            holdout: {global: 5, salt: "", globl: 1%}
+            \(Self.twoStages)
+            triggers:
+              a: {on_enter: old, holdout: 10.001%}
+              b: {on_enter: old, holdout: ten%}
+              c: {on_enter: old, holdout: -5%}
+              d: {on_enter: old, holdout: [10%]}
+            """)
+        // On one line, in the order found: the unknown key first.
+        #expect(shapes.map { "\($0.line):\($0.column)" } == ["1:32", "1:19", "1:28", "7:31", "8:31", "9:31", "10:31"], "\(shapes)")
+        #expect(shapes[0].message.contains("unknown key 'globl' (did you mean 'global'?)"))
+        #expect(shapes[1].message == "holdout.global: expected a percentage such as 10%, 2.5% or 0.01%, found '5'", "\(shapes[1])")
+        #expect(shapes[2].message == "holdout.salt: must not be empty")
+        #expect(shapes[3].message == "triggers.a.holdout: '10.001%' is not a percentage in steps of 0.01%; expected a percentage such as 10%, 2.5% or 0.01%")
+        #expect(shapes[4].message.hasPrefix("triggers.b.holdout: 'ten%' is not a percentage"))
+        #expect(shapes[5].message.hasPrefix("triggers.c.holdout: '-5%' is not a percentage"))
+        #expect(shapes[6].message.hasPrefix("triggers.d.holdout: expected a percentage"))
+        let range = loadErrors("""
+            holdout: {global: 50.01%}
+            \(Self.twoStages)
+            triggers:
+              a: {on_enter: old, holdout: 60%}
+              b: {on_enter: old, holdout: 50%}
+            """)
+        #expect(range.map(\.description) == [
+            "t.yaml:1:19: holdout.global is 50.01%; expected 0% to 50%",
+            "t.yaml:7:31: trigger 'a' holdout is 60%; expected 0% to 50%",
+        ])
     }
 
     @Test("every problem of shape and type is reported in one run, in file order")

@@ -26,14 +26,16 @@ struct PipelineTests {
         .deletingLastPathComponent()
     static let sample = try! String(contentsOf: repository.appendingPathComponent("config/examples/sample-events.ndjson"), encoding: .utf8)
         .split(separator: "\n").map(String.init)
-    static let triggerNames = ["churn_risk", "win_back", "activation_nudge", "upgrade_ready", "power_user"]
+    static let triggerNames = StreamFixtures.triggerNames
 
-    /// The reference playbook pointed at the mock cluster and a fresh state directory; the
-    /// group's changelog topic is created with the input topic's `partitions` (the mock cannot
-    /// create topics on request).
-    static func config(cluster: MockCluster, group: String, stateDirectory: String, partitions: Int32) throws -> LoadedConfig {
+    /// The reference playbook, changed by `edit`, pointed at the mock cluster and a fresh state
+    /// directory; the group's changelog topic is created with the input topic's `partitions`
+    /// (the mock cannot create topics on request).
+    static func config(
+        cluster: MockCluster, group: String, stateDirectory: String, partitions: Int32, edit: (String) -> String = { $0 }
+    ) throws -> LoadedConfig {
         try cluster.createTopic("\(group).user-events.changelog", partitions: partitions)
-        var text = try String(contentsOf: repository.appendingPathComponent("config/lifecycled.yaml"), encoding: .utf8)
+        var text = edit(try String(contentsOf: repository.appendingPathComponent("config/lifecycled.yaml"), encoding: .utf8))
         text = text.replacingOccurrences(of: "brokers: \"localhost:9092\"", with: "brokers: \"\(cluster.bootstrapServers)\"")
             .replacingOccurrences(of: "group_id: lifecycled", with: "group_id: \(group)")
             .replacingOccurrences(of: "dir: /var/lib/lifecycled", with: "dir: \(stateDirectory)")
@@ -47,32 +49,37 @@ struct PipelineTests {
         FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-pipeline-\(UUID().uuidString)").path
     }
 
-    /// Runs a pipeline until it has consumed `count` events (or `seconds` pass), publishes, then stops it.
+    /// Runs a pipeline until it has consumed `count` events (or `seconds` pass), publishes to
+    /// `board`, then stops it.
     static func run(
-        _ config: LoadedConfig, until count: Int, seconds: Double = 30, metrics: any MetricsFactory = NOOPMetricsHandler.instance
+        _ config: LoadedConfig, until count: Int, seconds: Double = 30, metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+        board: StatusBoard = StatusBoard()
     ) throws -> PipelineCounters {
         let pipeline = try PipelineCoordinator(config: config, logger: logger, wallClock: { 0 }, metrics: metrics)
         let deadline = Date().addingTimeInterval(seconds)
-        while pipeline.counters.eventsConsumed < count && Date() < deadline { try pipeline.step() }
-        pipeline.publish(to: StatusBoard(), now: 0)
+        // Until the events are in and every partition restored (the board then shows all state).
+        repeat {
+            try pipeline.step()
+            pipeline.publish(to: board, now: 0)
+        } while (pipeline.counters.eventsConsumed < count || !board.current.ready) && Date() < deadline
         try pipeline.stop()
         return pipeline.counters
     }
 
-    /// Every message on `topics` (read by a fresh group), with the header `header` if asked.
+    /// Every message on `topics` (read by a fresh group), with its topic and the header `header` if asked.
     static func read(_ topics: [String], expecting count: Int, cluster: MockCluster, header: String? = nil)
-        throws -> [(key: String, value: String, header: String?)]
+        throws -> [(topic: String, key: String, value: String, header: String?)]
     {
         let consumer = try KafkaConsumer(
             properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "reader-\(UUID().uuidString)",
                          "session.timeout.ms": "6000"],
             logger: logger) { _ in [:] }
         try consumer.subscribe(topics)
-        var messages: [(key: String, value: String, header: String?)] = []
+        var messages: [(topic: String, key: String, value: String, header: String?)] = []
         let deadline = Date().addingTimeInterval(count == 0 ? 6 : 20)
         while messages.count < count || count == 0, Date() < deadline {
             try consumer.poll(timeoutMilliseconds: 100) { message in
-                messages.append((String(decoding: message.key, as: UTF8.self), String(decoding: message.value, as: UTF8.self),
+                messages.append((message.topic, String(decoding: message.key, as: UTF8.self), String(decoding: message.value, as: UTF8.self),
                                  header.flatMap { message.header($0) }))
             }
         }
@@ -84,7 +91,7 @@ struct PipelineTests {
     func endToEnd() throws {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 4)
-        for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 2) }
+        try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 2)
         try cluster.createTopic("lifecycled.dlq", partitions: 1)
         let oversized = #"{"user_id":"big","pad":""# + String(repeating: "x", count: 70_000) + #""}"#
         // A wrong producer clock too: valid, but decades ahead of the wall clock (events.max_future).
@@ -96,7 +103,8 @@ struct PipelineTests {
         let config = try Self.config(cluster: cluster, group: "lifecycled-e2e", stateDirectory: state, partitions: 4)
 
         let metrics = TestMetrics()
-        let first = try Self.run(config, until: Self.sample.count + bad.count, metrics: metrics)
+        let firstBoard = StatusBoard()
+        let first = try Self.run(config, until: Self.sample.count + bad.count, metrics: metrics, board: firstBoard)
         #expect(first.eventsConsumed == Self.sample.count + bad.count)
         #expect(first.eventsRejected == ["not_json": 1, "missing_user_id": 1, "bad_time": 2, "too_large": 1])
         #expect(first.triggersProduced > 0)
@@ -107,14 +115,23 @@ struct PipelineTests {
             #expect(metrics.counterTotal(label: "lifecycled_events_invalid_total", dimensions: [("reason", reason)]) == Int64(count))
         }
         for name in Self.triggerNames {
-            #expect(metrics.counterTotal(label: "lifecycled_triggers_fired_total", dimensions: [("trigger", name)])
-                == Int64(first.triggersByName[name, default: 0]), "\(name)")
+            for arm in Arm.allCases {
+                let key = TriggerArm(name, arm)
+                for (label, counts) in [(DaemonMetrics.triggersFiredLabel, first.triggersByArm), (DaemonMetrics.conversionsLabel, first.conversionsByArm)] {
+                    #expect(metrics.counterTotal(label: label, dimensions: DaemonMetrics.dimensions(key)) == Int64(counts[key, default: 0]),
+                            "\(label) \(name) \(arm)")
+                }
+            }
         }
+        #expect(first.triggersByArm.values.reduce(0, +) == first.triggersProduced)
+        // The board's per-arm totals (from the engines) agree with what was produced.
+        let totals = Dictionary(uniqueKeysWithValues: firstBoard.current.triggers.map { ($0.name, $0.totals) })
+        for (key, count) in first.triggersByArm { #expect(totals[key.trigger]?[key.arm].fired == count, "\(key)") }
         #expect(try metrics.expectGauge("lifecycled_ready").lastValue == 1)
         #expect(try metrics.expectGauge("lifecycled_users_tracked").lastValue == 4)  // the sample's users but erin, deleted
         #expect(try metrics.expectTimer(DaemonMetrics.latencyLabel).values.count == first.triggersProduced)
 
-        let triggers = try Self.read(Self.triggerNames.map { "lifecycled.\($0)" }, expecting: first.triggersProduced, cluster: cluster)
+        let triggers = try Self.read(StreamFixtures.outputTopics, expecting: first.triggersProduced, cluster: cluster)
         #expect(triggers.count == first.triggersProduced)
         for trigger in triggers {
             let object = try #require(JSONSerialization.jsonObject(with: Data(trigger.value.utf8)) as? [String: Any])
@@ -132,16 +149,20 @@ struct PipelineTests {
         // Restarted on the same state and group with one new event: only that event is
         // consumed (the checkpoints' offsets were used), and nothing is re-sent.
         try StreamFixtures.produce([#"{"user_id":"newcomer","event":"page_view","ts":1797000000000}"#], cluster: cluster)
-        let second = try Self.run(config, until: 1, seconds: 20)
+        let secondBoard = StatusBoard()
+        let second = try Self.run(config, until: 1, seconds: 20, board: secondBoard)
         #expect(second.eventsConsumed == 1)
         #expect(second.triggersProduced == 0)
+        // The per-arm totals came back with the state.
+        #expect(secondBoard.current.triggers.map(\.totals) == firstBoard.current.triggers.map(\.totals))
+        #expect(firstBoard.current.triggers.contains { $0.totals.fired > 0 })
     }
 
     @Test("a checkpoint's offset the topic does not have stops the pipeline, naming the partition, the offset and what to do")
     func checkpointOffsetOutsideTopic() throws {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 1)
-        for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
+        try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 1)
         try StreamFixtures.produce(Array(Self.sample.prefix(10)), cluster: cluster)
         let state = Self.temporaryDirectory()
         var config = try Self.config(cluster: cluster, group: "out-of-range", stateDirectory: state, partitions: 1)
@@ -173,11 +194,11 @@ struct PipelineTests {
     func runMatchesReplay() throws {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 1)
-        for name in Self.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
+        try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 1)
         try StreamFixtures.produce(Self.sample, cluster: cluster)
         let config = try Self.config(cluster: cluster, group: "lifecycled-replay", stateDirectory: Self.temporaryDirectory(), partitions: 1)
         let counters = try Self.run(config, until: Self.sample.count)
-        let live = try Self.read(Self.triggerNames.map { "lifecycled.\($0)" }, expecting: counters.triggersProduced, cluster: cluster)
+        let live = try Self.read(StreamFixtures.outputTopics, expecting: counters.triggersProduced, cluster: cluster)
         let liveIDs = Set(try live.map { try #require(JSONSerialization.jsonObject(with: Data($0.value.utf8)) as? [String: Any])["id"] as? String })
 
         let replayed = StreamFixtures.replayIDs(config, [Self.sample])
@@ -193,7 +214,7 @@ struct ConsumerGroupTests {
     func twoMembers(strategy: String) throws {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 4)
-        for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
+        try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 1)
         let heard = [TriggerIDs(), TriggerIDs()]
         let members = try heard.map { ids in
             var config = try PipelineTests.config(cluster: cluster, group: "pair", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 4)
@@ -237,7 +258,7 @@ struct BrokerOutageTests {
     func outage() throws {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 1)
-        for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
+        try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 1)
         let config = try PipelineTests.config(cluster: cluster, group: "outage", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 1)
         let pipeline = try PipelineCoordinator(config: config, logger: PipelineTests.logger, wallClock: { 0 })
         let board = StatusBoard()

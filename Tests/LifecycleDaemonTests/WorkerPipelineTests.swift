@@ -37,7 +37,7 @@ struct WorkerPipelineTests {
     static func cluster() throws -> MockCluster {
         let cluster = try MockCluster()
         try cluster.createTopic("user-events", partitions: 8)
-        for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 2) }
+        try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 2)
         try cluster.createTopic("lifecycled.dlq", partitions: 1)
         return cluster
     }
@@ -72,9 +72,46 @@ struct WorkerPipelineTests {
         #expect(produced.count == Set(produced).count, "no trigger produced twice")
         #expect(Set(produced) == expected)
         // And what reached Kafka is exactly that.
-        let delivered = try PipelineTests.read(PipelineTests.triggerNames.map { "lifecycled.\($0)" }, expecting: expected.count, cluster: cluster)
+        let delivered = try PipelineTests.read(StreamFixtures.outputTopics, expecting: expected.count, cluster: cluster)
         let deliveredIDs = try delivered.map { try #require(JSONSerialization.jsonObject(with: Data($0.value.utf8)) as? [String: Any])["id"] as? String }
         #expect(Set(deliveredIDs) == expected)
+    }
+
+    @Test("held-out users' triggers go to the holdout topic and never to an action topic; run and replay give the same ids and arms")
+    func holdoutRouting() throws {
+        let cluster = try Self.cluster()
+        try StreamFixtures.produce(Self.population, cluster: cluster)
+        let heard = Heard()
+        var config = try PipelineTests.config(cluster: cluster, group: "holdouts", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 8) {
+            $0.replacingOccurrences(of: "# global: 5%", with: "global: 25%")
+        }
+        #expect(config.compiled.rules.holdout.global.value == 2_500)
+        config.settings.processing.threads = 2
+        let pipeline = try PipelineCoordinator(config: config, logger: PipelineTests.logger, wallClock: { 0 }, observer: heard)
+        try Self.step(pipeline) { pipeline.counters.eventsConsumed == Self.population.count }
+        try pipeline.stop()
+
+        let lines = try StreamFixtures.inputByPartition(cluster: cluster, count: Self.population.count)
+        let replayed = StreamFixtures.replay(config, Array(lines.values)).triggers
+        let expectedArms = Dictionary(uniqueKeysWithValues: replayed.map { ($0.id, $0.arm?.rawValue) })
+        #expect(Set(expectedArms.values) == ["treatment", "control"], "with a global holdout every trigger has arms, both drawn")
+        #expect(Dictionary(uniqueKeysWithValues: heard.all.map { ($0.id, $0.arm?.rawValue) }) == expectedArms)
+
+        let delivered = try PipelineTests.read(StreamFixtures.outputTopics, expecting: replayed.count, cluster: cluster)
+        #expect(delivered.count == replayed.count)
+        var seen: [String: String?] = [:]
+        for message in delivered {
+            let object = try #require(JSONSerialization.jsonObject(with: Data(message.value.utf8)) as? [String: Any])
+            let id = try #require(object["id"] as? String), name = try #require(object["trigger"] as? String)
+            let arm = object["arm"] as? String
+            seen[id] = arm
+            if arm == "control" {
+                #expect(message.topic == StreamFixtures.holdoutTopic, "\(name) for \(message.key)")
+            } else {
+                #expect(arm == "treatment" && message.topic == "lifecycled.\(name)", "\(name) for \(message.key) on \(message.topic)")
+            }
+        }
+        #expect(seen == expectedArms, "the same ids, each in the same arm")
     }
 
     @Test("a rules reload with 4 workers swaps on every worker at once; rules that change the state's shape are refused on all")

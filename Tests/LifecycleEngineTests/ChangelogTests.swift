@@ -82,6 +82,8 @@ struct ChangelogTests {
         #expect((first.output.conversions + second.output.conversions).map(\.triggerID).sorted()
             == whole.output.conversions.map(\.triggerID).sorted())
         #expect(second.engine.usersPerStage == whole.engine.usersPerStage)
+        #expect(restored.armTotals == first.engine.armTotals, "the per-arm totals move with the partition")
+        #expect(second.engine.armTotals == whole.engine.armTotals)
     }
 
     @Test("an erased user leaves a tombstone: gone after a restore, even with older records of theirs earlier in the log")

@@ -241,7 +241,7 @@ struct PlaybookTests {
         #expect(h.output.conversions.map(\.triggerID) == [upgrade.id])
         h.send("u", "plan_changed", at: F.t0 + 4 * F.day, ["props.plan": .string("team")])
         #expect(h.output.conversions.count == 1)  // one conversion per firing
-        #expect(h.engine.stats.conversions[h.engine.rules.triggerNames.firstIndex(of: "upgrade_ready")!] == 1)
+        #expect(h.engine.armTotals[h.engine.rules.triggerNames.firstIndex(of: "upgrade_ready")!].converted == 1)
     }
 
     @Test("a goal event after the goal window does not convert")

@@ -9,6 +9,15 @@ import Logging
 /// them, and what `replay` says each partition must fire.
 public enum StreamFixtures {
     static let logger = Logger(label: "test.fixtures")
+    /// The reference playbook's triggers.
+    public static let triggerNames = ["churn_risk", "win_back", "activation_nudge", "upgrade_ready", "power_user"]
+    public static let holdoutTopic = "lifecycled.holdout"
+    /// Every topic the reference playbook's triggers go to: one per trigger, and the holdout topic.
+    public static let outputTopics = triggerNames.map { "lifecycled.\($0)" } + [holdoutTopic]
+
+    public static func createOutputTopics(cluster: MockCluster, partitions: Int32) throws {
+        for topic in outputTopics { try cluster.createTopic(topic, partitions: partitions) }
+    }
 
     /// Produces JSON event lines to `topic`, each keyed by its `user_id` (as producers must).
     public static func produce(_ lines: [String], to topic: String = "user-events", cluster: MockCluster) throws {
@@ -38,9 +47,11 @@ public enum StreamFixtures {
         return lines
     }
 
-    /// The ids `replay` gives: each partition's lines through an engine of its own.
-    public static func replayIDs(_ config: LoadedConfig, _ partitions: [[String]]) -> Set<String> {
-        var ids: Set<String> = []
+    /// What `replay` gives: each partition's lines through an engine of its own; the triggers
+    /// of all, and the per-arm totals added up.
+    public static func replay(_ config: LoadedConfig, _ partitions: [[String]]) -> (triggers: [Trigger], totals: [ArmTotals]) {
+        var triggers: [Trigger] = []
+        var totals = Array(repeating: ArmTotals(), count: config.compiled.triggerNames.count)
         for lines in partitions {
             var engine = PartitionEngine(rules: config.compiled)
             var decoder = EventDecoder(fields: config.rules.events, propertyPaths: config.compiled.propertyPaths)
@@ -51,8 +62,14 @@ public enum StreamFixtures {
                     decoder.decode(UnsafeRawBufferPointer(raw), fallbackTime: nil) { engine.ingest($0, into: &output) }
                 }
             }
-            ids.formUnion(output.triggers.map(\.id))
+            triggers += output.triggers
+            for (trigger, partitionTotals) in engine.armTotals.enumerated() { totals[trigger] += partitionTotals }
         }
-        return ids
+        return (triggers, totals)
+    }
+
+    /// The trigger ids `replay` gives (see `replay`).
+    public static func replayIDs(_ config: LoadedConfig, _ partitions: [[String]]) -> Set<String> {
+        Set(replay(config, partitions).triggers.map(\.id))
     }
 }

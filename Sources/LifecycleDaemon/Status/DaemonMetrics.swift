@@ -10,6 +10,9 @@ import Metrics
 /// recorded as things happen, once per acknowledged trigger. A handle per label value is
 /// made the first time it is needed and kept.
 public final class DaemonMetrics {
+    public static let triggersFiredLabel = "lifecycled_triggers_fired_total"
+    public static let conversionsLabel = "lifecycled_trigger_conversions_total"
+
     public static let latencyLabel = "lifecycled_event_to_trigger_seconds"
     /// The latency histogram's bucket bounds (the factory decides buckets, by label).
     public static let latencyBuckets: [Duration] = [
@@ -19,11 +22,11 @@ public final class DaemonMetrics {
 
     private let factory: any MetricsFactory
     private let eventsConsumed: Counter
-    private var eventsInvalid: Labeled<Counter>
+    private var eventsInvalid: Labeled<String, Counter>
     private let eventsLate: Counter
     private let keyMismatches: Counter
-    private var triggersFired: Labeled<Counter>
-    private var conversions: Labeled<Counter>
+    private var triggersFired: Labeled<TriggerArm, Counter>
+    private var conversions: Labeled<TriggerArm, Counter>
     private let checkpoints: Counter
     private let rebalances: Counter
     private let deadLettersFailed: Counter
@@ -32,10 +35,10 @@ public final class DaemonMetrics {
     private let changelogBytes: Counter
     private let restores: Counter
     private let restoredRecords: Counter
-    private var restoreRemaining: Labeled<Gauge>
+    private var restoreRemaining: Labeled<String, Gauge>
     private let usersTracked: Gauge
-    private var usersPerStage: Labeled<Gauge>
-    private var consumerLag: Labeled<Gauge>
+    private var usersPerStage: Labeled<String, Gauge>
+    private var consumerLag: Labeled<String, Gauge>
     /// Made at the first commit cycle: before it there is no duration or age to show.
     private var checkpointGauges: (duration: Gauge, age: Gauge)?
     private let ready: Gauge
@@ -44,15 +47,16 @@ public final class DaemonMetrics {
     /// The counters as of the last `update`.
     private var pushed = PipelineCounters()
 
-    /// Makes every handle whose label values are known up front, so those series show from the start.
-    init(factory: any MetricsFactory, triggers: [String], stages: [String]) {
+    /// Makes every handle whose label values are known up front, so those series show from the
+    /// start: each trigger's treatment arm, and its control arm if it has a holdout.
+    init(factory: any MetricsFactory, triggers: [TriggerArm], stages: [String]) {
         self.factory = factory
         eventsConsumed = Counter(label: "lifecycled_events_consumed_total", factory: factory)
         eventsInvalid = Labeled { Counter(label: "lifecycled_events_invalid_total", dimensions: [("reason", $0)], factory: factory) }
         eventsLate = Counter(label: "lifecycled_events_late_total", factory: factory)
         keyMismatches = Counter(label: "lifecycled_events_key_mismatch_total", factory: factory)
-        triggersFired = Labeled { Counter(label: "lifecycled_triggers_fired_total", dimensions: [("trigger", $0)], factory: factory) }
-        conversions = Labeled { Counter(label: "lifecycled_trigger_conversions_total", dimensions: [("trigger", $0)], factory: factory) }
+        triggersFired = Labeled { Counter(label: Self.triggersFiredLabel, dimensions: Self.dimensions($0), factory: factory) }
+        conversions = Labeled { Counter(label: Self.conversionsLabel, dimensions: Self.dimensions($0), factory: factory) }
         checkpoints = Counter(label: "lifecycled_checkpoints_total", factory: factory)
         rebalances = Counter(label: "lifecycled_rebalances_total", factory: factory)
         deadLettersFailed = Counter(label: "lifecycled_dead_letters_failed_total", factory: factory)
@@ -94,14 +98,17 @@ public final class DaemonMetrics {
         for (reason, count) in counters.eventsRejected {
             push(eventsInvalid[reason], count, pushed.eventsRejected[reason, default: 0])
         }
-        for (trigger, count) in counters.triggersByName {
-            push(triggersFired[trigger], count, pushed.triggersByName[trigger, default: 0])
+        for (trigger, count) in counters.triggersByArm {
+            push(triggersFired[trigger], count, pushed.triggersByArm[trigger, default: 0])
         }
-        for (trigger, count) in counters.conversionsByName {
-            push(conversions[trigger], count, pushed.conversionsByName[trigger, default: 0])
+        for (trigger, count) in counters.conversionsByArm {
+            push(conversions[trigger], count, pushed.conversionsByArm[trigger, default: 0])
         }
         pushed = counters
     }
+
+    /// A trigger counter's labels.
+    public static func dimensions(_ key: TriggerArm) -> [(String, String)] { [("trigger", key.trigger), ("arm", key.arm.rawValue)] }
 
     /// Sets the gauges. `lag` holds the assigned partitions whose high watermark is known; a
     /// partition no longer assigned loses its series (whoever owns it now reports it).
@@ -134,15 +141,15 @@ public final class DaemonMetrics {
 }
 
 /// One handle per label value, made the first time the value is seen and kept.
-private struct Labeled<Metric> {
-    private let make: (String) -> Metric
-    private var handles: [String: Metric] = [:]
+private struct Labeled<Key: Hashable, Metric> {
+    private let make: (Key) -> Metric
+    private var handles: [Key: Metric] = [:]
 
-    init(make: @escaping (String) -> Metric) { self.make = make }
+    init(make: @escaping (Key) -> Metric) { self.make = make }
 
-    var values: [String] { Array(handles.keys) }
+    var values: [Key] { Array(handles.keys) }
 
-    subscript(value: String) -> Metric {
+    subscript(value: Key) -> Metric {
         mutating get {
             if let handle = handles[value] { return handle }
             let handle = make(value)
@@ -151,5 +158,5 @@ private struct Labeled<Metric> {
         }
     }
 
-    mutating func remove(_ value: String) -> Metric? { handles.removeValue(forKey: value) }
+    mutating func remove(_ value: Key) -> Metric? { handles.removeValue(forKey: value) }
 }

@@ -1,3 +1,5 @@
+import LifecycleEngine
+
 /// What the pipeline has done, as plain integers: each processing thread counts its own
 /// (no lock or atomic per event) and the coordinator adds them up for metrics and status.
 /// Every field only grows, whatever partitions move between threads.
@@ -7,9 +9,8 @@ public struct PipelineCounters: Sendable, Equatable {
     public var eventsLate = 0
     public var keyMismatches = 0
     public var triggersProduced = 0
-    /// By trigger name.
-    public var triggersByName: [String: Int] = [:]
-    public var conversionsByName: [String: Int] = [:]
+    public var triggersByArm: [TriggerArm: Int] = [:]
+    public var conversionsByArm: [TriggerArm: Int] = [:]
     public var conversions = 0
     public var deadLettersFailed = 0
     /// Deliveries Kafka refused (triggers and dead letters), offset commits that failed, and
@@ -32,8 +33,8 @@ public struct PipelineCounters: Sendable, Equatable {
         total.eventsLate += part.eventsLate
         total.keyMismatches += part.keyMismatches
         total.triggersProduced += part.triggersProduced
-        total.triggersByName.merge(part.triggersByName, uniquingKeysWith: +)
-        total.conversionsByName.merge(part.conversionsByName, uniquingKeysWith: +)
+        total.triggersByArm.merge(part.triggersByArm, uniquingKeysWith: +)
+        total.conversionsByArm.merge(part.conversionsByArm, uniquingKeysWith: +)
         total.conversions += part.conversions
         total.deadLettersFailed += part.deadLettersFailed
         total.kafkaErrors += part.kafkaErrors
@@ -43,5 +44,17 @@ public struct PipelineCounters: Sendable, Equatable {
         total.changelogBytes += part.changelogBytes
         total.restoredRecords += part.restoredRecords
         total.restores += part.restores
+    }
+}
+
+/// A trigger and an arm, as counters and metrics label them. A trigger without a holdout
+/// reaches everyone, so its firings count as treatment.
+public struct TriggerArm: Hashable, Sendable {
+    public var trigger: String
+    public var arm: Arm
+
+    public init(_ trigger: String, _ arm: Arm?) {
+        self.trigger = trigger
+        self.arm = arm ?? .treatment
     }
 }

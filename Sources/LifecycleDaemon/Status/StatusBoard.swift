@@ -19,6 +19,19 @@ public final class StatusBoard: Sendable {
         public var lag: Int64?
     }
 
+    /// A trigger's arms, as `/v1/triggers` shows them.
+    public struct TriggerStatus: Sendable, Equatable {
+        public var name: String
+        /// Whether its firings are split into arms (its own holdout or the global one).
+        public var hasHoldout: Bool
+        /// The share of users expected in its control arm (0 to 1).
+        public var controlShare: Double
+        /// Without a goal there are no conversions to compare.
+        public var hasGoal: Bool
+        /// Over the assigned partitions, since each one's state began (kept with the state).
+        public var totals: ArmTotals
+    }
+
     public struct Snapshot: Sendable {
         public var ready = false
         public var notReadyReason = "starting: joining the consumer group"
@@ -27,8 +40,7 @@ public final class StatusBoard: Sendable {
         public var assignedPartitions: [String] = []
         public var partitions: [PartitionStatus] = []
         public var counters = PipelineCounters()
-        public var triggersFired: [(trigger: String, count: Int)] = []
-        public var conversions: [(trigger: String, count: Int)] = []
+        public var triggers: [TriggerStatus] = []
         public var usersPerStage: [(stage: String, users: Int)] = []
         public var usersTracked = 0
         public init() {}

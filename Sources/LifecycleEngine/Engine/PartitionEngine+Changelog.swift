@@ -63,7 +63,8 @@ extension PartitionEngine {
     }
 
     /// The position record closing a commit cycle: the rules it was written under, the input
-    /// offset the state reflects, and stream and event time.
+    /// offset the state reflects, stream and event time, and the partition's per-arm totals
+    /// of firings and conversions (which move with it, like its users).
     public func changelogPosition(nextOffset: Int64) -> [UInt8] {
         var writer = SnapshotWriter()
         writer.write(Self.positionMagic)
@@ -72,12 +73,20 @@ extension PartitionEngine {
         writer.write(nextOffset)
         writer.write(streamTime)
         writer.write(eventTime)
+        writer.write(UInt32(armTotals.count))
+        for totals in armTotals {
+            for arm in Arm.allCases {
+                writer.write(Int64(totals[arm].fired))
+                writer.write(Int64(totals[arm].converted))
+            }
+        }
         writer.write(rules.configVersion)
         return writer.finish()
     }
 
-    /// Applies a position record: stream and event time move to it. Returns the input offset it
-    /// names. Throws if it was written under rules of another shape.
+    /// Applies a position record: stream and event time move to it, the per-arm totals become
+    /// its. Returns the input offset it names. Throws if it was written under rules of
+    /// another shape.
     @discardableResult
     public mutating func apply(changelogPosition bytes: UnsafeRawBufferPointer) throws(SnapshotError) -> Int64 {
         var reader = RecordReader(bytes)
@@ -92,6 +101,12 @@ extension PartitionEngine {
         let nextOffset = try reader.read(Int64.self)
         streamTime = max(streamTime, try reader.read(Int64.self))
         eventTime = max(eventTime, try reader.read(Int64.self))
+        guard Int(try reader.read(UInt32.self)) == armTotals.count else { throw SnapshotError("changelog position with totals of another trigger count") }
+        for trigger in armTotals.indices {
+            for arm in Arm.allCases {
+                armTotals[trigger][arm] = ArmCount(fired: Int(try reader.read(Int64.self)), converted: Int(try reader.read(Int64.self)))
+            }
+        }
         return nextOffset
     }
 

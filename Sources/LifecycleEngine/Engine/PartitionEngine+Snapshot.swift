@@ -2,10 +2,12 @@
 ///
 /// The format is versioned and names the rules it was written under; restoring under
 /// different rules, a different format version, or damaged bytes fails with a reason
-/// instead of silently starting from nothing.
+/// instead of silently starting from nothing. Version 2 added the triggers' per-arm totals
+/// at the end; a version 1 snapshot is still read, with those totals at zero.
 extension PartitionEngine {
     static let snapshotMagic: UInt64 = 0x5450_4b43_4359_434c  // "LCYCKCPT", little-endian
-    static let snapshotVersion: UInt32 = 1
+    static let snapshotVersion: UInt32 = 2
+    static let oldestReadableSnapshotVersion: UInt32 = 1
     static let byteOrderMark: UInt32 = 0x0102_0304
 
     public func snapshot() -> [UInt8] {
@@ -31,6 +33,9 @@ extension PartitionEngine {
         timers.write(to: &writer)
         for table in attributeValues { table.write(to: &writer) }
         writer.write(usersPerStage.map(Int64.init))
+        writer.write(armTotals.flatMap { totals in
+            Arm.allCases.flatMap { [Int64(totals[$0].fired), Int64(totals[$0].converted)] }
+        })
     }
 
     /// An engine in exactly the state `snapshot()` captured.
@@ -41,8 +46,9 @@ extension PartitionEngine {
             throw SnapshotError("not a lifecycled engine snapshot")
         }
         let version = try reader.read(UInt32.self, "format version")
-        guard version == Self.snapshotVersion else {
-            throw SnapshotError("snapshot format version \(version); this build reads version \(Self.snapshotVersion)")
+        guard (Self.oldestReadableSnapshotVersion...Self.snapshotVersion).contains(version) else {
+            throw SnapshotError(
+                "snapshot format version \(version); this build reads versions \(Self.oldestReadableSnapshotVersion) to \(Self.snapshotVersion)")
         }
         guard try reader.read(UInt32.self, "byte order").bigEndian == Self.byteOrderMark else {
             throw SnapshotError("snapshot written on a machine of another byte order")
@@ -63,6 +69,7 @@ extension PartitionEngine {
             try ByteInterner(from: &reader, "values of attribute '\(attribute.name)'")
         }
         usersPerStage = try reader.readArray(Int64.self, "users per stage").map(Int.init)
+        if version >= 2 { armTotals = try Self.readArmTotals(&reader, triggers: rules.triggers.count) }
         guard reader.isAtEnd else { throw SnapshotError("unexpected bytes after the end of the snapshot") }
         guard users.count == ids.capacity, usersPerStage.count == rules.stageNames.count,
               (0..<users.count).allSatisfy({
@@ -70,6 +77,23 @@ extension PartitionEngine {
               })
         else { throw SnapshotError("inconsistent state: user columns do not match the rules or the slab") }
         if writtenUnder != rules.configVersion { rescheduleAllTimers() }
+    }
+
+    /// Fired and converted per arm (in `Arm.allCases` order) per trigger.
+    private static func readArmTotals(_ reader: inout SnapshotReader, triggers: Int) throws(SnapshotError) -> [ArmTotals] {
+        let values = try reader.readArray(Int64.self, "per-arm totals").map(Int.init)
+        let perTrigger = Arm.allCases.count * 2
+        guard values.count == triggers * perTrigger else {
+            throw SnapshotError("per-arm totals for \(values.count / perTrigger) triggers, expected \(triggers)")
+        }
+        return (0..<triggers).map { trigger in
+            var totals = ArmTotals()
+            for (index, arm) in Arm.allCases.enumerated() {
+                let base = trigger * perTrigger + index * 2
+                totals[arm] = ArmCount(fired: values[base], converted: values[base + 1])
+            }
+            return totals
+        }
     }
 
     /// After a rules change that keeps the state's shape (a threshold, a new timed

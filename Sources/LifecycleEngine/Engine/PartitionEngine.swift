@@ -17,6 +17,9 @@ public struct PartitionEngine: Sendable {
     public private(set) var stats: EngineStats
     /// Users currently in each stage, indexed like `rules.stageNames`.
     public internal(set) var usersPerStage: [Int]
+    /// Each trigger's firings and conversions per arm since the state began, indexed like
+    /// `rules.triggerNames`: kept with the state, so they survive restarts and moves.
+    public internal(set) var armTotals: [ArmTotals]
 
     // The state (internal so that snapshots, in their own file, can read and rebuild it).
     var ids = ByteInterner()
@@ -37,6 +40,7 @@ public struct PartitionEngine: Sendable {
         self.rules = rules
         stats = EngineStats(triggerCount: rules.triggers.count)
         usersPerStage = Array(repeating: 0, count: rules.stageNames.count)
+        armTotals = Array(repeating: ArmTotals(), count: rules.triggers.count)
         users = UserRecords(attributeCount: rules.attributes.count, triggerCount: rules.triggers.count)
         counterValues = Array(repeating: 0, count: rules.counters.count)
         eventNames = Self.interner(rules.eventNames)
@@ -256,12 +260,13 @@ public struct PartitionEngine: Sendable {
             else { continue }
             if let condition = goal.condition, !holds(condition, user, now: eventTime) { continue }
             users.setFlag(user, UserRecords.convertedBit(trigger), true)
-            stats.conversions[trigger] += 1
             let userID = ids.string(UInt32(user))
+            let arm = rules.arm(ofTrigger: trigger, userID: userID)
+            armTotals[trigger][arm ?? .treatment].converted += 1
             output.conversions.append(Conversion(
                 trigger: rules.triggers[trigger].name,
                 triggerID: triggerID(trigger, userID: userID, firedAt: firedAt),
-                userID: userID, firedAt: firedAt, convertedAt: event.time))
+                userID: userID, firedAt: firedAt, convertedAt: event.time, arm: arm))
         }
     }
 
@@ -314,8 +319,10 @@ public struct PartitionEngine: Sendable {
         }
         users[lastFired: user, trigger] = now
         users.setFlag(user, UserRecords.convertedBit(trigger), false)
-        stats.triggersFired[trigger] += 1
         let userID = ids.string(UInt32(user))
+        // Hashed only here, as a trigger fires: the control arm is evaluated exactly as the other.
+        let arm = rules.arm(ofTrigger: trigger, userID: userID)
+        armTotals[trigger][arm ?? .treatment].fired += 1
         var reason = rule.reason
         if rule.condition == nil, rules.rules.triggers[trigger].reason == nil, let detail = reasonDetail {
             reason += detail == "activity" ? " on activity" : ": \(detail)"
@@ -323,7 +330,7 @@ public struct PartitionEngine: Sendable {
         output.triggers.append(Trigger(
             id: triggerID(trigger, userID: userID, firedAt: now),
             name: rule.name, userID: userID, firedAt: now, transition: change, reason: reason,
-            evidence: self.evidence(evidence, user, now: now), configVersion: rules.configVersion))
+            evidence: self.evidence(evidence, user, now: now), configVersion: rules.configVersion, arm: arm))
     }
 
     private func triggerID(_ trigger: Int, userID: String, firedAt: Int64) -> String {
@@ -507,15 +514,11 @@ public struct EngineStats: Sendable, Equatable {
     /// Timers that fell due (a user re-evaluated or re-scheduled without an event): with
     /// `eventsApplied`, tells whether the state changed since it was last saved.
     public var timersDue = 0
-    /// Indexed like `CompiledRules.triggerNames`.
-    public var triggersFired: [Int]
-    public var conversions: [Int]
+    /// Indexed like `CompiledRules.triggerNames` (firings and conversions: `PartitionEngine.armTotals`).
     public var suppressedByCooldown: [Int]
 
     public init(triggerCount: Int) {
-        triggersFired = Array(repeating: 0, count: triggerCount)
-        conversions = triggersFired
-        suppressedByCooldown = triggersFired
+        suppressedByCooldown = Array(repeating: 0, count: triggerCount)
     }
 }
 

@@ -11,6 +11,8 @@ public final class CompiledRules: Sendable {
     public let counterNames: [String]
     public let attributeNames: [String]
     public let triggerNames: [String]
+    /// Each trigger's own holdout in basis points (0.01 %; 0: none), indexed like `triggerNames`.
+    public let triggerHoldouts: [Int]
 
     let initialStage: UInt8
     let counters: [CompiledCounter]
@@ -37,6 +39,8 @@ public final class CompiledRules: Sendable {
     /// Whether a counter decreasing as buckets leave their window can make a condition true,
     /// so users need a wake-up when their oldest bucket expires.
     let wakesOnCounterExpiry: Bool
+    /// Which arm each user is in, per trigger.
+    let holdouts: HoldoutPlan
 
     static let maxCounters = 64
     static let maxStages = 255
@@ -177,7 +181,7 @@ public final class CompiledRules: Sendable {
                 }
                 var compiled = CompiledTrigger(
                     name: trigger.name, cooldown: trigger.cooldown, condition: nil, evidence: [], reason: trigger.reason ?? "",
-                    goal: nil)
+                    goal: nil, holdout: trigger.holdout?.value ?? 0)
                 switch trigger.fire {
                 case .onEnter(let stageName):
                     let target = try stage(stageName, "trigger '\(trigger.name)' on_enter")
@@ -196,6 +200,9 @@ public final class CompiledRules: Sendable {
                     conditionTriggers.append(compiledTriggers.count)
                     if trigger.reason == nil { compiled.reason = text.value }
                 }
+                if let holdout = trigger.holdout, let problem = Self.holdoutProblem(holdout, "trigger '\(trigger.name)' holdout") {
+                    throw problem
+                }
                 if let goal = trigger.goal {
                     compiled.goal = CompiledGoal(
                         condition: try goal.condition.map { (text) throws(RuleError) in try compiler.compile(text).program },
@@ -208,6 +215,10 @@ public final class CompiledRules: Sendable {
         }
         triggers = compiledTriggers
         triggerNames = compiledTriggers.map(\.name)
+        if let problem = Self.holdoutProblem(rules.holdout.global, "holdout.global") { problems.append(problem) }
+        triggerHoldouts = compiledTriggers.map(\.holdout)
+        holdouts = HoldoutPlan(
+            salt: rules.holdout.salt, triggerNames: triggerNames, shares: triggerHoldouts, global: rules.holdout.global.value)
         onEnterTriggers = FlatLists(onEnter)
         self.conditionTriggers = conditionTriggers
         attributes = compiler.attributes
@@ -262,6 +273,27 @@ public final class CompiledRules: Sendable {
 
     /// Names the condition language gives a meaning of its own.
     public static let reservedNames: Set<String> = ["stage", "inactive_for", "in_stage_for", "and", "or", "not", "true", "false", "any"]
+
+    /// Holdouts are whole basis points from 0 to `HoldoutRule.maxBasisPoints`.
+    private static func holdoutProblem(_ share: Located<Int>, _ field: String) -> RuleError? {
+        guard !(0...HoldoutRule.maxBasisPoints).contains(share.value) else { return nil }
+        return RuleError(
+            "\(field) is \(HoldoutRule.percentText(share.value)); expected 0% to \(HoldoutRule.percentText(HoldoutRule.maxBasisPoints))",
+            at: share.location)
+    }
+
+    /// Whether `trigger`'s firings are split into arms (by its own holdout or the global one).
+    public func hasHoldout(_ trigger: Int) -> Bool { holdouts.hasHoldout(trigger) }
+
+    /// The user's arm for `trigger` (nil for a trigger without a holdout); hashes, so called
+    /// only as a trigger fires or converts.
+    public func arm(ofTrigger trigger: Int, userID: String) -> Arm? { holdouts.arm(trigger, userID: userID) }
+
+    /// The share of users expected in `trigger`'s control arm: its own holdout or the global one.
+    public func controlShare(ofTrigger trigger: Int) -> Double {
+        let own = Double(triggerHoldouts[trigger]) / 10_000, global = Double(rules.holdout.global.value) / 10_000
+        return own + global - own * global
+    }
 
     /// Event names and attribute values are interned with a one-byte length.
     private static func lengthProblem(_ text: String, _ what: String, at location: SourceLocation) -> RuleError? {
@@ -352,6 +384,8 @@ struct CompiledTrigger: Sendable {
     var evidence: [EvidenceSource]
     var reason: String
     var goal: CompiledGoal?
+    /// Basis points held out (0: none).
+    var holdout: Int
 }
 
 struct CompiledGoal: Sendable {

@@ -13,6 +13,7 @@ public struct Rules: Sendable, Equatable {
     public var triggers: [TriggerRule]
     /// Events that erase the user's whole state (privacy requests).
     public var eraseOn: [Located<String>]
+    public var holdout: HoldoutRule
 
     public init(
         version: String? = nil,
@@ -21,7 +22,8 @@ public struct Rules: Sendable, Equatable {
         attributes: [AttributeRule] = [],
         lifecycle: LifecycleRule,
         triggers: [TriggerRule] = [],
-        eraseOn: [Located<String>] = []
+        eraseOn: [Located<String>] = [],
+        holdout: HoldoutRule = HoldoutRule()
     ) {
         self.version = version
         self.events = events
@@ -30,6 +32,32 @@ public struct Rules: Sendable, Equatable {
         self.lifecycle = lifecycle
         self.triggers = triggers
         self.eraseOn = eraseOn
+        self.holdout = holdout
+    }
+}
+
+/// The global holdout and the salt of every holdout assignment (see `HoldoutPlan`).
+public struct HoldoutRule: Sendable, Equatable {
+    /// Users held out of every trigger, in basis points (0.01 %); 0 for none.
+    public var global: Located<Int>
+    /// Mixed into every assignment: another salt reshuffles both arms of every trigger.
+    public var salt: String
+
+    public static let defaultSalt = "lifecycled"
+    /// Holdouts are 0 % to 50 % (a control arm larger than the treatment arm is an experiment, not a holdout).
+    public static let maxBasisPoints = 5_000
+
+    public init(global: Located<Int> = Located(0), salt: String = Self.defaultSalt) {
+        self.global = global
+        self.salt = salt
+    }
+
+    /// Basis points as a percentage: 1000 is "10%", 1250 "12.5%", 1 "0.01%".
+    public static func percentText(_ basisPoints: Int) -> String {
+        let whole = (basisPoints < 0 ? "-" : "") + "\(abs(basisPoints) / 100)", hundredths = abs(basisPoints) % 100
+        guard hundredths != 0 else { return whole + "%" }
+        let digits = hundredths < 10 ? "0\(hundredths)" : "\(hundredths)"
+        return whole + "." + (digits.hasSuffix("0") ? String(digits.prefix(1)) : digits) + "%"
     }
 }
 
@@ -196,17 +224,21 @@ public struct TriggerRule: Sendable, Equatable {
     public var goal: GoalRule?
     /// Human-readable reason; derived from the rule when absent.
     public var reason: String?
+    /// Users held out of this trigger (recorded in the control arm, never reached), in basis
+    /// points (0.01 %).
+    public var holdout: Located<Int>?
     public var location: SourceLocation
 
     public init(
         name: String, fire: Fire, cooldown: Int64 = 0, goal: GoalRule? = nil, reason: String? = nil,
-        location: SourceLocation = .unknown
+        holdout: Located<Int>? = nil, location: SourceLocation = .unknown
     ) {
         self.name = name
         self.fire = fire
         self.cooldown = cooldown
         self.goal = goal
         self.reason = reason
+        self.holdout = holdout
         self.location = location
     }
 }

@@ -39,19 +39,32 @@ struct CheckCommand: ParsableCommand {
         let lifecycle = rules.lifecycle
         lines.append("stages (\(lifecycle.stages.count)): \(lifecycle.stages.map(\.value).joined(separator: ", ")); initial \(lifecycle.initial.value); \(lifecycle.transitions.count) transitions")
         lines.append("triggers (\(rules.triggers.count)):")
-        for trigger in rules.triggers {
-            var text: String
-            switch trigger.fire {
-            case .onEnter(let stage): text = "on entering \(stage.value)"
-            case .when(let condition): text = "when \(condition.value)"
+        let holdoutTopic = loaded.settings.kafka.holdoutTopic
+        for (index, trigger) in rules.triggers.enumerated() {
+            var text = describe(trigger)
+            if loaded.compiled.hasHoldout(index) {
+                text += ", holdout \(UpliftReport.share(loaded.compiled.controlShare(ofTrigger: index))) (control -> \(holdoutTopic))"
             }
-            if trigger.cooldown > 0 { text += ", cooldown \(Millis.formatDuration(trigger.cooldown))" }
-            if let goal = trigger.goal { text += ", goal \(describe(goal.event)) within \(Millis.formatDuration(goal.within))" }
             let topic = loaded.settings.kafka.triggerTopics[trigger.name].map { " -> \($0)" } ?? ""
             lines.append("  \(trigger.name): \(text)\(topic)")
         }
         if !rules.eraseOn.isEmpty { lines.append("erase on: \(rules.eraseOn.map(\.value).joined(separator: ", "))") }
+        if rules.holdout.global.value > 0 {
+            lines.append("global holdout: \(HoldoutRule.percentText(rules.holdout.global.value)) of users, out of every trigger")
+        }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// When a trigger fires, its cooldown and goal.
+    static func describe(_ trigger: TriggerRule) -> String {
+        var text: String
+        switch trigger.fire {
+        case .onEnter(let stage): text = "on entering \(stage.value)"
+        case .when(let condition): text = "when \(condition.value)"
+        }
+        if trigger.cooldown > 0 { text += ", cooldown \(Millis.formatDuration(trigger.cooldown))" }
+        if let goal = trigger.goal { text += ", goal \(describe(goal.event)) within \(Millis.formatDuration(goal.within))" }
+        return text
     }
 
     private static func describe(_ selector: EventSelector) -> String {

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Glibc
 import LifecycleCodec
-import LifecycleConfig
 import LifecycleEngine
 
 struct ReplayCommand: ParsableCommand {
@@ -18,69 +17,36 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The config file (YAML).")
     var config: String
 
-    @Option(name: .shortAndLong, help: "NDJSON events; standard input when omitted or '-'.")
-    var input: String?
-
-    @Option(help: ArgumentHelp(
-        "Advance stream time to TIME after the last event, firing timers due by then.",
-        valueName: "TIME (RFC 3339 or epoch ms)"))
-    var until: String?
-
-    // Recorded events may be hours or days apart (a quiet partition, a sparse test file), so
-    // the bound is looser than run's `events.max_future`, which is measured from the wall clock.
-    @Option(help: ArgumentHelp(
-        "Reject events further than this ahead of stream time as bad_time (a wrong clock would fire every timer at once).",
-        valueName: "DURATION"))
-    var maxFuture = "365d"
+    @OptionGroup var events: ReplayInput
 
     @Flag(help: "Do not print progress or the summary on standard error.")
     var quiet = false
 
-    func validate() throws {
-        if let until, Self.parseTime(until) == nil {
-            throw ValidationError("--until '\(until)': expected an RFC 3339 time (2026-11-22T10:00:00Z) or epoch milliseconds")
-        }
-        guard let ahead = Millis.parseDuration(maxFuture), ahead > 0 else {
-            throw ValidationError("--max-future '\(maxFuture)': expected a duration longer than 0, e.g. 1h, 30d or 365d")
-        }
-    }
-
     func run() throws {
         let loaded = try loadConfig(config)
-        let maxLineBytes = loaded.compiled.rules.events.maxEventBytes
-        var reader: LineReader
-        if let input, input != "-" {
-            reader = LineReader(descriptor: try Self.openInput(input), path: input, maxLineBytes: maxLineBytes)
-        } else {
-            reader = LineReader(descriptor: STDIN_FILENO, path: "<stdin>", maxLineBytes: maxLineBytes)
-        }
+        var reader = try events.reader(maxLineBytes: loaded.compiled.rules.events.maxEventBytes)
         let progress = ProgressReporter(enabled: !quiet)
-        var session = ReplaySession(rules: loaded.compiled, maxFuture: Millis.parseDuration(maxFuture)!, progress: progress)
+        var session = ReplaySession(rules: loaded.compiled, maxFuture: events.maxFutureMillis)
+        var stdout = OutputWriter(descriptor: STDOUT_FILENO, name: "standard output")
+        let encoder = TriggerEncoder()
+        func print(_ output: borrowing EngineOutput) throws {
+            for trigger in output.triggers {
+                try stdout.append { buffer in
+                    encoder.encode(trigger, into: &buffer)
+                    buffer.append(UInt8(ascii: "\n"))
+                }
+            }
+        }
         do {
-            try session.run(&reader, until: until.flatMap(Self.parseTime))
+            try reader.forEachLine { line, number in
+                try session.feed(line, number: number, emit: print)
+                if number & 0xFFFF == 0 { progress.report(linesRead: number, users: session.userCount) }
+            }
+            try session.finish(until: events.untilTime, emit: print)
+            try stdout.flush()
         } catch {
             throw CommandFailure.report("replay failed: \(error)", status: ExitStatus.runtime)
         }
         if !quiet { StandardError.write(session.summary.render(seconds: progress.elapsedSeconds)) }
-    }
-
-    /// Opens the input file, or exits 1 (a usage error) naming it.
-    private static func openInput(_ path: String) throws -> Int32 {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else {
-            throw CommandFailure.report("\(path): cannot open: \(String(cString: strerror(errno)))", status: ExitStatus.usage)
-        }
-        var info = stat()
-        if fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
-            close(descriptor)
-            throw CommandFailure.report("\(path): is a directory; expected an NDJSON file", status: ExitStatus.usage)
-        }
-        return descriptor
-    }
-
-    static func parseTime(_ text: String) -> Int64? {
-        if let millis = Int64(text) { return millis }
-        var bytes = Array(text.utf8)
-        return bytes.withUnsafeMutableBytes { RFC3339.parseMillis(UnsafeRawBufferPointer($0)) }
     }
 }

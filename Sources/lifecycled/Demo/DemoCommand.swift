@@ -109,7 +109,7 @@ struct DemoSession {
         settings.state.checkpointInterval = 5 * Millis.second
         loaded.settings = settings
         config = loaded
-        for topic in Set(settings.kafka.triggerTopics.values).union([settings.kafka.deadLetterTopic]) {
+        for topic in Set(settings.kafka.triggerTopics.values).union([settings.kafka.deadLetterTopic, settings.kafka.holdoutTopic]) {
             try cluster.createTopic(topic, partitions: 1)
         }
         // The mock cannot create topics on request: the changelog, like the input, is made here.
@@ -137,6 +137,8 @@ struct DemoSession {
             if options.duration > 0 && elapsed >= options.duration { break }
             let simulatedHours = Int(elapsed * options.speed * 24)
             events.removeAll(keepingCapacity: true)
+            // Users reached since the last round respond (or not) from the next simulated hour on.
+            for reach in recent.takeReached() { population.reached(reach.user, by: reach.trigger, after: nextHour) }
             while nextHour <= simulatedHours {
                 population.hour(nextHour, into: &events)
                 nextHour += 1
@@ -163,10 +165,10 @@ struct DemoSession {
         pipeline.publish(to: board, now: WallClock.milliseconds())
         try pipeline.stop()
         printSummary(day: nextHour / 24, rate: nil)
-        let fired = board.current.triggersFired
-        let missing = fired.filter { $0.count == 0 }.map(\.trigger)
+        let triggers = board.current.triggers
+        let missing = triggers.filter { $0.totals.fired == 0 }.map(\.name)
         print(missing.isEmpty
-            ? "every trigger of the playbook fired: \(fired.map { "\($0.trigger) \($0.count)" }.joined(separator: ", "))"
+            ? "every trigger of the playbook fired: \(triggers.map { "\($0.name) \($0.totals.fired)" }.joined(separator: ", "))"
             : "not fired yet: \(missing.joined(separator: ", ")) (run longer, or raise --speed)")
     }
 
@@ -189,8 +191,9 @@ struct DemoSession {
         var lines = ["— simulated day \(day)" + (rate.map { String(format: ", %.0f events/s", $0) } ?? "")
             + ", \(snapshot.counters.eventsConsumed) events consumed, \(snapshot.usersTracked) users"]
         lines.append("  stages:   " + snapshot.usersPerStage.map { "\($0.stage) \($0.users)" }.joined(separator: ", "))
-        lines.append("  triggers: " + snapshot.triggersFired.map { "\($0.trigger) \($0.count)" }.joined(separator: ", "))
-        lines.append("  converted: " + snapshot.conversions.map { "\($0.trigger) \($0.count)" }.joined(separator: ", "))
+        lines.append("  triggers: " + snapshot.triggers.map { "\($0.name) \($0.totals.fired)" }.joined(separator: ", "))
+        lines.append("  converted: " + snapshot.triggers.map { "\($0.name) \($0.totals.converted)" }.joined(separator: ", "))
+        lines += UpliftReport.lines(rules: config.compiled, totals: snapshot.triggers.map(\.totals), indent: "  ")
         for trigger in recent.latest {
             lines.append("  e.g. \(trigger.name) for \(trigger.userID): \(trigger.reason)")
         }
@@ -198,17 +201,30 @@ struct DemoSession {
     }
 }
 
-/// The last few triggers, for the summary (heard from the processing threads).
+/// The last few triggers, for the summary, and the users reached (every trigger but the
+/// control arm's), for the population to respond to; heard from the processing threads.
 final class RecentTriggers: PipelineObserver {
     private let triggers = Mutex<[Trigger]>([])
+    private let reached = Mutex<[(user: Int, trigger: String)]>([])
 
     var latest: [Trigger] { triggers.withLock { $0 } }
+
+    /// The users reached since the last call.
+    func takeReached() -> [(user: Int, trigger: String)] {
+        reached.withLock { list in
+            defer { list.removeAll() }
+            return list
+        }
+    }
 
     func triggerProduced(_ trigger: Trigger) {
         triggers.withLock { latest in
             latest.removeAll { $0.name == trigger.name }
             latest.append(trigger)
             if latest.count > 3 { latest.removeFirst() }
+        }
+        if trigger.arm != .control, let user = DemoPopulation.user(trigger.userID) {
+            reached.withLock { $0.append((user, trigger.name)) }
         }
     }
 }

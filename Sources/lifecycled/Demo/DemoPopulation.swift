@@ -1,7 +1,10 @@
 import LifecycleEngine
 
 /// The synthetic users of `demo`, one behaviour each, chosen so that every trigger of the
-/// reference playbook shows up within a minute of a compressed clock.
+/// reference playbook shows up within a minute of a compressed clock. Users respond to being
+/// reached: some of those a trigger reaches do what it asks within a few simulated days,
+/// while its control arm (never reached) only behaves as it would anyway, so the playbook's
+/// holdouts show a positive uplift.
 struct DemoPopulation {
     enum Behaviour: CaseIterable {
         /// Active most days with a few core actions: activated, then engaged.
@@ -18,9 +21,25 @@ struct DemoPopulation {
         case neverActivated
     }
 
+    /// What a reached user may do, and how likely: the trigger's goal, on top of their behaviour.
+    enum Response {
+        /// Back after going quiet (churn_risk's goal: any event).
+        case comeBack
+        /// Core actions at last (activation_nudge's goal).
+        case activate
+        /// A paid plan (upgrade_ready's goal).
+        case upgrade
+    }
+
+    static let responses: [String: (response: Response, chance: Double)] = [
+        "churn_risk": (.comeBack, 0.5), "activation_nudge": (.activate, 0.45), "upgrade_ready": (.upgrade, 0.4),
+    ]
+
     let users: Int
     let start: Int64
     private var random: SplitMix64
+    /// Responses still to come: the simulated hour, the user, what they do.
+    private var pending: [(hour: Int, user: Int, response: Response)] = []
 
     init(users: Int, start: Int64, seed: UInt64 = 7) {
         self.users = users
@@ -39,16 +58,39 @@ struct DemoPopulation {
         }
     }
 
+    /// The index in a user id (`demo-42`), nil for another id.
+    static func user(_ userID: String) -> Int? {
+        userID.hasPrefix("demo-") ? Int(userID.dropFirst("demo-".count)) : nil
+    }
+
+    /// `user` was reached by `trigger`: with the trigger's chance, they respond within the
+    /// three simulated days after `hour`.
+    mutating func reached(_ user: Int, by trigger: String, after hour: Int) {
+        guard let (response, chance) = Self.responses[trigger], random.unit() < chance else { return }
+        pending.append((hour + 1 + Int(random.next() % 72), user, response))
+    }
+
     /// Appends the events of simulated hour `hour` (since `start`) as (user, name, plan).
     mutating func hour(_ hour: Int, into events: inout [(user: Int, name: String, plan: String?, time: Int64)]) {
         let hourStart = start + Int64(hour) * Millis.hour
-        for user in 0..<users {
+        var user = 0
+        func emit(_ name: String, plan: String? = nil) {
+            events.append((user, name, plan, hourStart + Int64(random.next() % UInt64(Millis.hour))))
+        }
+        for response in pending where response.hour <= hour {
+            user = response.user
+            switch response.response {
+            case .comeBack: emit("login"); emit("core_action")
+            case .activate: for _ in 0..<3 { emit("core_action") }
+            case .upgrade: emit("plan_changed", plan: "pro")
+            }
+        }
+        pending.removeAll { $0.hour <= hour }
+        for next in 0..<users {
+            user = next
             // Users join over the first three days; each is awake 8:00-22:00 of their own day.
             let joinHour = (user * 7) % 72
             guard hour >= joinHour else { continue }
-            func emit(_ name: String, plan: String? = nil) {
-                events.append((user, name, plan, hourStart + Int64(random.next() % UInt64(Millis.hour))))
-            }
             if hour == joinHour {
                 emit("signup", plan: "free")
                 continue

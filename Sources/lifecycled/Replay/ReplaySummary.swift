@@ -16,6 +16,7 @@ struct ReplaySummary {
     /// Rejection reason -> (count, first line numbers).
     private(set) var rejected: [EventRejection: (count: Int, lines: [Int])] = [:]
     private(set) var stats: EngineStats?
+    private(set) var armTotals: [ArmTotals] = []
     private(set) var usersPerStage: [Int] = []
     private(set) var users = 0
     private(set) var streamTime: Int64 = .min
@@ -43,6 +44,7 @@ struct ReplaySummary {
 
     mutating func finish(_ engine: PartitionEngine) {
         stats = engine.stats
+        armTotals = engine.armTotals
         usersPerStage = engine.usersPerStage
         users = engine.userCount
         streamTime = engine.streamTime
@@ -63,8 +65,9 @@ struct ReplaySummary {
         if outOfRange > 0 { lines.append("  rejected time_out_of_range: \(outOfRange)") }
         if invalidUser > 0 { lines.append("  rejected bad_user_id: \(invalidUser)") }
         if let stats {
-            lines.append("  triggers: " + list(rules.triggerNames, stats.triggersFired))
-            lines.append("  conversions: " + list(rules.triggerNames, stats.conversions))
+            lines.append("  triggers: " + list(rules.triggerNames, armTotals.map(\.fired)))
+            lines.append("  conversions: " + list(rules.triggerNames, armTotals.map(\.converted)))
+            lines += UpliftReport.lines(rules: rules, totals: armTotals, indent: "  ")
             if stats.suppressedByCooldown.contains(where: { $0 > 0 }) {
                 lines.append("  suppressed by cooldown: " + list(rules.triggerNames, stats.suppressedByCooldown))
             }
@@ -80,7 +83,4 @@ struct ReplaySummary {
     }
 }
 
-func formatSeconds(_ seconds: Double) -> String {
-    let tenths = Int((seconds * 100).rounded())
-    return "\(tenths / 100).\(tenths % 100 < 10 ? "0" : "")\(tenths % 100) s"
-}
+func formatSeconds(_ seconds: Double) -> String { fixed(seconds, decimals: 2) + " s" }

@@ -72,7 +72,13 @@ public final class PipelineCoordinator {
     ) throws {
         self.config = config
         self.logger = logger
-        metrics = DaemonMetrics(factory: factory, triggers: config.compiled.triggerNames, stages: config.compiled.stageNames)
+        let rules = config.compiled
+        metrics = DaemonMetrics(
+            factory: factory,
+            triggers: rules.triggerNames.indices.flatMap { trigger in
+                (rules.hasHoldout(trigger) ? Arm.allCases : [.treatment]).map { TriggerArm(rules.triggerNames[trigger], $0) }
+            },
+            stages: rules.stageNames)
         store = CheckpointStore(directory: config.settings.state.directory)
         try store.prepare()
         inbox = try Mailbox()
@@ -213,12 +219,14 @@ public final class PipelineCoordinator {
         var total = own
         var users = 0
         var perStage = [Int](repeating: 0, count: config.compiled.stageNames.count)
+        var armTotals = [ArmTotals](repeating: ArmTotals(), count: config.compiled.triggerNames.count)
         var progress: [TopicPartition: WorkerStatus.PartitionProgress] = [:]
         var heartbeat = now
         for status in statuses {
             total += status.counters
             users += status.users
             for (stage, count) in status.usersPerStage.enumerated() where stage < perStage.count { perStage[stage] += count }
+            for (trigger, totals) in status.armTotals.enumerated() where trigger < armTotals.count { armTotals[trigger] += totals }
             progress.merge(status.partitions) { $1 }
             heartbeat = min(heartbeat, status.heartbeat)
         }
@@ -240,9 +248,16 @@ public final class PipelineCoordinator {
         }
         let restoring = machine.partitions(in: .restoring)
         let reachable = brokersReachable.isSet
-        let ready = !assigned.isEmpty && reachable && restoring.isEmpty
+        // Restored but not yet reported by its worker: its state is not on the board yet.
+        let starting = machine.partitions(in: .active).filter { progress[$0] == nil }
+        let ready = !assigned.isEmpty && reachable && restoring.isEmpty && starting.isEmpty
         let stages = zip(config.compiled.stageNames, perStage).map { (stage: $0, users: $1) }
-        let names = config.compiled.triggerNames
+        let rules = config.compiled
+        let triggers = rules.triggerNames.indices.map { trigger in
+            StatusBoard.TriggerStatus(
+                name: rules.triggerNames[trigger], hasHoldout: rules.hasHoldout(trigger), controlShare: rules.controlShare(ofTrigger: trigger),
+                hasGoal: rules.rules.triggers[trigger].goal != nil, totals: armTotals[trigger])
+        }
         let oldestCheckpoint = assigned.compactMap { lastCheckpoints[$0] }.min()
         metrics.update(total)
         let restores = restorer.current
@@ -257,10 +272,10 @@ public final class PipelineCoordinator {
             snapshot.ready = ready
             snapshot.notReadyReason = !reachable ? "Kafka brokers unreachable; reconnecting"
                 : assigned.isEmpty ? "no partitions assigned yet (joining the group)"
-                : "restoring " + restoring.map { "\($0) (\(restorer.describe($0)))" }.joined(separator: "; ")
+                : !restoring.isEmpty ? "restoring " + restoring.map { "\($0) (\(restorer.describe($0)))" }.joined(separator: "; ")
+                : "starting " + starting.map(\.description).joined(separator: ", ") + " on their workers"
             snapshot.counters = total
-            snapshot.triggersFired = names.map { ($0, total.triggersByName[$0, default: 0]) }
-            snapshot.conversions = names.map { ($0, total.conversionsByName[$0, default: 0]) }
+            snapshot.triggers = triggers
             snapshot.usersPerStage = stages
             snapshot.usersTracked = users
         }

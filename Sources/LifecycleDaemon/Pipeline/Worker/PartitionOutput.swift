@@ -24,6 +24,9 @@ final class PartitionOutput {
     private let latency: Timer
     private let observer: (any PipelineObserver)?
     private var topicByTrigger: [String: String]
+    /// Where control triggers go: never to an action topic.
+    private let holdoutTopic: String
+    private var hasHoldouts: Bool
     private var deadLetterTopic: String
     /// Changelog topics, numbered by their place here (`PartitionTask.changelog`).
     let changelogTopics: [String]
@@ -43,6 +46,8 @@ final class PartitionOutput {
         self.latency = latency
         self.observer = observer
         topicByTrigger = Self.topics(config)
+        holdoutTopic = config.settings.kafka.holdoutTopic
+        hasHoldouts = Self.hasHoldouts(config)
         deadLetterTopic = config.settings.kafka.deadLetterTopic
         maxEventBytes = config.rules.events.maxEventBytes
         producer = try KafkaProducer(properties: producerProperties, logger: logger) { [unowned self] delivery in
@@ -57,12 +62,19 @@ final class PartitionOutput {
         })
     }
 
-    /// Every topic this output writes to.
-    var topics: [String] { Set(topicByTrigger.values).union([deadLetterTopic]).union(changelogTopics).sorted() }
+    static func hasHoldouts(_ config: LoadedConfig) -> Bool {
+        config.compiled.triggerNames.indices.contains(where: config.compiled.hasHoldout)
+    }
 
-    /// Rules swapped: triggers may have other topics (the Kafka settings themselves stay).
+    /// Every topic this output writes to.
+    var topics: [String] {
+        Set(topicByTrigger.values).union([deadLetterTopic] + (hasHoldouts ? [holdoutTopic] : [])).union(changelogTopics).sorted()
+    }
+
+    /// Rules swapped: triggers may have other topics or holdouts (the Kafka settings themselves stay).
     func rulesChanged(_ config: LoadedConfig) {
         topicByTrigger = Self.topics(config)
+        hasHoldouts = Self.hasHoldouts(config)
         maxEventBytes = config.rules.events.maxEventBytes
     }
 
@@ -71,19 +83,21 @@ final class PartitionOutput {
     /// The number the next message will get.
     var produced: Int { deliveries.produced }
 
-    /// Produces the triggers in `output` (then emptied) and counts its conversions.
+    /// Produces the triggers in `output` (then emptied) and counts its conversions: a held-out
+    /// user's trigger goes to the holdout topic, never to the trigger's action topic.
     /// `consumedAt`: when the event that caused them was consumed (monotonic µs), 0 for timers.
     func emit(_ output: inout EngineOutput, consumedAt: Int) throws {
         for trigger in output.triggers {
             encoded.removeAll(keepingCapacity: true)
             encoder.encode(trigger, into: &encoded)
-            try produce(topic: topicByTrigger[trigger.name]!, key: Array(trigger.userID.utf8), value: encoded, kind: .trigger(consumedAt: consumedAt))
+            let topic = trigger.arm == .control ? holdoutTopic : topicByTrigger[trigger.name]!
+            try produce(topic: topic, key: Array(trigger.userID.utf8), value: encoded, kind: .trigger(consumedAt: consumedAt))
             counters.triggersProduced += 1
-            counters.triggersByName[trigger.name, default: 0] += 1
+            counters.triggersByArm[TriggerArm(trigger.name, trigger.arm), default: 0] += 1
             observer?.triggerProduced(trigger)
         }
         counters.conversions += output.conversions.count
-        for conversion in output.conversions { counters.conversionsByName[conversion.trigger, default: 0] += 1 }
+        for conversion in output.conversions { counters.conversionsByArm[TriggerArm(conversion.trigger, conversion.arm), default: 0] += 1 }
         output.removeAll()
     }
 

@@ -141,6 +141,8 @@ final class PartitionWorker {
             case .adopt(let task):
                 task.start()
                 tasks[task.partition] = task
+                // The status board shows a new partition (its state, totals) at once, not 20 ms later.
+                lastPublished = 0
             case .release(let partitions):
                 try release(partitions)
             case .checkpoint:
@@ -256,9 +258,11 @@ final class PartitionWorker {
         var status = WorkerStatus()
         status.counters = output.counters
         status.usersPerStage = Array(repeating: 0, count: config.compiled.stageNames.count)
+        status.armTotals = Array(repeating: ArmTotals(), count: config.compiled.triggerNames.count)
         for task in tasks.values {
             status.users += task.engine.userCount
             for (stage, users) in task.engine.usersPerStage.enumerated() { status.usersPerStage[stage] += users }
+            for (trigger, totals) in task.engine.armTotals.enumerated() { status.armTotals[trigger] += totals }
             status.partitions[task.partition] = .init(phase: task.phase, nextOffset: task.nextOffset)
         }
         status.heartbeat = WallClock.milliseconds()

@@ -32,6 +32,8 @@ struct WorkerStatus: Sendable {
     var counters = PipelineCounters()
     /// Indexed like the rules' stage names.
     var usersPerStage: [Int] = []
+    /// Its partitions' per-arm totals, indexed like the rules' trigger names.
+    var armTotals: [ArmTotals] = []
     var users = 0
     var partitions: [TopicPartition: PartitionProgress] = [:]
     /// Wall-clock milliseconds of the worker's last step; 0 before the first.
