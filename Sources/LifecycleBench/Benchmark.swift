@@ -4,7 +4,7 @@ import LifecycleCodec
 import LifecycleConfig
 import LifecycleEngine
 
-/// `LifecycleBench throughput|memory|generate|pipeline [--users N] [--days D] [--config FILE]` (release
+/// `LifecycleBench throughput|memory|changelog|generate|pipeline [--users N] [--days D] [--config FILE]` (release
 /// build). Prints Markdown rows for BENCHMARKS.md; `generate` prints the events as NDJSON.
 @main
 struct Benchmark {
@@ -24,6 +24,7 @@ struct Benchmark {
         case "throughput": try throughput(rules: rules, population: population, days: days)
         case "memory": memory(rules: rules, population: population, days: days)
         case "generate": generate(population: population, days: days)
+        case "changelog": try changelog(rules: rules, population: population, days: days)
         case "pipeline":
             try PipelineBenchmark(config: configPath, population: population, days: days,
                                   rate: Int(options["rate"] ?? "") ?? 50_000,
@@ -33,7 +34,7 @@ struct Benchmark {
                                   pauseUsers: Int(options["pause-users"] ?? "") ?? 1_000_000,
                                   kafkaProperties: keyValues(options["kafka-properties"] ?? "")).run()
         default:
-            note("usage: LifecycleBench throughput|memory|generate|pipeline [--users N] [--days D] [--config FILE] [--rate N --seconds S --phases throughput,latency,pause,rebalance --workers 1,2 --pause-users N --kafka-properties k=v,k=v]\n")
+            note("usage: LifecycleBench throughput|memory|changelog|generate|pipeline [--users N] [--days D] [--config FILE] [--rate N --seconds S --phases throughput,latency,pause,rebalance --workers 1,2 --pause-users N --kafka-properties k=v,k=v]\n")
             exit(1)
         }
     }
@@ -120,6 +121,19 @@ struct Benchmark {
 
     /// Bytes per tracked user: resident memory growth over a month of a population's events.
     static func memory(rules: CompiledRules, population: Population, days: Int) {
+        let baseline = residentBytes()
+        let (engine, events) = engineAfter(days: days, of: population, rules: rules)
+        let growth = residentBytes() - baseline
+        let users = engine.userCount
+        print("| users | events | RSS growth | bytes/user (RSS) | bytes/user (engine allocations) |")
+        print("|---:|---:|---:|---:|---:|")
+        print("| \(users) | \(events) | \(growth / (1 << 20)) MiB | \(growth / max(users, 1)) | \(engine.allocatedBytes / max(users, 1)) |")
+        print("")
+        print("Engine allocations per user: " + engine.memoryBreakdown.map { "\($0.part) \($0.bytes / max(users, 1))" }.joined(separator: ", "))
+    }
+
+    /// One engine that saw `days` of the population's events, and how many events that was.
+    static func engineAfter(days: Int, of population: Population, rules: CompiledRules) -> (PartitionEngine, events: Int) {
         var dayEvents: [(time: Int64, user: UInt32, name: UInt8)] = []
         dayEvents.reserveCapacity(population.users * 3)
         var line: [UInt8] = []
@@ -128,7 +142,6 @@ struct Benchmark {
         var engine = PartitionEngine(rules: rules)
         var output = EngineOutput()
         let writer = EventWriter()
-        let baseline = residentBytes()
         var events = 0
         for day in 0..<days {
             population.day(day, into: &dayEvents)
@@ -143,13 +156,7 @@ struct Benchmark {
             events += dayEvents.count
             note("day \(day + 1)/\(days): \(events) events, \(engine.userCount) users\n")
         }
-        let growth = residentBytes() - baseline
-        let users = engine.userCount
-        print("| users | events | RSS growth | bytes/user (RSS) | bytes/user (engine allocations) |")
-        print("|---:|---:|---:|---:|---:|")
-        print("| \(users) | \(events) | \(growth / (1 << 20)) MiB | \(growth / max(users, 1)) | \(engine.allocatedBytes / max(users, 1)) |")
-        print("")
-        print("Engine allocations per user: " + engine.memoryBreakdown.map { "\($0.part) \($0.bytes / max(users, 1))" }.joined(separator: ", "))
+        return (engine, events)
     }
 
     static func forEachLine(_ text: [UInt8], _ ends: [Int], _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {

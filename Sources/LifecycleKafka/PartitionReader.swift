@@ -23,6 +23,10 @@ public final class PartitionReader {
         settings["enable.partition.eof"] = "true"
         // An offset the topic no longer holds (cleaned up) reads on from the first it has.
         settings["auto.offset.reset"] = "earliest"
+        // Past this many messages queued, librdkafka 2.0 skips fetching and decides again only
+        // at its broker thread's next wake-up: with the default (100,000) a restore stalled for
+        // ~0.9 s in every other partition (BENCHMARKS.md). The queue's byte limit (queued.max.messages.kbytes) still bounds memory.
+        settings["queued.min.messages"] = "10000000"
         let conf = try KafkaProperties.make(settings)
         let retained = HandleContext(logger: logger).install(on: conf)
         var errorText = ErrorText()

@@ -17,8 +17,8 @@ final class PartitionRestorer: Sendable {
     struct Progress: Sendable {
         var records = 0
         var total = 0
-        /// Monotonic µs.
-        var startedAt = 0
+        /// Monotonic µs; nil while it waits for the partitions before it.
+        var startedAt: Int?
         var users = 0
     }
 
@@ -52,14 +52,16 @@ final class PartitionRestorer: Sendable {
     func restore(
         _ partition: TopicPartition, rules: CompiledRules, header: CheckpointHeader?, changelog: (index: Int, topic: String)?
     ) {
-        progress.withLock { $0[partition] = Progress(startedAt: MonotonicClock.microseconds()) }
+        progress.withLock { $0[partition] = Progress() }
         queue.async { [self] in
             do {
+                let startedAt = MonotonicClock.microseconds()
+                progress.withLock { $0[partition]?.startedAt = startedAt }
                 let task = try rebuild(partition, rules: rules, header: header, changelog: changelog)
                 let done = progress.withLock { $0[partition] ?? Progress() }
                 observer?.partitionRestored(
                     partition, changelogRecords: done.records, users: task.engine.userCount,
-                    microseconds: MonotonicClock.microseconds() - done.startedAt)
+                    microseconds: MonotonicClock.microseconds() - startedAt)
                 inbox.post(.restored(task, changelogRecords: done.records))
             } catch {
                 inbox.post(.restoreFailed(partition, error))
@@ -129,7 +131,8 @@ final class PartitionRestorer: Sendable {
     /// "N of M records, U users, R users/s, about S s left".
     func describe(_ partition: TopicPartition, now: Int = MonotonicClock.microseconds()) -> String {
         guard let state = current[partition] else { return "done" }
-        let seconds = max(Double(now - state.startedAt) / 1_000_000, 0.001)
+        guard let startedAt = state.startedAt else { return "waiting for the partitions before it" }
+        let seconds = max(Double(now - startedAt) / 1_000_000, 0.001)
         let rate = Double(state.records) / seconds
         let left = rate > 0 ? Int((Double(state.total - state.records) / rate).rounded(.up)) : nil
         return "\(state.records) of \(state.total) records, \(state.users) users, \(Int(Double(state.users) / seconds)) users/s"
