@@ -25,7 +25,7 @@ struct PipelineBenchmark {
     let pauseUsers: Int
     /// Added to the pipeline's and the bare consumer's Kafka properties.
     let kafkaProperties: [String: String]
-    let logger = Logger(label: "bench")
+    let logger: Logger = { var logger = Logger(label: "bench"); if ProcessInfo.processInfo.environment["BENCH_DEBUG"] != nil { logger.logLevel = .debug }; return logger }()
     /// For the consumers of the mock cluster. The mock answers a fetch that finds no data only
     /// after the whole `fetch.wait.max.ms` (500 ms by default), even when data arrives meanwhile
     /// (librdkafka's rdkafka_mock_handlers.c); a broker answers as soon as there is data. With the

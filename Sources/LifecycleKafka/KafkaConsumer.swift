@@ -76,6 +76,10 @@ public final class KafkaConsumer {
     public var rejoining: Bool { rejoin != .none }
     private enum Rejoin { case none, revoked, joining }
     private var rejoin = Rejoin.none
+    /// librdkafka pauses the whole assignment while a rebalance waits for the handler, even the
+    /// partitions a cooperative rebalance keeps; it resumes them when the handler (un)assigns,
+    /// but the broker threads notice only at their next wake-up, up to a second later.
+    private var fetchersNeedWaking = false
 
     public init(
         properties: [String: String], logger: Logger, batchSize: Int = 1024,
@@ -169,8 +173,25 @@ public final class KafkaConsumer {
             rebalanceFailure = nil
             throw failed
         }
+        if fetchersNeedWaking {
+            fetchersNeedWaking = false
+            wakeFetchers()
+        }
         if let failure { throw failure }
         return delivered
+    }
+
+    /// Makes the broker threads of the assigned partitions look at them again now: a request
+    /// to each partition's leader (the latest offsets; the answer is not needed) wakes its
+    /// thread, which then fetches what was resumed. Blocks for about a round trip.
+    private func wakeFetchers() {
+        guard !assignment.isEmpty else { return }
+        let list = Self.partitionList(Dictionary(uniqueKeysWithValues: assignment.map { ($0, Int64(RD_KAFKA_OFFSET_END)) }))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let result = rd_kafka_offsets_for_times(handle, list, 1_000)
+        if result != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.debug("kafka: waking the fetchers after a rebalance: \(KafkaError(result, while: "asking for the latest offsets"))")
+        }
     }
 
     /// Delivers `partition`'s messages and events to `queue` instead of the consumer's own
@@ -300,6 +321,8 @@ public final class KafkaConsumer {
             logger.error("kafka: rebalance failed: \(KafkaError(error, while: "rebalancing"))")
             unassign(Array(assignment), list: list, cooperative: false)
         }
+        // What a cooperative rebalance kept was paused meanwhile (see `fetchersNeedWaking`).
+        fetchersNeedWaking = cooperative && !assignment.isEmpty
     }
 
     private func unassign(_ partitions: [TopicPartition], list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, cooperative: Bool) {
