@@ -214,10 +214,12 @@ struct PipelineBenchmark {
         let warmUp = Date().addingTimeInterval(Self.warmUpSeconds)
         while Date() < warmUp { try pipeline.step() }
         let warmUpSamples = samples.take().latencies
+        let atSteady = pipeline.counters
         let end = Date().addingTimeInterval(Double(seconds) - Self.warmUpSeconds + 5)
         while Date() < end { try pipeline.step() }
-        try pipeline.stop()
         let measured = samples.take()
+        let afterSteady = pipeline.counters
+        try pipeline.stop()
         let latencies = measured.latencies.sorted()
         guard !latencies.isEmpty else {
             print("\nno triggers during the steady phase")
@@ -239,10 +241,17 @@ struct PipelineBenchmark {
         if !ages.isEmpty {
             print("\nevents' age when consumed (Kafka timestamp to consumption, ms resolution): p50 \(Int(percentile(ages, 0.5))) ms, p99 \(Int(percentile(ages, 0.99))) ms, max \(Int(ages.last!)) ms")
         }
-        // The changelog's cost: what the commit cycles wrote (backlog and steady phase alike).
-        let counters = pipeline.counters
-        let cycles = max(1, counters.checkpoints / 8)
-        print("\nchangelog: \(counters.changelogRecords) records, \(counters.changelogBytes) bytes of keys and values in \(counters.checkpoints) partition checkpoints (~\(cycles) commit cycles of \(settings.settings.state.checkpointInterval / 1000) s): ~\(counters.changelogBytes / cycles) bytes and ~\(counters.changelogRecords / cycles) records per cycle")
+        // The changelog's cost in the steady stream: what its commit cycles wrote, and how long
+        // each partition's cut (snapshot and changelog records) held its worker.
+        let checkpoints = afterSteady.checkpoints - atSteady.checkpoints
+        let cycles = max(1, checkpoints / 8)
+        let records = afterSteady.changelogRecords - atSteady.changelogRecords
+        let bytes = afterSteady.changelogBytes - atSteady.changelogBytes
+        print("\nchangelog in the steady stream: \(records) records, \(bytes) bytes of keys and values in \(checkpoints) partition checkpoints (~\(cycles) commit cycles of \(settings.settings.state.checkpointInterval / 1000) s): ~\(bytes / cycles) bytes and ~\(records / cycles) records per cycle")
+        let cuts = measured.snapshots.map { Double($0.microseconds) / 1000 }.sorted()
+        if !cuts.isEmpty {
+            print("a partition's cut held its worker: p50 \(String(format: "%.1f", percentile(cuts, 0.5))) ms, max \(String(format: "%.1f", cuts.last!)) ms (\(cuts.count) cuts)")
+        }
     }
 
     /// How long the partitions that stay with an instance stop while another instance joins
