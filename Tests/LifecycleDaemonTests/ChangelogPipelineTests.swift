@@ -67,4 +67,31 @@ struct ChangelogPipelineTests {
         rebuilt.settings.state.changelog = false
         #expect(try Self.run(rebuilt, until: 1, user: "x") == nil)
     }
+
+    @Test("a changelog written under rules of another shape stops the restore, naming the partition, the changelog and what to do")
+    func changelogOfOtherRules() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 1)
+        for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
+        try StreamFixtures.produce(Self.month, cluster: cluster)
+        let first = try PipelineTests.config(cluster: cluster, group: "reshaped", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 1)
+        #expect(try PipelineTests.run(first, until: Self.month.count).eventsConsumed == Self.month.count)
+
+        // Another machine with one counter more: the state's shape differs from the changelog's.
+        let reshaped = try PipelineTests.config(
+            cluster: cluster, group: "reshaped", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 1
+        ) { $0.replacingOccurrences(of: "counters:\n", with: "counters:\n  signups_7d: {events: [signup], window: 7d}\n") }
+        #expect(reshaped.compiled.counterNames.contains("signups_7d"))
+        let pipeline = try PipelineCoordinator(config: reshaped, logger: PipelineTests.logger, wallClock: { 0 })
+        let deadline = Date().addingTimeInterval(30)
+        var failure: Error?
+        while failure == nil && Date() < deadline {
+            do { try pipeline.step() } catch { failure = error }
+        }
+        let error = try #require(failure as? ChangelogRestoreError)
+        #expect(error.partition == TopicPartition(topic: "user-events", partition: 0))
+        #expect(error.description.contains("reshaped.user-events.changelog[0]"), "\(error)")
+        #expect(error.description.contains("different rules") && error.description.contains("delete the changelog topic"), "\(error)")
+        #expect(pipeline.counters.eventsConsumed == 0, "nothing consumed on top of state it could not restore")
+    }
 }

@@ -105,8 +105,12 @@ final class PartitionRestorer: Sendable {
         try reader.use { reader in
             try reader.read(source, from: from, to: high) { message in
                 if PartitionEngine.isChangelogPosition(message.key) {
-                    try cycle.apply(to: &engine)
-                    nextOffset = try engine.apply(changelogPosition: message.value)
+                    do {
+                        try cycle.apply(to: &engine)
+                        nextOffset = try engine.apply(changelogPosition: message.value)
+                    } catch let error as SnapshotError {
+                        throw ChangelogRestoreError(partition: partition, changelog: source, offset: message.offset, reason: error.reason)
+                    }
                 } else {
                     cycle.append(key: message.key, value: message.value.isEmpty ? nil : message.value)
                 }
@@ -137,6 +141,22 @@ final class PartitionRestorer: Sendable {
         let left = rate > 0 ? Int((Double(state.total - state.records) / rate).rounded(.up)) : nil
         return "\(state.records) of \(state.total) records, \(state.users) users, \(Int(Double(state.users) / seconds)) users/s"
             + (left.map { ", about \($0) s left" } ?? "")
+    }
+}
+
+/// A changelog record this build cannot apply to the partition's state.
+public struct ChangelogRestoreError: Error, CustomStringConvertible {
+    public let partition: TopicPartition
+    public let changelog: TopicPartition
+    /// Of the position record closing the cycle the record belongs to.
+    public let offset: Int64
+    public let reason: String
+
+    public var description: String {
+        "restoring \(partition) from \(changelog), the cycle closed at offset \(offset): \(reason). Its state cannot be restored "
+            + "from this changelog. If the rules changed shape (counters, attributes, stages or triggers), the state must be "
+            + "rebuilt: stop every instance, delete the changelog topic (or name a new one in kafka.changelog_topics) and the "
+            + "state directories; the partitions are then read from their earliest retained offsets"
     }
 }
 
