@@ -55,6 +55,11 @@ public final class KafkaConsumer {
 
     /// A start offset meaning "the earliest offset the topic still retains".
     public static let earliestOffset: Int64 = lifecycled_offset_beginning
+    /// A start offset meaning "not known yet": the partition is assigned but fetches nothing
+    /// until `start(_:at:)` names where (its state is still being restored). A fetch from a
+    /// guessed offset that retention has deleted would stop the partition for good under
+    /// `auto.offset.reset=error`, and would prefetch what is then thrown away.
+    public static let startLater: Int64 = .min
 
     /// Internal so that `MessageQueue`s can be made on it.
     let handle: OpaquePointer
@@ -291,13 +296,23 @@ public final class KafkaConsumer {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             do {
                 let starts = try rebalance(.assigned(partitions))
+                var later: [TopicPartition: Int64] = [:]
                 for index in 0..<Int(list.pointee.cnt) {
                     let element = list.pointee.elems[index]
                     let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
-                    if let start = starts[partition] { list.pointee.elems[index].offset = start }
+                    guard let start = starts[partition] else { continue }
+                    list.pointee.elems[index].offset = start == Self.startLater ? Self.earliestOffset : start
+                    if start == Self.startLater { later[partition] = Self.earliestOffset }
                 }
+                // Paused in the same breath: the assignment and the pause are applied in order,
+                // before the partition's first fetch.
+                let paused = Self.partitionList(later)
+                defer { rd_kafka_topic_partition_list_destroy(paused) }
                 try cooperative ? Self.check(rd_kafka_incremental_assign(handle, list), while: "assigning \(names)")
                     : Self.check(rd_kafka_assign(handle, list), while: "assigning \(names)")
+                if !later.isEmpty {
+                    try Self.check(rd_kafka_pause_partitions(handle, paused), while: "pausing \(names) until their state is restored")
+                }
                 assignment.formUnion(partitions)
                 // Right after a cooperative revocation librdkafka assigns nothing, then rejoins.
                 rejoin = rejoin == .revoked ? .joining : .none
@@ -345,6 +360,16 @@ public final class KafkaConsumer {
         let list = Self.partitionList([partition: offset])
         defer { rd_kafka_topic_partition_list_destroy(list) }
         try Self.check(rd_kafka_seek_partitions(handle, list, 0), while: "seeking \(partition) to \(offset)")
+    }
+
+    /// Starts fetching a partition assigned with `startLater`, at `offset`.
+    public func start(_ partition: TopicPartition, at offset: Int64) throws(KafkaError) {
+        try seek(partition, to: offset)
+        let list = Self.partitionList([partition: offset])
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        try Self.check(rd_kafka_resume_partitions(handle, list), while: "resuming \(partition)")
+        // The resume reaches the partition's broker thread only at its next wake-up otherwise.
+        fetchersNeedWaking = true
     }
 
     /// Applies a rebalance with no owner to consult (closing from `deinit`).

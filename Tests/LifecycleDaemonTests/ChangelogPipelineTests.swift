@@ -94,4 +94,41 @@ struct ChangelogPipelineTests {
         #expect(error.description.contains("different rules") && error.description.contains("delete the changelog topic"), "\(error)")
         #expect(pipeline.counters.eventsConsumed == 0, "nothing consumed on top of state it could not restore")
     }
+
+    @Test("a checkpoint whose offset retention deleted, with a newer changelog: the partition fetches nothing until restored and goes on from the changelog's offset")
+    func staleCheckpointNewerChangelog() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 1)
+        for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
+        try StreamFixtures.produce(Self.month, cluster: cluster)
+        let old = PipelineTests.temporaryDirectory()
+        let config = try PipelineTests.config(cluster: cluster, group: "stale", stateDirectory: old, partitions: 1)
+        #expect(try PipelineTests.run(config, until: Self.month.count).eventsConsumed == Self.month.count)
+        // Another instance goes on past the mock's 5 MB, so the old checkpoint's offset is deleted.
+        let filler = (0..<70_000).map { #"{"user_id":"f\#($0 % 20)","event":"page_view","ts":\#(Self.lastTime),"props":{"pad":"\#(String(repeating: "p", count: 40))"}}"# }
+        try StreamFixtures.produce(filler, cluster: cluster)
+        var other = config
+        other.settings.state.directory = PipelineTests.temporaryDirectory()
+        other.settings.kafka.properties["auto.offset.reset"] = "earliest"
+        _ = try PipelineTests.run(other, until: 10_000, seconds: 60)
+        let reader = try PartitionReader(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: PipelineTests.logger)
+        let (low, _) = try reader.watermarks(TopicPartition(topic: "user-events", partition: 0), timeoutMilliseconds: 5_000)
+        try #require(low > Int64(Self.month.count), "the old checkpoint's offset is gone from the input topic (first offset \(low))")
+
+        // Back on the old state directory: its checkpoint is stale, the changelog is newer.
+        try StreamFixtures.produce([#"{"user_id":"x","event":"core_action","ts":\#(Self.lastTime + 1)}"#], cluster: cluster)
+        let pipeline = try PipelineCoordinator(config: config, logger: PipelineTests.logger, wallClock: { 0 })
+        let deadline = Date().addingTimeInterval(60)
+        var consumedBefore = -1
+        while Date() < deadline {
+            try pipeline.step()
+            let consumed = pipeline.counters.eventsConsumed
+            if consumed > 0 && consumed == consumedBefore { break }
+            consumedBefore = consumed
+        }
+        let consumed = pipeline.counters.eventsConsumed
+        try pipeline.stop()
+        // What the other instance had not consumed yet, and the new event: never the deleted stretch.
+        #expect(consumed >= 1 && consumed <= 70_001 - 10_000, "\(consumed)")
+    }
 }

@@ -39,9 +39,9 @@ public final class PipelineCoordinator {
     private let inbox: Mailbox<CoordinatorEvent>
     private var restorer: PartitionRestorer!
     private var changelogs = ChangelogTopics.none
-    /// Where each partition restoring was told to start; a restore from the changelog may end
-    /// further on, and the partition is then moved there.
-    private var starts: [TopicPartition: Int64] = [:]
+    /// Partitions assigned without a start offset: their state comes from the changelog, and
+    /// where it ends is where they start (`activate`).
+    private var startingLater: Set<TopicPartition> = []
     private var machine: CoordinatorStateMachine
     /// Offsets to commit once the member is not rejoining its group (`KafkaConsumer.rejoining`).
     private var pendingCommits: [TopicPartition: Int64] = [:]
@@ -373,6 +373,7 @@ public final class PipelineCoordinator {
                     pendingCommits[partition] = nil
                     consumer.unroute(partition)
                     holding[partition] = nil
+                    startingLater.remove(partition)
                 }
             case .leaveGroup:
                 break  // `stop` goes on to close the consumer
@@ -399,10 +400,8 @@ public final class PipelineCoordinator {
 
     private func activate(_ task: PartitionTask, on worker: Int) throws {
         let partition = task.partition
-        // The changelog held a later commit cycle than the local checkpoint (or there was
-        // none): consume on from where that cycle's state ends.
-        if task.nextOffset >= 0, task.nextOffset != starts.removeValue(forKey: partition) {
-            try consumer.seek(partition, to: task.nextOffset)
+        if startingLater.remove(partition) != nil {
+            try consumer.start(partition, at: task.nextOffset >= 0 ? task.nextOffset : KafkaConsumer.earliestOffset)
         }
         // Announced first: the worker looks in its mailbox when a partition it does not know
         // sends it a message.
@@ -436,9 +435,9 @@ public final class PipelineCoordinator {
     }
 
     /// Routes the partition's messages to a queue of their own and reads its state in the
-    /// background; returns where it starts for now: its local checkpoint's offset, or the
-    /// earliest retained one without a checkpoint. A restore that finds later state in the
-    /// changelog moves it on (`activate`); without either, its state is rebuilt from the topic.
+    /// background; returns where it starts: its local checkpoint's offset, or the earliest
+    /// retained one without a checkpoint — or, with a changelog, where the restored state
+    /// ends, known only once it is restored (`activate`).
     private func startRestore(_ partition: TopicPartition) throws -> Int64 {
         let header = try store.readHeader(topic: partition.topic, partition: partition.partition)
         let queue = try MessageQueue(consumer: consumer, wakeable: false)
@@ -446,12 +445,14 @@ public final class PipelineCoordinator {
         holding[partition] = queue
         let changelog = changelogs.changelog(of: partition.topic)
         restorer.restore(partition, rules: config.compiled, header: header, changelog: changelog)
-        if header == nil && changelog == nil {
+        if changelog != nil {
+            startingLater.insert(partition)
+            return KafkaConsumer.startLater
+        }
+        if header == nil {
             logger.notice("no checkpoint for \(partition): rebuilding its state from the earliest retained offset")
         }
-        let start = header?.nextOffset ?? KafkaConsumer.earliestOffset
-        starts[partition] = start
-        return start
+        return header?.nextOffset ?? KafkaConsumer.earliestOffset
     }
 
     private func offsetOutOfRange(_ error: KafkaError) -> KafkaError {
