@@ -1,4 +1,5 @@
 import CRdKafka
+import Glibc
 import Logging
 
 public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
@@ -82,9 +83,12 @@ public final class KafkaConsumer {
     private enum Rejoin { case none, revoked, joining }
     private var rejoin = Rejoin.none
     /// librdkafka pauses the whole assignment while a rebalance waits for the handler, even the
-    /// partitions a cooperative rebalance keeps; it resumes them when the handler (un)assigns,
-    /// but the broker threads notice only at their next wake-up, up to a second later.
-    private var fetchersNeedWaking = false
+    /// partitions a cooperative rebalance keeps, and resumes them when the handler (un)assigns;
+    /// a partition restored elsewhere is resumed by `start`. But the broker threads notice a
+    /// resume only at their next wake-up, up to a second later, and librdkafka's main thread
+    /// applies it a moment after the call returns: so they are woken a few times over the
+    /// next 200 ms (monotonic ms, soonest first).
+    private var fetcherWakeUps: [Int] = []
 
     public init(
         properties: [String: String], logger: Logger, batchSize: Int = 1024,
@@ -178,12 +182,23 @@ public final class KafkaConsumer {
             rebalanceFailure = nil
             throw failed
         }
-        if fetchersNeedWaking {
-            fetchersNeedWaking = false
+        if let due = fetcherWakeUps.first, due <= Self.monotonicMilliseconds() {
+            fetcherWakeUps.removeAll { $0 <= Self.monotonicMilliseconds() }
             wakeFetchers()
         }
         if let failure { throw failure }
         return delivered
+    }
+
+    private func scheduleFetcherWakeUps() {
+        let now = Self.monotonicMilliseconds()
+        fetcherWakeUps = [now, now + 10, now + 50, now + 200]
+    }
+
+    private static func monotonicMilliseconds() -> Int {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Int(time.tv_sec) * 1000 + Int(time.tv_nsec) / 1_000_000
     }
 
     /// Makes the broker threads of the assigned partitions look at them again now: a request
@@ -301,8 +316,11 @@ public final class KafkaConsumer {
                     let element = list.pointee.elems[index]
                     let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
                     guard let start = starts[partition] else { continue }
-                    list.pointee.elems[index].offset = start == Self.startLater ? Self.earliestOffset : start
-                    if start == Self.startLater { later[partition] = Self.earliestOffset }
+                    // Paused, it fetches nothing, so any concrete offset will do; a logical one
+                    // would be looked up, which librdkafka 2.0 puts off while paused and then
+                    // retries only every 500 ms.
+                    list.pointee.elems[index].offset = start == Self.startLater ? 0 : start
+                    if start == Self.startLater { later[partition] = 0 }
                 }
                 // Paused in the same breath: the assignment and the pause are applied in order,
                 // before the partition's first fetch.
@@ -336,8 +354,8 @@ public final class KafkaConsumer {
             logger.error("kafka: rebalance failed: \(KafkaError(error, while: "rebalancing"))")
             unassign(Array(assignment), list: list, cooperative: false)
         }
-        // What a cooperative rebalance kept was paused meanwhile (see `fetchersNeedWaking`).
-        fetchersNeedWaking = cooperative && !assignment.isEmpty
+        // What a cooperative rebalance kept was paused meanwhile (see `fetcherWakeUps`).
+        if cooperative && !assignment.isEmpty { scheduleFetcherWakeUps() }
     }
 
     private func unassign(_ partitions: [TopicPartition], list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, cooperative: Bool) {
@@ -363,13 +381,21 @@ public final class KafkaConsumer {
     }
 
     /// Starts fetching a partition assigned with `startLater`, at `offset`.
+    /// `offset` may be `earliestOffset`: the partition's first offset is then asked for here,
+    /// so that the seek is to a concrete offset (see the assignment in `handleRebalance`).
     public func start(_ partition: TopicPartition, at offset: Int64) throws(KafkaError) {
-        try seek(partition, to: offset)
-        let list = Self.partitionList([partition: offset])
+        var from = offset
+        if offset == Self.earliestOffset {
+            var high: Int64 = 0
+            try Self.check(
+                rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &from, &high, 10_000),
+                while: "reading the first offset of \(partition)")
+        }
+        try seek(partition, to: from)
+        let list = Self.partitionList([partition: from])
         defer { rd_kafka_topic_partition_list_destroy(list) }
         try Self.check(rd_kafka_resume_partitions(handle, list), while: "resuming \(partition)")
-        // The resume reaches the partition's broker thread only at its next wake-up otherwise.
-        fetchersNeedWaking = true
+        scheduleFetcherWakeUps()
     }
 
     /// Applies a rebalance with no owner to consult (closing from `deinit`).
