@@ -12,11 +12,13 @@ extension Benchmark {
         var spans: [(key: Range<Int>, value: Range<Int>)] = []
         spans.reserveCapacity(engine.userCount)
         let encodeSeconds = measure {
-            engine.takeChanges { key, value in
+            engine.beginChangelogCut(nextOffset: 0)
+            _ = engine.continueChangelogCut(maxRecords: .max) { key, value in
+                guard let value, !PartitionEngine.isChangelogPosition(key) else { return }
                 let keyStart = bytes.count
                 bytes.append(contentsOf: key)
                 let valueStart = bytes.count
-                bytes.append(contentsOf: value!)
+                bytes.append(contentsOf: value)
                 spans.append((keyStart..<valueStart, valueStart..<bytes.count))
             }
         }

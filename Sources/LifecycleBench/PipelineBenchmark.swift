@@ -242,15 +242,16 @@ struct PipelineBenchmark {
             print("\nevents' age when consumed (Kafka timestamp to consumption, ms resolution): p50 \(Int(percentile(ages, 0.5))) ms, p99 \(Int(percentile(ages, 0.99))) ms, max \(Int(ages.last!)) ms")
         }
         // The changelog's cost in the steady stream: what its commit cycles wrote, and how long
-        // each partition's cut (snapshot and changelog records) held its worker.
+        // a partition's snapshot copy and each slice of its changelog records held its worker.
         let checkpoints = afterSteady.checkpoints - atSteady.checkpoints
         let cycles = max(1, checkpoints / 8)
         let records = afterSteady.changelogRecords - atSteady.changelogRecords
         let bytes = afterSteady.changelogBytes - atSteady.changelogBytes
         print("\nchangelog in the steady stream: \(records) records, \(bytes) bytes of keys and values in \(checkpoints) partition checkpoints (~\(cycles) commit cycles of \(settings.settings.state.checkpointInterval / 1000) s): ~\(bytes / cycles) bytes and ~\(records / cycles) records per cycle")
-        let cuts = measured.snapshots.map { Double($0.microseconds) / 1000 }.sorted()
-        if !cuts.isEmpty {
-            print("a partition's cut held its worker: p50 \(String(format: "%.1f", percentile(cuts, 0.5))) ms, max \(String(format: "%.1f", cuts.last!)) ms (\(cuts.count) cuts)")
+        for (what, pauses) in [("snapshot copy", measured.snapshots.map(\.microseconds)), ("changelog slice", measured.changelogSlices.map(\.microseconds))] {
+            let sorted = pauses.map { Double($0) / 1000 }.sorted()
+            guard let longest = sorted.last else { continue }
+            print("a \(what) held its worker: p50 \(String(format: "%.2f", percentile(sorted, 0.5))) ms, max \(String(format: "%.2f", longest)) ms (\(sorted.count) of them)")
         }
     }
 
@@ -313,7 +314,7 @@ struct PipelineBenchmark {
 
     /// How long the processing threads stop for a commit cycle: `pauseUsers` users with two
     /// events each in 8 partitions, consumed with a checkpoint every second; every snapshot
-    /// copy (the only part of a cycle on a processing thread) is timed.
+    /// copy and changelog slice (the parts of a cycle on a processing thread) is timed.
     private func commitPause(_ config: LoadedConfig, cluster: MockCluster) throws {
         try cluster.createTopic("pause-events", partitions: 8)
         let start: Int64 = 1_795_392_000_000
@@ -348,16 +349,19 @@ struct PipelineBenchmark {
         let board = StatusBoard()
         pipeline.publish(to: board, now: 0)
         try pipeline.stop()
-        let snapshots = samples.take().snapshots
+        let taken = samples.take()
+        let snapshots = taken.snapshots
         let largest = snapshots.max { $0.bytes < $1.bytes }
         let pauses = snapshots.map { Double($0.microseconds) / 1000 }.sorted()
+        let slices = taken.changelogSlices.map { Double($0.microseconds) / 1000 }.sorted()
         note("snapshots (MiB, ms): " + snapshots.map { String(format: "%.1f/%.2f", Double($0.bytes) / 1_048_576, Double($0.microseconds) / 1000) }.joined(separator: " ") + "\n")
         print("\n\(consumed) of \(total) events consumed, \(board.current.usersTracked) users tracked by \(settings.settings.processing.threads!) worker(s); \(snapshots.count) snapshots taken, the largest \(((largest?.bytes ?? 0) + (1 << 19)) >> 20) MiB\n")
         let before = try loopCommitCycle(config, users: pauseUsers, start: start)
-        print("| snapshots | pause p50 (ms) | pause max (ms) | largest snapshot (MiB) | before: one thread's commit cycle, same state (ms) |")
-        print("|---:|---:|---:|---:|---:|")
+        print("| snapshots | copy p50 (ms) | copy max (ms) | changelog slices | slice p50 (ms) | slice max (ms) | largest snapshot (MiB) | before: one thread's commit cycle, same state (ms) |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         if let longest = pauses.last {
-            print("| \(pauses.count) | \(String(format: "%.2f", pauses[pauses.count / 2])) | \(String(format: "%.2f", longest)) | \(String(format: "%.1f", Double(largest!.bytes) / 1_048_576)) | \(String(format: "%.0f", before)) |")
+            let slice = (p50: slices.isEmpty ? 0 : slices[slices.count / 2], max: slices.last ?? 0)
+            print("| \(pauses.count) | \(String(format: "%.2f", pauses[pauses.count / 2])) | \(String(format: "%.2f", longest)) | \(slices.count) | \(String(format: "%.2f", slice.p50)) | \(String(format: "%.2f", slice.max)) | \(String(format: "%.1f", Double(largest!.bytes) / 1_048_576)) | \(String(format: "%.0f", before)) |")
         }
         try restoreFromChangelog(settings, users: board.current.usersTracked)
     }
@@ -422,6 +426,7 @@ final class Samples: PipelineObserver {
         var latencies: [Double] = []  // ms
         var ages: [Double] = []  // ms
         var snapshots: [(bytes: Int, microseconds: Int)] = []
+        var changelogSlices: [(records: Int, microseconds: Int)] = []
         var restores: [(users: Int, records: Int, microseconds: Int)] = []
     }
 
@@ -450,6 +455,10 @@ final class Samples: PipelineObserver {
 
     func snapshotTaken(_ partition: String, bytes: Int, microseconds: Int) {
         taken.withLock { $0.snapshots.append((bytes, microseconds)) }
+    }
+
+    func changelogWritten(_ partition: String, records: Int, microseconds: Int) {
+        taken.withLock { $0.changelogSlices.append((records, microseconds)) }
     }
 
     func partitionRestored(_ partition: TopicPartition, changelogRecords: Int, users: Int, microseconds: Int) {

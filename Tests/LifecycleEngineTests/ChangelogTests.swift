@@ -11,10 +11,17 @@ struct ChangelogTests {
     struct Log {
         var records: [(key: [UInt8], value: [UInt8]?)] = []
 
-        /// A commit cycle: the changed users, the erased ones, then the position.
+        /// A commit cycle: the erased users, the changed ones, then the position.
         mutating func cycle(_ engine: inout PartitionEngine, nextOffset: Int64) {
-            engine.takeChanges { key, value in records.append((Array(key), value.map { Array($0) })) }
-            records.append(([], engine.changelogPosition(nextOffset: nextOffset)))
+            engine.beginChangelogCut(nextOffset: nextOffset)
+            #expect(write(&engine, maxRecords: .max))
+        }
+
+        /// Appends up to `maxRecords` of the cut being written; true once it is all written.
+        mutating func write(_ engine: inout PartitionEngine, maxRecords: Int) -> Bool {
+            engine.continueChangelogCut(maxRecords: maxRecords) { key, value in
+                records.append((PartitionEngine.isChangelogPosition(key) ? [] : Array(key), value.map { Array($0) }))
+            }
         }
 
         /// A fresh engine with every record applied; returns it with the last position's offset.
@@ -84,6 +91,37 @@ struct ChangelogTests {
         #expect(second.engine.usersPerStage == whole.engine.usersPerStage)
         #expect(restored.armTotals == first.engine.armTotals, "the per-arm totals move with the partition")
         #expect(second.engine.armTotals == whole.engine.armTotals)
+    }
+
+    @Test("a cut written a slice at a time, while events, timers and an erasure change its users, holds every user as at the cut")
+    func slicedCut() throws {
+        let rules = try Fixture.playbook()
+        let events = DeterminismTests.stream(seed: 41, users: 60, count: 2_000)
+        var live = Harness(rules)
+        live.engine.trackChanges()
+        for event in events[..<1_500] { live.engine.ingest(event, into: &live.output) }
+        let atCut = live.engine
+        var log = Log()
+        live.engine.beginChangelogCut(nextOffset: 1_500)
+        var later = events[1_500...].makeIterator()
+        var slices = 0
+        while !log.write(&live.engine, maxRecords: 2) {
+            slices += 1
+            if let event = later.next() { live.engine.ingest(event, into: &live.output) }
+            if slices == 5 { live.send("u7", "user_deleted", at: events[1_499].time) }
+            if slices == 9 { live.advance(to: events[1_499].time + 40 * F.day) }
+        }
+        #expect(slices > 20, "the cut was written in many slices")
+        #expect(live.engine.report(userID: "u7") == nil)
+
+        let (restored, offset) = try log.restore(rules)
+        #expect(offset == 1_500)
+        #expect(restored.userCount == atCut.userCount)
+        #expect(restored.usersPerStage == atCut.usersPerStage)
+        for user in 0..<60 {
+            #expect(Self.describe(restored.report(userID: "u\(user)")) == Self.describe(atCut.report(userID: "u\(user)")), "u\(user)")
+        }
+        #expect(live.engine.pendingChanges > 0, "what changed while the cut was written goes to the next one")
     }
 
     @Test("an erased user leaves a tombstone: gone after a restore, even with older records of theirs earlier in the log")

@@ -22,50 +22,98 @@ extension PartitionEngine {
     }
     static let positionMagic: UInt32 = 0x4C43_5053  // "SPCL"
 
-    /// From now on, note which users change, for `takeChanges`.
+    /// From now on, note which users change, for `beginChangelogCut`.
     public mutating func trackChanges() {
         if changes == nil { changes = ChangeSet() }
     }
 
-    /// Users changed or erased since the last `takeChanges`.
+    /// Users changed or erased since the last `beginChangelogCut`.
     public var pendingChanges: Int { (changes?.changed.count ?? 0) + (changes?.erased.count ?? 0) }
 
     /// Marks every user as changed: after a rules reload re-timed every timer, the next
-    /// `takeChanges` rewrites the whole partition.
+    /// `beginChangelogCut` rewrites the whole partition.
     public mutating func markAllChanged() {
         guard changes != nil else { return }
         for user in 0..<users.count where ids.isLive(UInt32(user)) { changes!.mark(user) }
     }
 
-    /// Marks a user as changed (if known), so the next `takeChanges` writes their record again.
+    /// Marks a user as changed (if known), so the next `beginChangelogCut` writes their record again.
     public mutating func markChanged(userID key: UnsafeRawBufferPointer) {
         if let user = ids.find(key) { changes?.mark(Int(user)) }
     }
 
-    /// Hands over a tombstone (nil value) per user erased and a record per user changed since
-    /// the last call (key: the user id), then forgets them.
-    public mutating func takeChanges(_ emit: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer?) throws -> Void) rethrows {
-        guard var pending = changes else { return }
-        defer {
-            pending.removeAll()
-            changes = pending
-        }
-        for id in pending.erased { try id.withUnsafeBytes { try emit($0, nil) } }
-        var key: [UInt8] = []
-        var value: [UInt8] = []
-        for user in pending.changed where pending.isMarked(Int(user)) && ids.isLive(user) {
-            key.removeAll(keepingCapacity: true)
-            ids.withKey(user) { key.append(contentsOf: $0) }
-            value.removeAll(keepingCapacity: true)
-            encodeUser(Int(user), into: &value)
-            try key.withUnsafeBytes { key in try value.withUnsafeBytes { try emit(key, $0) } }
-        }
+    /// Cuts this commit cycle's changelog: the users changed or erased since the last cut, as
+    /// they are now, closed by a position record naming `nextOffset` (the input offset the
+    /// state reflects). `continueChangelogCut` writes the records a slice at a time while
+    /// events go on changing users; a user about to change whose record is still unwritten
+    /// has it encoded first, so every record is the user's state at the cut.
+    public mutating func beginChangelogCut(nextOffset: Int64) {
+        precondition(cut == nil, "the last changelog cut is still being written")
+        guard let taken = changes else { return }
+        cut = ChangelogCut(users: taken, position: changelogPosition(nextOffset: nextOffset))
+        changes = ChangeSet()
     }
 
-    /// The position record closing a commit cycle: the rules it was written under, the input
+    /// Whether a cut's records are still being written.
+    public var isCuttingChangelog: Bool { cut != nil }
+
+    /// Hands over up to `maxRecords` of the cut's records (key: the user id; nil value: a
+    /// tombstone), tombstones first, and at the end the position record. Returns true once
+    /// the position record has been handed over (or there was no cut).
+    public mutating func continueChangelogCut(
+        maxRecords: Int, _ emit: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer?) throws -> Void
+    ) rethrows -> Bool {
+        guard var writing = cut else { return true }
+        // Taken out while writing, so that encoding can read the engine; put back unless done.
+        cut = nil
+        defer { if writing.position != nil { cut = writing } }
+        var written = 0
+        while writing.tombstonesWritten < writing.users.erased.count, written < maxRecords {
+            try writing.users.erased[writing.tombstonesWritten].withUnsafeBytes { try emit($0, nil) }
+            writing.tombstonesWritten += 1
+            written += 1
+        }
+        written += try writing.writeKept(limit: maxRecords - written, emit)
+        var key: [UInt8] = []
+        var value: [UInt8] = []
+        while written < maxRecords, writing.nextUser < writing.users.changed.count {
+            let user = writing.users.changed[writing.nextUser]
+            writing.nextUser += 1
+            guard writing.users.isMarked(Int(user)), ids.isLive(user) else { continue }
+            encodeRecord(Int(user), key: &key, value: &value)
+            try key.withUnsafeBytes { key in try value.withUnsafeBytes { try emit(key, $0) } }
+            written += 1
+        }
+        guard written < maxRecords, let position = writing.position else { return false }
+        try Self.changelogPositionKey.withUnsafeBytes { key in try position.withUnsafeBytes { try emit(key, $0) } }
+        writing.position = nil
+        return true
+    }
+
+    /// Before `user` changes: if the cut being written still owes their record, encodes it now.
+    @inline(__always) mutating func keepForCut(_ user: Int) {
+        if cut?.users.isMarked(user) == true { keepRecord(user) }
+    }
+
+    private mutating func keepRecord(_ user: Int) {
+        var key: [UInt8] = []
+        var value: [UInt8] = []
+        encodeRecord(user, key: &key, value: &value)
+        cut!.keep(key: key, value: value)
+        cut!.users.unmark(user)
+    }
+
+    private func encodeRecord(_ user: Int, key: inout [UInt8], value: inout [UInt8]) {
+        key.removeAll(keepingCapacity: true)
+        ids.withKey(UInt32(user)) { key.append(contentsOf: $0) }
+        value.removeAll(keepingCapacity: true)
+        encodeUser(user, into: &value)
+    }
+
+    /// The position record closing a commit cycle's cut: the rules it was written under, the input
     /// offset the state reflects, stream and event time, and the partition's per-arm totals
     /// of firings and conversions (which move with it, like its users).
-    public func changelogPosition(nextOffset: Int64) -> [UInt8] {
+    func changelogPosition(nextOffset: Int64) -> [UInt8] {
         var writer = SnapshotWriter()
         writer.write(Self.positionMagic)
         writer.write(Self.changelogFormat)
@@ -171,12 +219,18 @@ extension PartitionEngine {
         put(users[user, .lastSeen])
         put(users[user, .stageSince])
         put(users[user, .scheduled])
-        var flags = [UInt8](repeating: 0, count: (rules.triggers.count * 2 + 7) / 8)
-        for bit in 0..<(rules.triggers.count * 2) where users.flag(user, bit) { flags[bit >> 3] |= 1 << UInt8(bit & 7) }
-        out.append(contentsOf: flags)
-        let fired = rules.triggers.indices.filter { users[lastFired: user, $0] != UserRecords.never }
-        put(UInt8(fired.count))
-        for trigger in fired {
+        // Built in place: the cut encodes every changed user on a processing thread, so no
+        // temporary arrays per user.
+        let flagBits = rules.triggers.count * 2
+        for byte in 0..<((flagBits + 7) / 8) {
+            var bits: UInt8 = 0
+            for bit in (byte * 8)..<min(byte * 8 + 8, flagBits) where users.flag(user, bit) { bits |= 1 << UInt8(bit & 7) }
+            out.append(bits)
+        }
+        var fired: UInt8 = 0
+        for trigger in rules.triggers.indices where users[lastFired: user, trigger] != UserRecords.never { fired += 1 }
+        put(fired)
+        for trigger in rules.triggers.indices where users[lastFired: user, trigger] != UserRecords.never {
             put(UInt8(trigger))
             put(users[lastFired: user, trigger])
         }
@@ -186,9 +240,7 @@ extension PartitionEngine {
                 out.append(contentsOf: text)
             }
         }
-        var entries = 0
-        buckets.forEach(users[run: user]) { _ in entries += 1 }
-        put(UInt16(entries))
+        put(UInt16(BucketStore.count(users[run: user])))
         buckets.forEach(users[run: user]) { entry in
             put(UInt8(BucketStore.counter(entry)))
             put(UInt32(BucketStore.bucket(entry)))
@@ -200,6 +252,54 @@ extension PartitionEngine {
         var hash = StableHash()
         hash.combine(rules.stateSignature)
         return hash.value64
+    }
+}
+
+/// A commit cycle's changelog records while they are written: the users still owed a record
+/// (marked in `users`), and the records of those who changed meanwhile, encoded before they did.
+struct ChangelogCut {
+    var users: ChangeSet
+    /// The next index of `users.changed` to encode.
+    var nextUser = 0
+    var tombstonesWritten = 0
+    /// Records kept before their user changed: key length (1 byte), key, value length
+    /// (4 bytes), value.
+    private var kept: [UInt8] = []
+    private var keptRead = 0
+    /// The closing position record; nil once handed over.
+    var position: [UInt8]?
+
+    init(users: ChangeSet, position: [UInt8]) {
+        self.users = users
+        self.position = position
+    }
+
+    mutating func keep(key: [UInt8], value: [UInt8]) {
+        kept.append(UInt8(key.count))
+        kept.append(contentsOf: key)
+        withUnsafeBytes(of: UInt32(value.count).littleEndian) { kept.append(contentsOf: $0) }
+        kept.append(contentsOf: value)
+    }
+
+    /// Hands over up to `limit` kept records not handed over yet; returns how many.
+    mutating func writeKept(
+        limit: Int, _ emit: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer?) throws -> Void
+    ) rethrows -> Int {
+        var written = 0
+        var read = keptRead
+        defer { keptRead = read }
+        try kept.withUnsafeBytes { raw in
+            while written < limit, read < raw.count {
+                let keyLength = Int(raw[read])
+                let keyStart = read + 1
+                let valueStart = keyStart + keyLength + 4
+                let valueLength = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: keyStart + keyLength, as: UInt32.self)))
+                read = valueStart + valueLength
+                try emit(UnsafeRawBufferPointer(rebasing: raw[keyStart..<(keyStart + keyLength)]), UnsafeRawBufferPointer(rebasing: raw[valueStart..<read]))
+                written += 1
+            }
+        }
+        return written
     }
 }
 

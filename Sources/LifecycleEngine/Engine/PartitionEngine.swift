@@ -32,6 +32,8 @@ public struct PartitionEngine: Sendable {
     private var counterValues: [Double]
     /// Users changed since the changelog last took them; nil unless `trackChanges()`.
     var changes: ChangeSet?
+    /// The changelog records of a commit cycle still being written; see `beginChangelogCut`.
+    var cut: ChangelogCut?
 
     /// Largest event time the bucket layout can represent (about the year 2097).
     public static let maxEventTime: Int64 = BucketStore.maxBucketNumber * Millis.minute
@@ -106,6 +108,7 @@ public struct PartitionEngine: Sendable {
         let now = eventTime
         let (index, inserted) = ids.intern(event.userID)
         let user = Int(index)
+        keepForCut(user)
         if inserted {
             users.reset(user, stage: rules.initialStage, at: event.time)
             usersPerStage[Int(rules.initialStage)] += 1
@@ -131,6 +134,7 @@ public struct PartitionEngine: Sendable {
             let user = Int(next.user)
             guard user < users.count, users[user, .scheduled] == next.deadline else { continue }
             stats.timersDue += 1
+            keepForCut(user)
             changes?.mark(user)
             users[user, .scheduled] = .max
             streamTime = max(streamTime, next.deadline)
@@ -201,6 +205,7 @@ public struct PartitionEngine: Sendable {
     }
 
     mutating func erase(_ user: Int) {
+        keepForCut(user)
         if changes != nil { changes!.erase(user, id: ids.withKey(UInt32(user)) { Array($0) }) }
         usersPerStage[Int(users[stage: user])] -= 1
         buckets.clear(&users[run: user])

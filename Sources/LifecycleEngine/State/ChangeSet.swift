@@ -21,9 +21,13 @@ struct ChangeSet: Sendable {
         return word < marked.count && marked[word] & (1 << UInt64(user & 63)) != 0
     }
 
+    mutating func unmark(_ user: Int) {
+        if isMarked(user) { marked[user >> 6] &= ~(1 << UInt64(user & 63)) }
+    }
+
     /// The user at `index` is gone (its index may be reused): it leaves a tombstone instead.
     mutating func erase(_ user: Int, id: [UInt8]) {
-        if isMarked(user) { marked[user >> 6] &= ~(1 << UInt64(user & 63)) }
+        unmark(user)
         erased.append(id)
     }
 

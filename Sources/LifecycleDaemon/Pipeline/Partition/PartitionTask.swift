@@ -99,24 +99,28 @@ final class PartitionTask: @unchecked Sendable {
     /// Whether the state changed since the last snapshot (and has consumed anything at all).
     var needsSnapshot: Bool { nextOffset >= 0 && snapshotVersion != version }
 
-    /// Writes the users changed since the last commit cycle to the changelog, closed by a
-    /// position record, then appends a checkpoint of the current state (under the rules it
-    /// runs) to `writer`, and remembers its version. Both are published only once Kafka has
-    /// acknowledged them (the caller's `publishAt`).
-    func snapshot(into writer: inout SnapshotWriter, out: PartitionOutput) throws {
-        if let changelog {
+    /// Appends a checkpoint of the current state (under the rules it runs) to `writer` and
+    /// remembers its version; with a changelog, also cuts the cycle's changelog records at the
+    /// same instant, which `writeChangelog` then produces. The checkpoint is published only
+    /// once Kafka has acknowledged them (the caller's `publishAt`).
+    func snapshot(into writer: inout SnapshotWriter, out: PartitionOutput) {
+        if changelog != nil {
             // Records acknowledged so far are in this state; a restore reads on from there.
-            changelogPosition = out.changelogEnd(changelog, partition: partition.partition) ?? changelogPosition
-            try engine.takeChanges { key, value in try out.writeChangelog(changelog, partition: partition.partition, key: key, value: value) }
-            try engine.changelogPosition(nextOffset: nextOffset).withUnsafeBytes { position in
-                try PartitionEngine.changelogPositionKey.withUnsafeBytes { key in
-                    try out.writeChangelog(changelog, partition: partition.partition, key: key, value: position)
-                }
-            }
+            changelogPosition = out.changelogEnd(changelog!, partition: partition.partition) ?? changelogPosition
+            engine.beginChangelogCut(nextOffset: nextOffset)
         }
         let header = CheckpointHeader(nextOffset: nextOffset, changelogPosition: changelogPosition, configVersion: engine.rules.configVersion)
         CheckpointStore.encode(header, into: &writer) { engine.snapshot(into: &$0) }
         snapshotVersion = version
+    }
+
+    /// Produces up to `maxRecords` more of the last cut's changelog records; true once all
+    /// are produced (or there is no changelog).
+    func writeChangelog(maxRecords: Int, out: PartitionOutput) throws -> Bool {
+        guard let changelog else { return true }
+        return try engine.continueChangelogCut(maxRecords: maxRecords) { key, value in
+            try out.writeChangelog(changelog, partition: partition.partition, key: key, value: value)
+        }
     }
 
     /// Swaps in an engine rebuilt under new rules from this task's state (whose changes were

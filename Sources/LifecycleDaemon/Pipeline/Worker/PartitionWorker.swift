@@ -12,11 +12,14 @@ import Synchronization
 /// its mailbox (partitions to adopt or release, commit cycles, rules reloads, user lookups);
 /// it reports through the coordinator's inbox and, for checkpoints, through the writer.
 /// A commit cycle costs it one snapshot copy per changed partition, one partition per step,
-/// into memory the writer prepared; writing, syncing and waiting for acknowledgements happen
-/// elsewhere.
+/// into memory the writer prepared, and the changelog records of the users who changed, a
+/// slice per step; writing, syncing and waiting for acknowledgements happen elsewhere.
 final class PartitionWorker {
     /// How often the worker publishes its status for the coordinator (and the HTTP port).
     static let publishIntervalMicroseconds = 20_000
+    /// Changelog records produced per step: a slice costs about a millisecond, so a cycle
+    /// that changed a partition's every user never holds the others up for long.
+    static let changelogRecordsPerStep = 1024
     /// How long it sleeps when idle: it wakes at once for messages, reports or commands.
     static let idleWaitMilliseconds: Int32 = 100
 
@@ -36,6 +39,9 @@ final class PartitionWorker {
     private let logger: Logger
     /// This commit cycle's partitions still to snapshot.
     private var snapshotsDue: [TopicPartition] = []
+    /// Checkpoints taken whose changelog records are still being produced, oldest first; each
+    /// goes to the writer once its last record is produced.
+    private var changelogsDue: [CheckpointTaken] = []
     /// Engines built under reloaded rules, waiting for the coordinator's decision; meanwhile
     /// nothing is consumed, so they stay exactly the state of the running ones.
     private var pendingRules: (config: LoadedConfig, engines: [TopicPartition: PartitionEngine])?
@@ -81,7 +87,7 @@ final class PartitionWorker {
         var worked = try handleCommands()
         worked += try consumeBatch()
         worked += output.serveDeliveries()
-        if worked == 0 && snapshotsDue.isEmpty && !handle.queue.hasQueued && !stopped {
+        if worked == 0 && snapshotsDue.isEmpty && changelogsDue.isEmpty && !handle.queue.hasQueued && !stopped {
             wakeups.wait(timeoutMilliseconds: Self.idleWaitMilliseconds)
             try handleCommands()
             try consumeBatch()
@@ -91,6 +97,7 @@ final class PartitionWorker {
         if let failure = output.deliveryFailure { throw failure }
         if pendingRules == nil {
             try advanceLivePartitions()
+            try writeChangelogSlice()
             try snapshotNextDue()
         }
         publishStatus(force: false)
@@ -169,6 +176,7 @@ final class PartitionWorker {
         for partition in partitions {
             if let task = tasks.removeValue(forKey: partition) {
                 task.beginRevoking()
+                try finishChangelog(of: task)
                 if task.needsSnapshot { try submitSnapshot(of: task, mayAllocate: true) }
             }
             writer.submit(.flush([partition], then: .released(partition)))
@@ -185,15 +193,18 @@ final class PartitionWorker {
                 snapshotsDue.removeFirst()
                 continue
             }
+            // The last cycle's records first: a cut starts once the one before is written.
+            if task.engine.isCuttingChangelog { return }
             if try submitSnapshot(of: task, mayAllocate: false) { snapshotsDue.removeFirst() }
             return
         }
     }
 
-    /// Writes `task`'s changes to its changelog and copies its state into a buffer for the
-    /// writer, to be published once Kafka has acknowledged everything this worker produced so
-    /// far (the changelog records included). Without a ready buffer it asks the writer for one
-    /// and returns false, unless `mayAllocate` (a final checkpoint, which cannot wait).
+    /// Copies `task`'s state into a buffer for the writer and cuts its changelog records; the
+    /// checkpoint goes to the writer once they are produced (at once without a changelog),
+    /// to be published once Kafka has acknowledged everything this worker produced by then.
+    /// Without a ready buffer it asks the writer for one and returns false, unless
+    /// `mayAllocate` (a final checkpoint, which cannot wait and writes its records at once).
     @discardableResult
     private func submitSnapshot(of task: PartitionTask, mayAllocate: Bool) throws -> Bool {
         let buffer: SnapshotBuffer
@@ -207,13 +218,42 @@ final class PartitionWorker {
         }
         let started = MonotonicClock.microseconds()
         var snapshot = SnapshotWriter(reusing: buffer.takeBytes())
-        try task.snapshot(into: &snapshot, out: output)
+        task.snapshot(into: &snapshot, out: output)
         buffer.bytes = snapshot.finish()
         observer?.snapshotTaken(task.partition.description, bytes: buffer.bytes.count, microseconds: MonotonicClock.microseconds() - started)
-        let publication = PendingCheckpoint.Publication(
-            partition: task.partition, nextOffset: task.nextOffset, publishAt: output.produced, acknowledged: watermark, takenAt: started)
-        writer.submit(.write(PendingCheckpoint(publication: publication, buffer: buffer, buffers: buffers)))
+        changelogsDue.append(CheckpointTaken(task: task, buffer: buffer, nextOffset: task.nextOffset, takenAt: started))
+        if mayAllocate || task.changelog == nil { try finishChangelog(of: task) }
         return true
+    }
+
+    /// Produces the next slice of the oldest cut's changelog records; its checkpoint goes to
+    /// the writer once they are all produced.
+    private func writeChangelogSlice() throws {
+        guard let taken = changelogsDue.first else { return }
+        let started = MonotonicClock.microseconds()
+        let before = output.counters.changelogRecords
+        let done = try taken.task.writeChangelog(maxRecords: Self.changelogRecordsPerStep, out: output)
+        observer?.changelogWritten(
+            taken.task.partition.description, records: output.counters.changelogRecords - before, microseconds: MonotonicClock.microseconds() - started)
+        if done {
+            changelogsDue.removeFirst()
+            submit(taken)
+        }
+    }
+
+    /// Produces what is left of `task`'s cut at once (it is leaving, or its rules change) and
+    /// hands its checkpoint to the writer.
+    private func finishChangelog(of task: PartitionTask) throws {
+        guard let index = changelogsDue.firstIndex(where: { $0.task === task }) else { return }
+        while try !task.writeChangelog(maxRecords: .max, out: output) {}
+        submit(changelogsDue.remove(at: index))
+    }
+
+    private func submit(_ taken: CheckpointTaken) {
+        let publication = PendingCheckpoint.Publication(
+            partition: taken.task.partition, nextOffset: taken.nextOffset, publishAt: output.produced, acknowledged: watermark,
+            takenAt: taken.takenAt)
+        writer.submit(.write(PendingCheckpoint(publication: publication, buffer: taken.buffer, buffers: buffers)))
     }
 
     // MARK: - Rules reload
@@ -224,6 +264,7 @@ final class PartitionWorker {
         for task in tasks.values.sorted(by: { CoordinatorStateMachine.order($0.partition, $1.partition) }) {
             // Checkpointed under the running rules first: a crash right after the swap must
             // replay the stretch before it under the rules (and config version) it ran with.
+            try finishChangelog(of: task)
             if task.needsSnapshot { try submitSnapshot(of: task, mayAllocate: true) }
             do {
                 engines[task.partition] = try PartitionEngine(rules: loaded.compiled, snapshot: task.engine.snapshot())
@@ -268,6 +309,15 @@ final class PartitionWorker {
         status.heartbeat = WallClock.milliseconds()
         handle.publish(status)
     }
+}
+
+/// A checkpoint copied on a processing thread, waiting for its changelog records.
+private struct CheckpointTaken {
+    let task: PartitionTask
+    let buffer: SnapshotBuffer
+    /// The offset the checkpoint's state reflects (the task has moved on since).
+    let nextOffset: Int64
+    let takenAt: Int
 }
 
 extension SnapshotBuffer {
