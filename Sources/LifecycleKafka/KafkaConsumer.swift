@@ -118,12 +118,7 @@ public final class KafkaConsumer {
                 KafkaConsumer.follow(handle, error, partitions)
             }
         }
-        var errorText = ErrorText()
-        guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errorText.storage, errorText.storage.count) else {
-            rd_kafka_conf_destroy(conf)
-            retained.release()
-            throw KafkaError(code: -1, message: "creating the Kafka consumer: \(errorText.text)")
-        }
+        let handle = try HandleContext.newHandle(RD_KAFKA_CONSUMER, conf: conf, context: retained, creating: "the Kafka consumer")
         rd_kafka_poll_set_consumer(handle)
         self.handle = handle
         self.queue = rd_kafka_queue_get_consumer(handle)
@@ -312,24 +307,32 @@ public final class KafkaConsumer {
             do {
                 let starts = try rebalance(.assigned(partitions))
                 var later: [TopicPartition: Int64] = [:]
+                var now: [TopicPartition: Int64] = [:]
                 for index in 0..<Int(list.pointee.cnt) {
                     let element = list.pointee.elems[index]
                     let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
                     guard let start = starts[partition] else { continue }
                     // Paused, it fetches nothing, so any concrete offset will do; a logical one
                     // would be looked up, which librdkafka 2.0 puts off while paused and then
-                    // retries only every 500 ms.
+                    // retries only every 500 ms (and a late answer would undo the seek).
                     list.pointee.elems[index].offset = start == Self.startLater ? 0 : start
-                    if start == Self.startLater { later[partition] = 0 }
+                    if start == Self.startLater { later[partition] = 0 } else { now[partition] = start }
                 }
-                // Paused in the same breath: the assignment and the pause are applied in order,
-                // before the partition's first fetch.
+                // Paused before the assignment: librdkafka starts fetching while it applies an
+                // assignment, so a pause that follows can come after a first fetch from the
+                // provisional offset, which is then outside the partition and stops it.
                 let paused = Self.partitionList(later)
                 defer { rd_kafka_topic_partition_list_destroy(paused) }
+                let pausedEarly = try pause(paused, names: names)
                 try cooperative ? Self.check(rd_kafka_incremental_assign(handle, list), while: "assigning \(names)")
                     : Self.check(rd_kafka_assign(handle, list), while: "assigning \(names)")
-                if !later.isEmpty {
-                    try Self.check(rd_kafka_pause_partitions(handle, paused), while: "pausing \(names) until their state is restored")
+                if !pausedEarly { _ = try pause(paused, names: names) }
+                // The application's pause outlives an assignment: one paused for a restore and
+                // revoked before it started would never fetch again.
+                if !now.isEmpty {
+                    let resumed = Self.partitionList(now)
+                    defer { rd_kafka_topic_partition_list_destroy(resumed) }
+                    try Self.check(rd_kafka_resume_partitions(handle, resumed), while: "resuming \(names)")
                 }
                 assignment.formUnion(partitions)
                 // Right after a cooperative revocation librdkafka assigns nothing, then rejoins.
@@ -356,6 +359,14 @@ public final class KafkaConsumer {
         }
         // What a cooperative rebalance kept was paused meanwhile (see `fetcherWakeUps`).
         if cooperative && !assignment.isEmpty { scheduleFetcherWakeUps() }
+    }
+
+    /// Pauses `list`'s partitions; false if librdkafka does not know some of them yet (they
+    /// are paused once assigned).
+    private func pause(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, names: String) throws(KafkaError) -> Bool {
+        guard list.pointee.cnt > 0 else { return true }
+        try Self.check(rd_kafka_pause_partitions(handle, list), while: "pausing \(names) until their state is restored")
+        return Self.elements(list).allSatisfy { $0.err == RD_KAFKA_RESP_ERR_NO_ERROR }
     }
 
     private func unassign(_ partitions: [TopicPartition], list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>, cooperative: Bool) {

@@ -83,6 +83,40 @@ struct MockClusterTests {
         #expect(Set(first.values).isDisjoint(with: second.values))
     }
 
+    @Test("a partition held back for a restore and revoked before it started fetches when assigned again with an offset")
+    func heldBackThenReassigned() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("held", partitions: 1)
+        try cluster.createTopic("other", partitions: 1)
+        #expect(try produce(20, to: "held", cluster: cluster) == 20)
+        nonisolated(unsafe) var assignments = 0
+        let consumer = try KafkaConsumer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "g-held", "session.timeout.ms": "6000"],
+            logger: Self.logger
+        ) { rebalance in
+            guard case .assigned(let partitions) = rebalance else { return [:] }
+            assignments += 1
+            // The first time its state is still to be restored; then it starts from the first offset.
+            return Dictionary(uniqueKeysWithValues: partitions.map { ($0, assignments == 1 ? KafkaConsumer.startLater : 0) })
+        }
+        var values = 0
+        func poll(for seconds: Double, until done: () -> Bool) throws {
+            let deadline = Date().addingTimeInterval(seconds)
+            while !done() && Date() < deadline { try consumer.poll(timeoutMilliseconds: 100) { _ in values += 1 } }
+        }
+        try consumer.subscribe(["held"])
+        try poll(for: 20) { assignments == 1 }
+        try #require(assignments == 1)
+        try poll(for: 1) { false }
+        #expect(values == 0, "held back: nothing fetched")
+        // Another subscription: the (eager) group takes everything back and assigns it anew.
+        try consumer.subscribe(["held", "other"])
+        try poll(for: 20) { values == 20 }
+        #expect(assignments == 2)
+        #expect(values == 20)
+        try consumer.close()
+    }
+
     @Test("a bad librdkafka property is reported by name")
     func badProperty() {
         #expect {
