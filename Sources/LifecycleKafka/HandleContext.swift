@@ -39,6 +39,21 @@ final class HandleContext {
         return retained
     }
 
+    /// Creates a client of `kind` from `conf`, which it then owns, with `retained` (this
+    /// context, installed) as its opaque pointer; on failure both are released, and the error
+    /// names `what` was being created.
+    static func newHandle(
+        _ kind: rd_kafka_type_t, conf: OpaquePointer, context retained: Unmanaged<HandleContext>, creating what: String
+    ) throws(KafkaError) -> OpaquePointer {
+        var errorText = ErrorText()
+        guard let handle = rd_kafka_new(kind, conf, &errorText.storage, errorText.storage.count) else {
+            rd_kafka_conf_destroy(conf)
+            retained.release()
+            throw KafkaError(code: -1, message: "creating \(what): \(errorText.text)")
+        }
+        return handle
+    }
+
     /// The errors reported since the last call (the callback runs on the owner's polling thread).
     func takeErrorsReported() -> Int {
         defer { errorsReported = 0 }

@@ -15,14 +15,9 @@ public final class KafkaAdmin {
         settings["allow.auto.create.topics"] = "false"
         let conf = try KafkaProperties.make(settings)
         let retained = HandleContext(logger: logger).install(on: conf)
-        var errorText = ErrorText()
         // Admin requests need a client of either kind; a consumer without a group joins none,
         // and unlike a producer it never asks for a topic to be created by looking it up.
-        guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errorText.storage, errorText.storage.count) else {
-            rd_kafka_conf_destroy(conf)
-            retained.release()
-            throw KafkaError(code: -1, message: "creating the Kafka admin client: \(errorText.text)")
-        }
+        let handle = try HandleContext.newHandle(RD_KAFKA_CONSUMER, conf: conf, context: retained, creating: "the Kafka admin client")
         self.handle = handle
         context = retained
         results = rd_kafka_queue_new(handle)

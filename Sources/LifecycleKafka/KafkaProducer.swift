@@ -49,12 +49,7 @@ public final class KafkaProducer {
                 error: report.err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(report.err, while: "delivering a message"),
                 partition: report.partition, offset: report.offset))
         }
-        var errorText = ErrorText()
-        guard let handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errorText.storage, errorText.storage.count) else {
-            rd_kafka_conf_destroy(conf)
-            retained.release()
-            throw KafkaError(code: -1, message: "creating the Kafka producer: \(errorText.text)")
-        }
+        let handle = try HandleContext.newHandle(RD_KAFKA_PRODUCER, conf: conf, context: retained, creating: "the Kafka producer")
         events = rd_kafka_queue_get_main(handle)
         wakeup = try QueueWakeup.forNewClient(queue: events, handle: handle, context: retained)
         self.handle = handle

@@ -29,12 +29,7 @@ public final class PartitionReader {
         settings["queued.min.messages"] = "10000000"
         let conf = try KafkaProperties.make(settings)
         let retained = HandleContext(logger: logger).install(on: conf)
-        var errorText = ErrorText()
-        guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errorText.storage, errorText.storage.count) else {
-            rd_kafka_conf_destroy(conf)
-            retained.release()
-            throw KafkaError(code: -1, message: "creating a partition reader: \(errorText.text)")
-        }
+        let handle = try HandleContext.newHandle(RD_KAFKA_CONSUMER, conf: conf, context: retained, creating: "a partition reader")
         rd_kafka_poll_set_consumer(handle)
         self.handle = handle
         queue = rd_kafka_queue_get_consumer(handle)

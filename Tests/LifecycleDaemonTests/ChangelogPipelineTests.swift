@@ -35,14 +35,20 @@ struct ChangelogPipelineTests {
         return answer.withLock { $0 ?? nil }
     }
 
+    /// A mock cluster whose one-partition input topic holds `month`.
+    static func clusterWithMonth() throws -> MockCluster {
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 1)
+        for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
+        try StreamFixtures.produce(month, cluster: cluster)
+        return cluster
+    }
+
     static func counters(_ report: UserReport?) -> [String] { report?.counters.map { "\($0.name)=\($0.value)" } ?? [] }
 
     @Test("a partition whose input retention dropped old events restores its 30-day counters from the changelog; rebuilding from the topic cannot")
     func retentionDroppedInput() throws {
-        let cluster = try MockCluster()
-        try cluster.createTopic("user-events", partitions: 1)
-        for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
-        try StreamFixtures.produce(Self.month, cluster: cluster)
+        let cluster = try Self.clusterWithMonth()
         let first = try PipelineTests.config(cluster: cluster, group: "retained", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 1)
         let before = try Self.run(first, until: Self.month.count, user: "x")
         #expect(Self.counters(before).contains("revenue_30d=250.0"), "\(Self.counters(before))")
@@ -70,10 +76,7 @@ struct ChangelogPipelineTests {
 
     @Test("a changelog written under rules of another shape stops the restore, naming the partition, the changelog and what to do")
     func changelogOfOtherRules() throws {
-        let cluster = try MockCluster()
-        try cluster.createTopic("user-events", partitions: 1)
-        for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
-        try StreamFixtures.produce(Self.month, cluster: cluster)
+        let cluster = try Self.clusterWithMonth()
         let first = try PipelineTests.config(cluster: cluster, group: "reshaped", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 1)
         #expect(try PipelineTests.run(first, until: Self.month.count).eventsConsumed == Self.month.count)
 
@@ -97,10 +100,7 @@ struct ChangelogPipelineTests {
 
     @Test("a checkpoint whose offset retention deleted, with a newer changelog: the partition fetches nothing until restored and goes on from the changelog's offset")
     func staleCheckpointNewerChangelog() throws {
-        let cluster = try MockCluster()
-        try cluster.createTopic("user-events", partitions: 1)
-        for name in PipelineTests.triggerNames { try cluster.createTopic("lifecycled.\(name)", partitions: 1) }
-        try StreamFixtures.produce(Self.month, cluster: cluster)
+        let cluster = try Self.clusterWithMonth()
         let old = PipelineTests.temporaryDirectory()
         let config = try PipelineTests.config(cluster: cluster, group: "stale", stateDirectory: old, partitions: 1)
         #expect(try PipelineTests.run(config, until: Self.month.count).eventsConsumed == Self.month.count)

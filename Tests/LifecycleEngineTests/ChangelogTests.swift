@@ -55,9 +55,7 @@ struct ChangelogTests {
     func restoreMidStream(cut: Int) throws {
         let rules = try Fixture.playbook()
         let events = DeterminismTests.stream(seed: 33, users: 60, count: 3_000)
-        var whole = Harness(rules)
-        for event in events { whole.engine.ingest(event, into: &whole.output) }
-        whole.advance(to: F.t0 + 200 * F.day)
+        let whole = Harness.straightThrough(events, rules: rules, until: F.t0 + 200 * F.day)
 
         // The first owner: commit cycles every 250 events, the last one at the cut.
         var first = Harness(rules)

@@ -9,9 +9,7 @@ struct SnapshotTests {
     func restoreMidStream(cut: Int) throws {
         let rules = try Fixture.playbook()
         let events = DeterminismTests.stream(seed: 21, users: 50, count: 3_000)
-        var whole = Harness(rules)
-        for event in events { whole.engine.ingest(event, into: &whole.output) }
-        whole.advance(to: F.t0 + 200 * F.day)
+        let whole = Harness.straightThrough(events, rules: rules, until: F.t0 + 200 * F.day)
 
         var first = Harness(rules)
         for event in events[..<cut] { first.engine.ingest(event, into: &first.output) }

@@ -77,6 +77,15 @@ struct Harness {
 
     init(_ rules: CompiledRules) { engine = PartitionEngine(rules: rules) }
 
+    /// One engine that saw every event, then stream time moved to `time`: what a partition
+    /// that never stopped or moved does, for comparison.
+    static func straightThrough(_ events: [EventRecord], rules: CompiledRules, until time: Int64) -> Harness {
+        var whole = Harness(rules)
+        for event in events { whole.engine.ingest(event, into: &whole.output) }
+        whole.advance(to: time)
+        return whole
+    }
+
     @discardableResult
     mutating func send(_ user: String, _ event: String, at time: Int64, _ properties: [String: EventRecord.Property] = [:]) -> IngestOutcome {
         engine.ingest(EventRecord(userID: user, name: event, time: time, properties: properties), into: &output)
