@@ -26,6 +26,22 @@ struct CheckpointStoreTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: store.directory).allSatisfy { !$0.contains(".tmp") })
     }
 
+    @Test("a second instance on the same state directory is refused, naming the directory and the process that holds it; free again once released")
+    func stateDirectoryLock() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-lock-\(UUID().uuidString)").path
+        let held = try CheckpointStore(directory: directory).prepare()
+        #expect {
+            try CheckpointStore(directory: directory).prepare()
+        } throws: { error in
+            let text = "\(error)"
+            return text.hasPrefix(directory) && text.contains("in use by another lifecycled (process \(getpid()))")
+                && text.contains("state.directory")
+        }
+        held.release()
+        let again = try CheckpointStore(directory: directory).prepare()
+        again.release()
+    }
+
     @Test("a damaged file is refused with its path and what to do", arguments: [
         "flip", "truncate", "foreign", "empty",
     ])

@@ -75,8 +75,10 @@ public struct CheckpointStore: Sendable {
         "\(directory)/\(topic).\(partition).checkpoint"
     }
 
-    /// Creates the state directory (and its parents) if needed; errors say which and why.
-    public func prepare() throws(CheckpointError) {
+    /// Creates the state directory (and its parents) if needed and locks it for this process
+    /// (held while the returned lock is); errors say which and why.
+    @discardableResult
+    public func prepare() throws(CheckpointError) -> StateDirectoryLock {
         var path = directory.hasPrefix("/") ? "" : "."
         for component in directory.split(separator: "/") {
             path += "/" + component
@@ -87,7 +89,10 @@ public struct CheckpointStore: Sendable {
         guard access(directory, W_OK) == 0 else {
             throw CheckpointError(path: directory, reason: "the state directory is not writable: \(Self.systemError())")
         }
+        let lock = try StateDirectoryLock(directory: directory)
+        // Only once locked: another instance's temporary files are not stale.
         removeStaleTemporaries()
+        return lock
     }
 
     /// Temporary files a crash left half-written (never published, never read).
@@ -259,5 +264,5 @@ public struct CheckpointStore: Sendable {
         }
     }
 
-    private static func systemError() -> String { String(cString: strerror(errno)) }
+    static func systemError() -> String { String(cString: strerror(errno)) }
 }

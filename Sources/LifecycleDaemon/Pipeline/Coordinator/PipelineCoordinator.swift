@@ -33,6 +33,8 @@ public final class PipelineCoordinator {
     private var config: LoadedConfig
     private let logger: Logger
     private let store: CheckpointStore
+    /// Held from start to stop: no other instance writes this state directory meanwhile.
+    private let stateLock: StateDirectoryLock
     private var consumer: KafkaConsumer!
     private var workers: [WorkerHandle] = []
     private let writer: CheckpointWriter
@@ -80,7 +82,7 @@ public final class PipelineCoordinator {
             },
             stages: rules.stageNames)
         store = CheckpointStore(directory: config.settings.state.directory)
-        try store.prepare()
+        stateLock = try store.prepare()
         inbox = try Mailbox()
         let threads = config.settings.processing.threads ?? AvailableCores.count()
         machine = CoordinatorStateMachine(
@@ -473,6 +475,7 @@ public final class PipelineCoordinator {
         for worker in workers { worker.mailbox.post(.stop) }
         for worker in workers { worker.join() }
         writer.stop()
+        stateLock.release()
     }
 
     private static func monotonicMilliseconds() -> Int64 { Int64(MonotonicClock.microseconds() / 1000) }
