@@ -87,6 +87,33 @@ struct PipelineTests {
         return messages
     }
 
+    @Test("a message with a 1 MB key is dead-lettered with its key cut, and says so; a dead letter Kafka refuses is counted, never fatal")
+    func hugeDeadLetters() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 1)
+        try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 1)
+        try cluster.createTopic("lifecycled.dlq", partitions: 1)
+        let producer = try KafkaProducer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "message.max.bytes": "4000000"], logger: Self.logger) { _ in }
+        let hugeKey = [UInt8](repeating: UInt8(ascii: "k"), count: 1_000_000)
+        try producer.produce(topic: "user-events", key: hugeKey, value: Array("not json".utf8), ticket: 0)
+        // Not too large for the rules (their limit is raised below), but too large for Kafka.
+        try producer.produce(topic: "user-events", key: Array("big".utf8), value: Array(repeating: UInt8(ascii: "x"), count: 1_500_000), ticket: 1)
+        try producer.flush(timeoutMilliseconds: 10_000)
+        try StreamFixtures.produce(Self.sample, cluster: cluster)
+        let config = try Self.config(cluster: cluster, group: "huge", stateDirectory: Self.temporaryDirectory(), partitions: 1) {
+            $0.replacingOccurrences(of: "max_event_bytes: 65536", with: "max_event_bytes: 2000000")
+        }
+        let result = try Self.run(config, until: Self.sample.count + 2)
+        #expect(result.eventsConsumed == Self.sample.count + 2)
+        #expect(result.eventsRejected == ["not_json": 2])
+        #expect(result.deadLettersFailed == 1)
+        #expect(result.triggersProduced > 0, "the partition went on after both")
+        let letters = try Self.read(["lifecycled.dlq"], expecting: 1, cluster: cluster, header: PipelineCoordinator.deadLetterReasonHeader)
+        #expect(letters.map(\.key) == [String(repeating: "k", count: 1024)])
+        #expect(letters.map(\.header) == ["not_json; key of 1000000 bytes, first 1024 kept"])
+    }
+
     @Test("events in, triggers out on their topics, bad input to the dead-letter topic, all counted in the metrics; a restart re-sends nothing")
     func endToEnd() throws {
         let cluster = try MockCluster()

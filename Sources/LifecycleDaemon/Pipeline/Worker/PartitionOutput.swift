@@ -101,16 +101,33 @@ final class PartitionOutput {
         output.removeAll()
     }
 
+    /// Dead letters keep at most this much of a message's key: a key near Kafka's size limit
+    /// must not make the dead letter too large to send.
+    static let deadLetterKeyBytes = 1024
+
     /// Sends a message the pipeline could not use to the dead-letter topic, with the reason
-    /// in a header. An oversized message is cut to the size limit, so the dead letter fits.
+    /// in a header. An oversized value or key is cut (the header says so), so the dead letter
+    /// fits; one that Kafka refuses all the same is counted and logged, never fatal.
     func deadLetter(_ message: KafkaMessage, reason: String) throws {
         counters.eventsRejected[reason, default: 0] += 1
         let limit = maxEventBytes
         let value = message.value.count > limit ? UnsafeRawBufferPointer(rebasing: message.value[0..<limit]) : message.value
-        let header = message.value.count > limit ? "\(reason); \(message.value.count) bytes, first \(limit) kept" : reason
+        let keyLimit = Self.deadLetterKeyBytes
+        let key = message.key.count > keyLimit ? UnsafeRawBufferPointer(rebasing: message.key[0..<keyLimit]) : message.key
+        var header = reason
+        if message.value.count > limit { header += "; \(message.value.count) bytes, first \(limit) kept" }
+        if message.key.count > keyLimit { header += "; key of \(message.key.count) bytes, first \(keyLimit) kept" }
         try makeRoom()
         let ticket = deliveries.register(.deadLetter)
-        try producer.produce(topic: deadLetterTopic, key: message.key, value: value, header: (Self.deadLetterReasonHeader, header), ticket: ticket)
+        do {
+            try producer.produce(topic: deadLetterTopic, key: key, value: value, header: (Self.deadLetterReasonHeader, header), ticket: ticket)
+        } catch {
+            // Refused before it left (too large for the producer, say): settled here as its
+            // delivery report would have been.
+            _ = deliveries.complete(ticket, failed: true, now: MonotonicClock.microseconds())
+            counters.kafkaErrors += 1
+            deadLetterLost(error)
+        }
     }
 
     /// Writes a changelog record (a nil value is a tombstone) to the partition of changelog
@@ -169,10 +186,14 @@ final class PartitionOutput {
         case .changelogAcknowledged(let topic):
             changelogEnds[topic][delivery.partition] = max(changelogEnds[topic][delivery.partition] ?? 0, delivery.offset + 1)
         case .deadLetterLost:
-            counters.deadLettersFailed += 1
-            logger.error("dead letter not delivered: \(error.map(String.init(describing:)) ?? "")")
+            deadLetterLost(error)
         case .lost:
             if deliveryFailure == nil { deliveryFailure = error }
         }
+    }
+
+    private func deadLetterLost(_ error: KafkaError?) {
+        counters.deadLettersFailed += 1
+        logger.error("dead letter not delivered: \(error.map(String.init(describing:)) ?? "")")
     }
 }
