@@ -54,6 +54,9 @@ final class HandleContext {
         return handle
     }
 
+    /// Counts an error librdkafka did not report as one (see its callers).
+    func noteError() { errorsReported += 1 }
+
     /// The errors reported since the last call (the callback runs on the owner's polling thread).
     func takeErrorsReported() -> Int {
         defer { errorsReported = 0 }

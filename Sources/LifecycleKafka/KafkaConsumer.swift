@@ -109,6 +109,13 @@ public final class KafkaConsumer {
         let conf = try KafkaProperties.make(settings)
         let box = HandleContext(logger: logger)
         let retained = box.install(on: conf)
+        // Offsets are committed without waiting: a refusal comes back here, on the polling
+        // thread, and is counted like any Kafka error (librdkafka only logs COMMITFAIL).
+        rd_kafka_conf_set_offset_commit_cb(conf) { handle, error, offsets, _ in
+            guard error != RD_KAFKA_RESP_ERR_NO_ERROR, error != RD_KAFKA_RESP_ERR__NO_OFFSET, let context = HandleContext.from(handle) else { return }
+            context.noteError()
+            context.logger.warning("kafka: offsets not committed: \(KafkaError(error, while: "committing offsets"))")
+        }
         rd_kafka_conf_set_rebalance_cb(conf) { handle, error, partitions, _ in
             guard let handle, let partitions, let context = HandleContext.from(handle) else { return }
             if let onRebalance = context.onRebalance {
@@ -352,7 +359,14 @@ public final class KafkaConsumer {
             }
             unassign(partitions, list: list, cooperative: cooperative)
             rejoin = cooperative ? .revoked : .none
-            logger.info("kafka: revoked \(names)\(lost ? " (lost: the group moved on without this member)" : "")")
+            if lost {
+                // A session timeout or a fenced member: librdkafka logs it (SESSTMOUT, ...) but
+                // reports no error, and the partitions may be someone else's already.
+                context.takeUnretainedValue().noteError()
+                logger.warning("kafka: lost \(names): the group moved on without this member (session timed out or member fenced)")
+            } else {
+                logger.info("kafka: revoked \(names)")
+            }
         default:
             logger.error("kafka: rebalance failed: \(KafkaError(error, while: "rebalancing"))")
             unassign(Array(assignment), list: list, cooperative: false)

@@ -39,6 +39,13 @@ public final class MockCluster {
         guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: "setting mock broker \(id) \(up ? "up" : "down")") }
     }
 
+    /// Makes the next `errorCodes.count` requests of Kafka API `apiKey` (8 OffsetCommit, 12
+    /// Heartbeat, ...) fail with these Kafka error codes, one each, to test how clients take them.
+    public func failNextRequests(apiKey: Int16, with errorCodes: [Int32]) {
+        let errors = errorCodes.map { rd_kafka_resp_err_t(rawValue: $0) }
+        rd_kafka_mock_push_request_errors_array(cluster, apiKey, errors.count, errors)
+    }
+
     /// Creates a topic; one that exists already is left as it is. (The mock also creates a
     /// topic, with 4 partitions, when a client asks for its metadata.)
     public func createTopic(_ name: String, partitions: Int32) throws(KafkaError) {

@@ -117,6 +117,46 @@ struct MockClusterTests {
         try consumer.close()
     }
 
+    @Test("a refused offset commit and a lost assignment count as Kafka errors (librdkafka only logs them)")
+    func uncountedErrors() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("events", partitions: 1)
+        #expect(try produce(10, to: "events", cluster: cluster) == 10)
+        nonisolated(unsafe) var revoked = 0
+        let consumer = try KafkaConsumer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "g-errors", "session.timeout.ms": "6000"],
+            logger: Self.logger
+        ) { rebalance in
+            if case .revoked = rebalance { revoked += 1 }
+            return [:]
+        }
+        try consumer.subscribe(["events"])
+        var next: [TopicPartition: Int64] = [:]
+        var errors = 0
+        func poll(for seconds: Double, until done: () -> Bool) throws {
+            let deadline = Date().addingTimeInterval(seconds)
+            while !done() && Date() < deadline {
+                try consumer.poll(timeoutMilliseconds: 100) { next[TopicPartition(topic: $0.topic, partition: $0.partition)] = $0.offset + 1 }
+                errors += consumer.takeErrorsReported()
+            }
+        }
+        try poll(for: 20) { next.values.reduce(0, +) == 10 }
+        try #require(next.values.reduce(0, +) == 10)
+        errors = 0
+
+        cluster.failNextRequests(apiKey: 8, with: [28])  // OffsetCommit: INVALID_COMMIT_OFFSET_SIZE
+        try consumer.commit(next, wait: false)
+        try poll(for: 10) { errors > 0 }
+        #expect(errors == 1, "the refused commit")
+
+        errors = 0
+        cluster.failNextRequests(apiKey: 12, with: [25])  // Heartbeat: UNKNOWN_MEMBER_ID, the member was fenced
+        try poll(for: 15) { revoked > 0 }
+        #expect(revoked == 1)
+        #expect(errors == 1, "the lost assignment")
+        try consumer.close()
+    }
+
     @Test("a bad librdkafka property is reported by name")
     func badProperty() {
         #expect {
