@@ -29,6 +29,14 @@ public final class KafkaAdmin {
         context.release()
     }
 
+    /// The cluster's id (from its metadata), or nil if no broker answered in time or the
+    /// brokers are too old to have one.
+    public func clusterID(timeoutMilliseconds: Int32) -> String? {
+        guard let id = rd_kafka_clusterid(handle, timeoutMilliseconds) else { return nil }
+        defer { rd_kafka_mem_free(handle, id) }
+        return String(cString: id)
+    }
+
     /// The topic's partition count, or nil if the cluster does not have it.
     public func partitionCount(of topic: String, timeoutMilliseconds: Int32) throws(KafkaError) -> Int? {
         guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else {

@@ -66,6 +66,35 @@ struct CheckpointStoreTests {
         }
     }
 
+    @Test("a checkpoint under another partition's name, or taken on another Kafka cluster, is refused with the file and what to do")
+    func foreignCheckpoints() throws {
+        var store = try store()
+        store.clusterID = "cluster-a"
+        try store.write(checkpoint, topic: "events", partition: 3)
+        #expect(try store.readHeader(topic: "events", partition: 3)?.clusterID == "cluster-a")
+        let copied = store.path(topic: "events", partition: 4)
+        try FileManager.default.copyItem(atPath: store.path(topic: "events", partition: 3), toPath: copied)
+        for read in [{ _ = try store.read(topic: "events", partition: 4) }, { _ = try store.readHeader(topic: "events", partition: 4) }] {
+            #expect {
+                try read()
+            } throws: { error in
+                "\(error)".hasPrefix(copied) && "\(error)".contains("holds the state of events[3], not of events[4]")
+                    && "\(error)".contains("renamed or copied")
+            }
+        }
+
+        var elsewhere = CheckpointStore(directory: store.directory, clusterID: "cluster-b")
+        #expect {
+            try elsewhere.read(topic: "events", partition: 3)
+        } throws: { error in
+            "\(error)".contains("taken on Kafka cluster cluster-a, but the brokers now are cluster cluster-b")
+                && "\(error)".contains("point state.directory at an empty one")
+        }
+        // Where the cluster's id is unknown, nothing is checked against it.
+        elsewhere.clusterID = nil
+        #expect(try elsewhere.read(topic: "events", partition: 3) == checkpoint)
+    }
+
     @Test("an unusable state directory is reported by name")
     func badDirectory() {
         let store = CheckpointStore(directory: "/proc/no-such-place/state")

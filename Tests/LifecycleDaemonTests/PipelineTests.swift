@@ -185,6 +185,34 @@ struct PipelineTests {
         #expect(firstBoard.current.triggers.contains { $0.totals.fired > 0 })
     }
 
+    @Test("a state directory from another Kafka cluster (a recreated one with the same topic) is refused, naming the checkpoint and the clusters")
+    func checkpointOfAnotherCluster() throws {
+        let first = try MockCluster()
+        try first.createTopic("user-events", partitions: 1)
+        try StreamFixtures.createOutputTopics(cluster: first, partitions: 1)
+        try StreamFixtures.produce(Array(Self.sample.prefix(10)), cluster: first)
+        let state = Self.temporaryDirectory()
+        #expect(try Self.run(Self.config(cluster: first, group: "moved", stateDirectory: state, partitions: 1), until: 10).eventsConsumed == 10)
+
+        // Another cluster, the same names: the checkpoint's offset would point into unrelated events.
+        let second = try MockCluster()
+        try second.createTopic("user-events", partitions: 1)
+        try StreamFixtures.createOutputTopics(cluster: second, partitions: 1)
+        try StreamFixtures.produce(Array(Self.sample.prefix(20)), cluster: second)
+        let pipeline = try PipelineCoordinator(
+            config: Self.config(cluster: second, group: "moved", stateDirectory: state, partitions: 1), logger: Self.logger, wallClock: { 0 })
+        let deadline = Date().addingTimeInterval(30)
+        var failure: Error?
+        while failure == nil && Date() < deadline {
+            do { try pipeline.step() } catch { failure = error }
+        }
+        let text = "\(try #require(failure))"
+        #expect(text.hasPrefix("\(state)/user-events.0.checkpoint: taken on Kafka cluster mockCluster"), "\(text)")
+        #expect(text.contains("but the brokers now are cluster mockCluster"))
+        #expect(pipeline.counters.eventsConsumed == 0)
+        withExtendedLifetime(first) {}  // a mock cluster's id comes from its address: two at once differ
+    }
+
     @Test("a checkpoint's offset the topic does not have stops the pipeline, naming the partition, the offset and what to do")
     func checkpointOffsetOutsideTopic() throws {
         let cluster = try MockCluster()

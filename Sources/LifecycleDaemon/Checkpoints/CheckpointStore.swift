@@ -19,11 +19,16 @@ public struct Checkpoint: Sendable, Equatable {
     }
 }
 
-/// What a checkpoint's first bytes say: where its partition resumes.
+/// What a checkpoint's first bytes say: where its partition resumes, and whose state it is.
 public struct CheckpointHeader: Sendable, Equatable {
     public var nextOffset: Int64
     public var changelogPosition: Int64?
     public var configVersion: String
+    /// The partition it was taken of and the Kafka cluster's id then (nil: a file from
+    /// before format 3, or a cluster whose id was unknown).
+    public var topic: String?
+    public var partition: Int32?
+    public var clusterID: String?
 }
 
 /// A checkpoint that cannot be written or used. The daemon stops rather than silently
@@ -58,16 +63,22 @@ public struct CheckpointError: Error, Sendable, CustomStringConvertible {
 /// are separate calls because the daemon publishes a checkpoint only once Kafka has
 /// acknowledged the triggers its events caused (`CheckpointWriter`).
 ///
-/// File layout (little-endian): magic `LCYCCKPT`, format version, next offset, config
-/// version, engine snapshot, and a CRC-32 of everything before it.
+/// File layout (little-endian): magic `LCYCCKPT`, format version, next offset, changelog
+/// position, config version, topic, partition, cluster id, engine snapshot, and a CRC-32 of
+/// everything before it.
 public struct CheckpointStore: Sendable {
     public let directory: String
+    /// The Kafka cluster's id (nil: unknown). Checkpoints record it; one taken on another
+    /// cluster is refused, since its offsets mean nothing here.
+    public var clusterID: String?
     static let magic: UInt64 = 0x5450_4b43_4359_434c
-    /// 2 added the changelog position; format 1 files are still read (position unknown).
-    static let formatVersion: UInt32 = 2
+    /// 2 added the changelog position, 3 the topic, partition and cluster id; older files
+    /// are still read (what they lack is unknown, and not checked).
+    static let formatVersion: UInt32 = 3
 
-    public init(directory: String) {
+    public init(directory: String, clusterID: String? = nil) {
         self.directory = directory
+        self.clusterID = clusterID
     }
 
     /// `<topic>.<partition>.checkpoint`; topic names cannot contain `/` in Kafka.
@@ -110,7 +121,8 @@ public struct CheckpointStore: Sendable {
     public func write(_ checkpoint: Checkpoint, topic: String, partition: Int32) throws(CheckpointError) {
         var writer = SnapshotWriter()
         let header = CheckpointHeader(
-            nextOffset: checkpoint.nextOffset, changelogPosition: checkpoint.changelogPosition, configVersion: checkpoint.configVersion)
+            nextOffset: checkpoint.nextOffset, changelogPosition: checkpoint.changelogPosition, configVersion: checkpoint.configVersion,
+            topic: topic, partition: partition, clusterID: clusterID)
         Self.encode(header, into: &writer) {
             $0.write(bytes: checkpoint.engineSnapshot)
         }
@@ -126,6 +138,9 @@ public struct CheckpointStore: Sendable {
         writer.write(header.nextOffset)
         writer.write(header.changelogPosition ?? -1)
         writer.write(header.configVersion)
+        writer.write(header.topic ?? "")
+        writer.write(header.partition ?? -1)
+        writer.write(header.clusterID ?? "")
         let length = writer.reserveLength()
         snapshot(&writer)
         writer.patchLength(at: length)
@@ -187,15 +202,41 @@ public struct CheckpointStore: Sendable {
     /// an assigned partition starts, known before its state is read in the background.
     public func readHeader(topic: String, partition: Int32) throws(CheckpointError) -> CheckpointHeader? {
         // Magic, format, offsets and a config version of up to 4 KiB.
-        guard let (target, bytes) = try contents(topic: topic, partition: partition, upTo: 32 + 4096) else { return nil }
+        // Magic, format, offsets, then four strings of up to 4 KiB each (config version, topic,
+        // cluster id) and a partition.
+        guard let (target, bytes) = try contents(topic: topic, partition: partition, upTo: 40 + 3 * 4096) else { return nil }
         var reader = SnapshotReader(bytes)
-        return try Self.decodeHeader(&reader, path: target)
+        let header = try Self.decodeHeader(&reader, path: target)
+        try verify(header, topic: topic, partition: partition, path: target)
+        return header
+    }
+
+    /// Refuses a checkpoint of another partition (a file renamed or copied by hand) or taken
+    /// on another Kafka cluster (a copied state directory, a cluster recreated with the same
+    /// topic names): resuming from its offset would skip or repeat unrelated events.
+    private func verify(_ header: CheckpointHeader, topic: String, partition: Int32, path: String) throws(CheckpointError) {
+        if let taken = header.topic, taken != topic || header.partition != partition {
+            throw CheckpointError(
+                path: path, reason: "holds the state of \(taken)[\(header.partition ?? -1)], not of \(topic)[\(partition)]",
+                advice: "A checkpoint file was renamed or copied by hand. Put it back under its own name, or move it out of "
+                    + "the state directory and restart (the partition's state then comes from its changelog or the topic)")
+        }
+        if let taken = header.clusterID, let current = clusterID, taken != current {
+            throw CheckpointError(
+                path: path, reason: "taken on Kafka cluster \(taken), but the brokers now are cluster \(current)",
+                advice: "Its offsets belong to another cluster's topic (a state directory copied from another cluster, or a "
+                    + "cluster recreated with the same topic names) and cannot be resumed here. Move the checkpoint files out "
+                    + "of the state directory (or point state.directory at an empty one) and restart: the state then comes "
+                    + "from this cluster's changelog, or from the topic")
+        }
     }
 
     /// The partition's checkpoint, nil if there is none; a damaged or foreign file throws.
     public func read(topic: String, partition: Int32) throws(CheckpointError) -> Checkpoint? {
         guard let (target, bytes) = try contents(topic: topic, partition: partition) else { return nil }
-        return try Self.decode(bytes, path: target)
+        let (header, checkpoint) = try Self.decode(bytes, path: target)
+        try verify(header, topic: topic, partition: partition, path: target)
+        return checkpoint
     }
 
     /// The first `limit` bytes of the partition's checkpoint file (nil if there is none), and its path.
@@ -219,7 +260,7 @@ public struct CheckpointStore: Sendable {
         return (target, bytes)
     }
 
-    static func decode(_ bytes: [UInt8], path: String) throws(CheckpointError) -> Checkpoint {
+    static func decode(_ bytes: [UInt8], path: String) throws(CheckpointError) -> (CheckpointHeader, Checkpoint) {
         func fail(_ reason: String) -> CheckpointError { .unusable(path, reason) }
         guard bytes.count >= 16 else { throw fail("too short to be a checkpoint (\(bytes.count) bytes)") }
         let stored = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self)) }
@@ -232,7 +273,7 @@ public struct CheckpointStore: Sendable {
                 nextOffset: header.nextOffset, changelogPosition: header.changelogPosition, configVersion: header.configVersion,
                 engineSnapshot: try reader.readArray(UInt8.self, "engine snapshot"))
             guard reader.isAtEnd else { throw fail("damaged: unexpected bytes after the engine snapshot") }
-            return checkpoint
+            return (header, checkpoint)
         } catch let error as CheckpointError {
             throw error
         } catch {
@@ -240,7 +281,8 @@ public struct CheckpointStore: Sendable {
         }
     }
 
-    /// Reads magic, format version, next offset and config version. `checksumMatches`: false
+    /// Reads magic, format version, next offset, changelog position, config version and (from
+    /// format 3) topic, partition and cluster id. `checksumMatches`: false
     /// when the whole file was read and its checksum is wrong (checked after the magic).
     private static func decodeHeader(
         _ reader: inout SnapshotReader, path: String, checksumMatches: Bool = true
@@ -250,13 +292,21 @@ public struct CheckpointStore: Sendable {
             guard try reader.read(UInt64.self, "header") == magic else { throw fail("not a lifecycled checkpoint") }
             guard checksumMatches else { throw fail("damaged: its checksum does not match its contents") }
             let version = try reader.read(UInt32.self, "format version")
-            guard version == 1 || version == formatVersion else {
-                throw fail("written in checkpoint format \(version); this build reads formats 1 and \(formatVersion)")
+            guard (1...formatVersion).contains(version) else {
+                throw fail("written in checkpoint format \(version); this build reads formats 1 to \(formatVersion)")
             }
             let nextOffset = try reader.read(Int64.self, "next offset")
             let position = version >= 2 ? try reader.read(Int64.self, "changelog position") : -1
-            return CheckpointHeader(
+            var header = CheckpointHeader(
                 nextOffset: nextOffset, changelogPosition: position >= 0 ? position : nil, configVersion: try reader.readString("config version"))
+            if version >= 3 {
+                let topic = try reader.readString("topic")
+                let partition = try reader.read(Int32.self, "partition")
+                let cluster = try reader.readString("cluster id")
+                if !topic.isEmpty && partition >= 0 { (header.topic, header.partition) = (topic, partition) }
+                if !cluster.isEmpty { header.clusterID = cluster }
+            }
+            return header
         } catch let error as CheckpointError {
             throw error
         } catch {

@@ -92,7 +92,8 @@ final class PartitionRestorer: Sendable {
             throw CheckpointError(path: path, reason: "disappeared while the partition was being restored")
         }
         guard let changelog else {
-            return PartitionTask(partition: partition, engine: engine, nextOffset: nextOffset, changelog: nil, changelogPosition: nil)
+            return PartitionTask(
+                partition: partition, engine: engine, nextOffset: nextOffset, changelog: nil, changelogPosition: nil, clusterID: store.clusterID)
         }
         let source = TopicPartition(topic: changelog.topic, partition: partition.partition)
         let (low, high) = try reader.use { try $0.watermarks(source, timeoutMilliseconds: 10_000) }
@@ -129,7 +130,9 @@ final class PartitionRestorer: Sendable {
         progress.withLock { $0[partition]?.records = read; $0[partition]?.users = users }
         engine.trackChanges()
         cycle.markChanged(in: &engine)
-        return PartitionTask(partition: partition, engine: engine, nextOffset: nextOffset, changelog: changelog.index, changelogPosition: high)
+        return PartitionTask(
+            partition: partition, engine: engine, nextOffset: nextOffset, changelog: changelog.index, changelogPosition: high,
+            clusterID: store.clusterID)
     }
 
     /// "N of M records, U users, R users/s, about S s left".

@@ -81,8 +81,10 @@ public final class PipelineCoordinator {
                 (rules.hasHoldout(trigger) ? Arm.allCases : [.treatment]).map { TriggerArm(rules.triggerNames[trigger], $0) }
             },
             stages: rules.stageNames)
-        store = CheckpointStore(directory: config.settings.state.directory)
+        var store = CheckpointStore(directory: config.settings.state.directory)
         stateLock = try store.prepare()
+        store.clusterID = Self.clusterID(config.settings.kafka, logger: logger)
+        self.store = store
         inbox = try Mailbox()
         let threads = config.settings.processing.threads ?? AvailableCores.count()
         machine = CoordinatorStateMachine(
@@ -476,6 +478,16 @@ public final class PipelineCoordinator {
         for worker in workers { worker.join() }
         writer.stop()
         stateLock.release()
+    }
+
+    /// The Kafka cluster's id, which checkpoints record so that one taken on another cluster
+    /// is refused; nil (and not checked) if no broker answers within a few seconds.
+    private static func clusterID(_ kafka: DaemonSettings.Kafka, logger: Logger) -> String? {
+        var properties = kafka.properties
+        properties["bootstrap.servers"] = kafka.brokers
+        let id = (try? KafkaAdmin(properties: properties, logger: logger))?.clusterID(timeoutMilliseconds: 5_000)
+        if id == nil { logger.warning("the Kafka cluster's id is unknown (no broker answered in 5 s): checkpoints are not checked against it") }
+        return id
     }
 
     private static func monotonicMilliseconds() -> Int64 { Int64(MonotonicClock.microseconds() / 1000) }

@@ -42,8 +42,15 @@ final class PartitionTask: @unchecked Sendable {
         var timersDue: Int
     }
 
-    init(partition: TopicPartition, engine: PartitionEngine, nextOffset: Int64, changelog: Int?, changelogPosition: Int64?) {
+    /// The Kafka cluster's id, recorded in its checkpoints (nil: unknown).
+    private let clusterID: String?
+
+    init(
+        partition: TopicPartition, engine: PartitionEngine, nextOffset: Int64, changelog: Int?, changelogPosition: Int64?,
+        clusterID: String?
+    ) {
         self.partition = partition
+        self.clusterID = clusterID
         self.engine = engine
         self.nextOffset = nextOffset
         self.changelog = changelog
@@ -109,7 +116,9 @@ final class PartitionTask: @unchecked Sendable {
             changelogPosition = out.changelogEnd(changelog!, partition: partition.partition) ?? changelogPosition
             engine.beginChangelogCut(nextOffset: nextOffset)
         }
-        let header = CheckpointHeader(nextOffset: nextOffset, changelogPosition: changelogPosition, configVersion: engine.rules.configVersion)
+        let header = CheckpointHeader(
+            nextOffset: nextOffset, changelogPosition: changelogPosition, configVersion: engine.rules.configVersion,
+            topic: partition.topic, partition: partition.partition, clusterID: clusterID)
         CheckpointStore.encode(header, into: &writer) { engine.snapshot(into: &$0) }
         snapshotVersion = version
     }
