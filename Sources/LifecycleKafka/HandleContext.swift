@@ -20,7 +20,10 @@ final class HandleContext {
         return Unmanaged<HandleContext>.fromOpaque(opaque).takeUnretainedValue()
     }
 
-    /// Installs the context and the log callback on a configuration.
+    /// Installs the context and the log callback on a configuration. `newHandle` queues the
+    /// logs (`log.queue`) for whoever polls the handle's main queue, the owner: the callback
+    /// must not call librdkafka (it reads the handle's opaque pointer) from librdkafka's own
+    /// threads, where it would run otherwise.
     func install(on conf: OpaquePointer) -> Unmanaged<HandleContext> {
         let retained = Unmanaged.passRetained(self)
         rd_kafka_conf_set_opaque(conf, retained.toOpaque())
@@ -41,15 +44,27 @@ final class HandleContext {
 
     /// Creates a client of `kind` from `conf`, which it then owns, with `retained` (this
     /// context, installed) as its opaque pointer; on failure both are released, and the error
-    /// names `what` was being created.
+    /// names `what` was being created. `pollsConsumerQueue`: the owner polls the consumer
+    /// queue only, so the main queue (callbacks, logs) is forwarded to it.
     static func newHandle(
-        _ kind: rd_kafka_type_t, conf: OpaquePointer, context retained: Unmanaged<HandleContext>, creating what: String
+        _ kind: rd_kafka_type_t, conf: OpaquePointer, context retained: Unmanaged<HandleContext>, creating what: String,
+        pollsConsumerQueue: Bool = false
     ) throws(KafkaError) -> OpaquePointer {
         var errorText = ErrorText()
-        guard let handle = rd_kafka_new(kind, conf, &errorText.storage, errorText.storage.count) else {
+        guard rd_kafka_conf_set(conf, "log.queue", "true", &errorText.storage, errorText.storage.count) == RD_KAFKA_CONF_OK,
+            let handle = rd_kafka_new(kind, conf, &errorText.storage, errorText.storage.count)
+        else {
             rd_kafka_conf_destroy(conf)
             retained.release()
-            throw KafkaError(code: -1, message: "creating \(what): \(errorText.text)")
+            throw KafkaError(kind: .setup, message: "creating \(what): \(errorText.text)")
+        }
+        // Logs to the main queue (nil): what the owner polls, or forwards to what it polls.
+        var result = rd_kafka_set_log_queue(handle, nil)
+        if result == RD_KAFKA_RESP_ERR_NO_ERROR && pollsConsumerQueue { result = rd_kafka_poll_set_consumer(handle) }
+        guard result == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_destroy(handle)
+            retained.release()
+            throw KafkaError(result, while: "creating \(what)")
         }
         return handle
     }

@@ -24,6 +24,7 @@ public final class KafkaAdmin {
     }
 
     deinit {
+        serveLogs()
         rd_kafka_queue_destroy(results)
         rd_kafka_destroy(handle)
         context.release()
@@ -32,6 +33,7 @@ public final class KafkaAdmin {
     /// The cluster's id (from its metadata), or nil if no broker answered in time or the
     /// brokers are too old to have one.
     public func clusterID(timeoutMilliseconds: Int32) -> String? {
+        defer { serveLogs() }
         guard let id = rd_kafka_clusterid(handle, timeoutMilliseconds) else { return nil }
         defer { rd_kafka_mem_free(handle, id) }
         return String(cString: id)
@@ -39,8 +41,9 @@ public final class KafkaAdmin {
 
     /// The topic's partition count, or nil if the cluster does not have it.
     public func partitionCount(of topic: String, timeoutMilliseconds: Int32) throws(KafkaError) -> Int? {
+        defer { serveLogs() }
         guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else {
-            throw KafkaError(code: -1, message: "looking up topic '\(topic)': \(String(cString: rd_kafka_err2str(rd_kafka_last_error())))")
+            throw KafkaError(kind: .setup, message: "looking up topic '\(topic)': \(String(cString: rd_kafka_err2str(rd_kafka_last_error())))")
         }
         defer { rd_kafka_topic_destroy(topicHandle) }
         var metadata: UnsafePointer<rd_kafka_metadata>?
@@ -83,7 +86,7 @@ public final class KafkaAdmin {
     ) throws(KafkaError) {
         var errorText = ErrorText()
         guard let newTopic = rd_kafka_NewTopic_new(topic, Int32(partitions), Int32(replicas), &errorText.storage, errorText.storage.count) else {
-            throw KafkaError(code: -1, message: "creating topic '\(topic)': \(errorText.text)")
+            throw KafkaError(kind: .setup, message: "creating topic '\(topic)': \(errorText.text)")
         }
         defer { rd_kafka_NewTopic_destroy(newTopic) }
         for (name, value) in configuration.sorted(by: { $0.key < $1.key }) {
@@ -112,9 +115,12 @@ public final class KafkaAdmin {
         let options = rd_kafka_AdminOptions_new(handle, operation)!
         defer { rd_kafka_AdminOptions_destroy(options) }
         var errorText = ErrorText()
-        _ = rd_kafka_AdminOptions_set_request_timeout(options, timeoutMilliseconds, &errorText.storage, errorText.storage.count)
+        let timeoutSet = rd_kafka_AdminOptions_set_request_timeout(options, timeoutMilliseconds, &errorText.storage, errorText.storage.count)
+        guard timeoutSet == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(timeoutSet, while: "\(action): \(errorText.text)") }
         send(options)
-        guard let event = rd_kafka_queue_poll(results, timeoutMilliseconds + 1_000) else {
+        let answer = rd_kafka_queue_poll(results, timeoutMilliseconds + 1_000)
+        serveLogs()
+        guard let event = answer else {
             throw KafkaError(code: RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue, message: "\(action): no answer within \(timeoutMilliseconds / 1000) s")
         }
         let error = rd_kafka_event_error(event)
@@ -125,4 +131,7 @@ public final class KafkaAdmin {
         }
         return event
     }
+
+    /// Logs (and errors) queued while this thread waited on the request's own queue.
+    private func serveLogs() { rd_kafka_poll(handle, 0) }
 }

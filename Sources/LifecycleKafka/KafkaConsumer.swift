@@ -125,8 +125,8 @@ public final class KafkaConsumer {
                 KafkaConsumer.follow(handle, error, partitions)
             }
         }
-        let handle = try HandleContext.newHandle(RD_KAFKA_CONSUMER, conf: conf, context: retained, creating: "the Kafka consumer")
-        rd_kafka_poll_set_consumer(handle)
+        let handle = try HandleContext.newHandle(
+            RD_KAFKA_CONSUMER, conf: conf, context: retained, creating: "the Kafka consumer", pollsConsumerQueue: true)
         self.handle = handle
         self.queue = rd_kafka_queue_get_consumer(handle)
         wakeup = try QueueWakeup.forNewClient(queue: queue, handle: handle, context: retained)
@@ -225,7 +225,7 @@ public final class KafkaConsumer {
             partitionQueue = known
         } else {
             guard let made = rd_kafka_queue_get_partition(handle, partition.topic, partition.partition) else {
-                throw KafkaError(code: -1, message: "no queue for \(partition) (not a consumer handle)")
+                throw KafkaError(kind: .setup, message: "no queue for \(partition) (not a consumer handle)")
             }
             partitionQueue = made
             routes[partition] = made

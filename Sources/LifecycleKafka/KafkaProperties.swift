@@ -6,7 +6,7 @@ enum KafkaProperties {
     /// Errors name the property, as the operator wrote it in the config.
     static func make(_ properties: [String: String]) throws(KafkaError) -> OpaquePointer {
         guard let conf = rd_kafka_conf_new() else {
-            throw KafkaError(code: -1, message: "rd_kafka_conf_new failed")
+            throw KafkaError(kind: .setup, message: "rd_kafka_conf_new failed")
         }
         var errorText = ErrorText()
         // Sorted, so a config with several bad properties always reports the same one.
@@ -14,7 +14,7 @@ enum KafkaProperties {
             if rd_kafka_conf_set(conf, name, value, &errorText.storage, errorText.storage.count) != RD_KAFKA_CONF_OK {
                 rd_kafka_conf_destroy(conf)
                 throw KafkaError(
-                    code: -1, message: "kafka property '\(name)' = '\(value)': \(errorText.text)")
+                    kind: .configuration, message: "kafka property '\(name)' = '\(value)': \(errorText.text)")
             }
         }
         return conf

@@ -17,11 +17,11 @@ public final class MockCluster {
         // The cluster needs a handle to live in; a producer that never produces is enough.
         guard let owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errorText.storage, errorText.storage.count) else {
             rd_kafka_conf_destroy(conf)
-            throw KafkaError(code: -1, message: "creating the mock cluster's handle: \(errorText.text)")
+            throw KafkaError(kind: .setup, message: "creating the mock cluster's handle: \(errorText.text)")
         }
         guard let cluster = rd_kafka_mock_cluster_new(owner, brokers) else {
             rd_kafka_destroy(owner)
-            throw KafkaError(code: -1, message: "creating the mock cluster")
+            throw KafkaError(kind: .setup, message: "creating the mock cluster")
         }
         self.owner = owner
         self.cluster = cluster

@@ -29,8 +29,8 @@ public final class PartitionReader {
         settings["queued.min.messages"] = "10000000"
         let conf = try KafkaProperties.make(settings)
         let retained = HandleContext(logger: logger).install(on: conf)
-        let handle = try HandleContext.newHandle(RD_KAFKA_CONSUMER, conf: conf, context: retained, creating: "a partition reader")
-        rd_kafka_poll_set_consumer(handle)
+        let handle = try HandleContext.newHandle(
+            RD_KAFKA_CONSUMER, conf: conf, context: retained, creating: "a partition reader", pollsConsumerQueue: true)
         self.handle = handle
         queue = rd_kafka_queue_get_consumer(handle)
         context = retained
@@ -39,7 +39,8 @@ public final class PartitionReader {
 
     deinit {
         rd_kafka_queue_destroy(queue)
-        rd_kafka_consumer_close(handle)
+        let closing = rd_kafka_consumer_close(handle)
+        if closing != RD_KAFKA_RESP_ERR_NO_ERROR { logger.warning("\(KafkaError(closing, while: "closing a partition reader"))") }
         rd_kafka_destroy(handle)
         context.release()
     }

@@ -56,7 +56,7 @@ public final class WakeupPipe: Sendable {
         var ends: (Int32, Int32) = (-1, -1)
         let created = withUnsafeMutableBytes(of: &ends) { Glibc.pipe($0.baseAddress!.assumingMemoryBound(to: Int32.self)) }
         guard created == 0 else {
-            throw KafkaError(code: -1, message: "creating a wakeup pipe: \(String(cString: strerror(errno)))")
+            throw KafkaError(kind: .system(errno), message: "creating a wakeup pipe: \(String(cString: strerror(errno)))")
         }
         (readEnd, writeEnd) = ends
         // Non-blocking both ways (librdkafka requires it of the write end), not inherited by children.

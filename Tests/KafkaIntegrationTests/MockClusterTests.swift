@@ -1,6 +1,7 @@
 import Foundation
 import LifecycleKafka
 import Logging
+import Synchronization
 import Testing
 
 /// The Kafka adapter against librdkafka's mock cluster: the real protocol over loopback.
@@ -26,15 +27,21 @@ struct MockClusterTests {
         return acknowledged
     }
 
+    /// A group member with the tests' session timeout; `rebalance` says where assigned partitions start.
+    func groupMember(
+        of cluster: MockCluster, group: String, rebalance: @escaping (KafkaConsumer.Rebalance) throws -> [TopicPartition: Int64]
+    ) throws -> KafkaConsumer {
+        try KafkaConsumer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": group, "session.timeout.ms": "6000"],
+            logger: Self.logger, rebalance: rebalance)
+    }
+
     func consume(
         until expected: Int, group: String, topic: String, cluster: MockCluster, seconds: Double = 20,
         rebalances: (inout [String]) -> Void = { _ in }
     ) throws -> (values: [String], events: [String], offsets: [TopicPartition: Int64]) {
         nonisolated(unsafe) var events: [String] = []
-        let consumer = try KafkaConsumer(
-            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": group, "session.timeout.ms": "6000"],
-            logger: Self.logger
-        ) { rebalance in
+        let consumer = try groupMember(of: cluster, group: group) { rebalance in
             switch rebalance {
             case .assigned(let partitions): events.append("assigned \(partitions.count)")
             case .revoked(let partitions): events.append("revoked \(partitions.count)")
@@ -90,10 +97,7 @@ struct MockClusterTests {
         try cluster.createTopic("other", partitions: 1)
         #expect(try produce(20, to: "held", cluster: cluster) == 20)
         nonisolated(unsafe) var assignments = 0
-        let consumer = try KafkaConsumer(
-            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "g-held", "session.timeout.ms": "6000"],
-            logger: Self.logger
-        ) { rebalance in
+        let consumer = try groupMember(of: cluster, group: "g-held") { rebalance in
             guard case .assigned(let partitions) = rebalance else { return [:] }
             assignments += 1
             // The first time its state is still to be restored; then it starts from the first offset.
@@ -123,10 +127,7 @@ struct MockClusterTests {
         try cluster.createTopic("events", partitions: 1)
         #expect(try produce(10, to: "events", cluster: cluster) == 10)
         nonisolated(unsafe) var revoked = 0
-        let consumer = try KafkaConsumer(
-            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "g-errors", "session.timeout.ms": "6000"],
-            logger: Self.logger
-        ) { rebalance in
+        let consumer = try groupMember(of: cluster, group: "g-errors") { rebalance in
             if case .revoked = rebalance { revoked += 1 }
             return [:]
         }
@@ -157,12 +158,50 @@ struct MockClusterTests {
         try consumer.close()
     }
 
-    @Test("a bad librdkafka property is reported by name")
+    @Test("librdkafka's logs reach the logger on the thread that polls the client, never on librdkafka's own threads")
+    func logsOnOwnerThread() throws {
+        let records = ThreadRecords()
+        var logger = Logger(label: "test.kafka.logs") { _ in ThreadRecordingHandler(records: records) }
+        logger.logLevel = .debug
+        // Nothing listens there: the broker thread logs each failed connection.
+        let producer = try KafkaProducer(properties: ["bootstrap.servers": "127.0.0.1:1"], logger: logger) { _ in }
+        let deadline = Date().addingTimeInterval(5)
+        while !records.lines.contains(where: { $0.message.contains("Connection refused") }) && Date() < deadline {
+            producer.poll(timeoutMilliseconds: 100)
+        }
+        let lines = records.lines
+        #expect(lines.contains { $0.message.contains("Connection refused") }, "the broker thread's failed connections were logged")
+        #expect(lines.allSatisfy { pthread_equal($0.thread, pthread_self()) != 0 }, "every line on this, the polling thread")
+    }
+
+    @Test("a bad librdkafka property is reported by name, as a configuration error")
     func badProperty() {
         #expect {
             _ = try KafkaProducer(properties: ["no.such.property": "1"], logger: Self.logger) { _ in }
         } throws: { error in
-            "\(error)".contains("no.such.property")
+            "\(error)".contains("no.such.property") && (error as? KafkaError)?.kind == .configuration
         }
+    }
+}
+
+/// librdkafka's log lines (metadata source "librdkafka") and the threads they were logged on.
+final class ThreadRecords: Sendable {
+    private let recorded = Mutex<[(thread: pthread_t, message: String)]>([])
+    var lines: [(thread: pthread_t, message: String)] { recorded.withLock { $0 } }
+    func append(_ thread: pthread_t, _ message: String) { recorded.withLock { $0.append((thread, message)) } }
+}
+
+struct ThreadRecordingHandler: LogHandler {
+    let records: ThreadRecords
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .debug
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        if event.metadata?["source"] == "librdkafka" { records.append(pthread_self(), "\(event.message)") }
     }
 }

@@ -74,6 +74,22 @@ struct ChangelogPipelineTests {
         #expect(try Self.run(rebuilt, until: 1, user: "x") == nil)
     }
 
+    @Test("a changelog topic with another partition count than its input stops the start, naming both counts and what to do")
+    func changelogOfOtherPartitionCount() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 2)
+        try cluster.createTopic("miscounted.user-events.changelog", partitions: 3)
+        let config = try PipelineTests.config(cluster: cluster, group: "miscounted", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 2)
+        #expect {
+            _ = try PipelineCoordinator(config: config, logger: PipelineTests.logger, wallClock: { 0 })
+        } throws: { error in
+            guard let error = error as? KafkaError else { return false }
+            return error.kind == .topicMismatch
+                && error.message.contains("changelog topic 'miscounted.user-events.changelog' has 3 partitions but its input topic 'user-events' has 2")
+                && error.message.contains("Recreate it with 2 partitions")
+        }
+    }
+
     @Test("a changelog written under rules of another shape stops the restore, naming the partition, the changelog and what to do")
     func changelogOfOtherRules() throws {
         let cluster = try Self.clusterWithMonth()

@@ -45,6 +45,15 @@ struct PipelineTests {
         return try ConfigLoader.load(text: text, file: "test.yaml")
     }
 
+    /// A mock cluster with a one-partition input topic holding `events`, and the output topics.
+    static func onePartitionCluster(events: [String]) throws -> MockCluster {
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 1)
+        try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 1)
+        try StreamFixtures.produce(events, cluster: cluster)
+        return cluster
+    }
+
     static func temporaryDirectory() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-pipeline-\(UUID().uuidString)").path
     }
@@ -187,18 +196,12 @@ struct PipelineTests {
 
     @Test("a state directory from another Kafka cluster (a recreated one with the same topic) is refused, naming the checkpoint and the clusters")
     func checkpointOfAnotherCluster() throws {
-        let first = try MockCluster()
-        try first.createTopic("user-events", partitions: 1)
-        try StreamFixtures.createOutputTopics(cluster: first, partitions: 1)
-        try StreamFixtures.produce(Array(Self.sample.prefix(10)), cluster: first)
+        let first = try Self.onePartitionCluster(events: Array(Self.sample.prefix(10)))
         let state = Self.temporaryDirectory()
         #expect(try Self.run(Self.config(cluster: first, group: "moved", stateDirectory: state, partitions: 1), until: 10).eventsConsumed == 10)
 
         // Another cluster, the same names: the checkpoint's offset would point into unrelated events.
-        let second = try MockCluster()
-        try second.createTopic("user-events", partitions: 1)
-        try StreamFixtures.createOutputTopics(cluster: second, partitions: 1)
-        try StreamFixtures.produce(Array(Self.sample.prefix(20)), cluster: second)
+        let second = try Self.onePartitionCluster(events: Array(Self.sample.prefix(20)))
         let pipeline = try PipelineCoordinator(
             config: Self.config(cluster: second, group: "moved", stateDirectory: state, partitions: 1), logger: Self.logger, wallClock: { 0 })
         let deadline = Date().addingTimeInterval(30)
@@ -215,10 +218,7 @@ struct PipelineTests {
 
     @Test("a checkpoint's offset the topic does not have stops the pipeline, naming the partition, the offset and what to do")
     func checkpointOffsetOutsideTopic() throws {
-        let cluster = try MockCluster()
-        try cluster.createTopic("user-events", partitions: 1)
-        try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 1)
-        try StreamFixtures.produce(Array(Self.sample.prefix(10)), cluster: cluster)
+        let cluster = try Self.onePartitionCluster(events: Array(Self.sample.prefix(10)))
         let state = Self.temporaryDirectory()
         var config = try Self.config(cluster: cluster, group: "out-of-range", stateDirectory: state, partitions: 1)
         // The local checkpoint alone (a changelog would hold the real position and correct it).

@@ -45,19 +45,19 @@ struct ChangelogTopics {
                     try admin.createTopic(changelog, partitions: partitions, configuration: ["cleanup.policy": "compact"], timeoutMilliseconds: 10_000)
                 } catch {
                     throw KafkaError(
-                        code: error.code,
+                        kind: error.kind,
                         message: "\(error.message). Create changelog topic '\(changelog)' with \(partitions) partitions and "
                             + "cleanup.policy=compact, or let the daemon's user create topics")
                 }
                 logger.notice("created changelog topic '\(changelog)' (\(partitions) partitions, cleanup.policy=compact)")
             case nil:
                 throw KafkaError(
-                    code: -1,
+                    kind: .topicMismatch,
                     message: "changelog topic '\(changelog)' does not exist and kafka.create_topics is false: create it with "
                         + "\(partitions) partitions (as '\(input)') and cleanup.policy=compact")
             case let count? where count != partitions:
                 throw KafkaError(
-                    code: -1,
+                    kind: .topicMismatch,
                     message: "changelog topic '\(changelog)' has \(count) partitions but its input topic '\(input)' has "
                         + "\(partitions): a partition's state lives in the changelog partition of the same number. Recreate "
                         + "it with \(partitions) partitions (its content is rebuilt), or name another in kafka.changelog_topics")
@@ -81,7 +81,7 @@ struct ChangelogTopics {
                 let policy = try admin.configuration(of: topic, timeoutMilliseconds: 1_000)["cleanup.policy"] ?? ""
                 guard policy.split(separator: ",").contains("compact") else {
                     inbox.post(.changelogUnusable(KafkaError(
-                        code: -1,
+                        kind: .topicMismatch,
                         message: "changelog topic '\(topic)' has cleanup.policy=\(policy.isEmpty ? "(none)" : policy): its records "
                             + "would be deleted by retention and state lost when a partition moves. Set cleanup.policy=compact "
                             + "(kafka-configs --alter --entity-type topics --entity-name \(topic) --add-config cleanup.policy=compact)")))

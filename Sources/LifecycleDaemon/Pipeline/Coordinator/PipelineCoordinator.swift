@@ -128,7 +128,8 @@ public final class PipelineCoordinator {
             workers = made.map(\.0)
             for handle in workers { handle.waitUntilStarted() }
         } catch {
-            writer.stop()
+            // Once: `deinit` runs too, and the writer's thread stops only once.
+            shutDownThreads()
             throw error
         }
         logger.info("processing on \(threads) worker thread\(threads == 1 ? "" : "s")")
@@ -182,7 +183,7 @@ public final class PipelineCoordinator {
         try consumer.close()
         if !machine.abandoned.isEmpty {
             throw KafkaError(
-                code: -1,
+                kind: .unacknowledged,
                 message: "stopping: the triggers of \(machine.abandoned.map(\.description).joined(separator: ", ")) were not "
                     + "acknowledged within \(Self.releaseTimeoutMilliseconds / 1000) s; their state stays at the last checkpoint")
         }
@@ -461,7 +462,7 @@ public final class PipelineCoordinator {
 
     private func offsetOutOfRange(_ error: KafkaError) -> KafkaError {
         KafkaError(
-            code: error.code,
+            kind: error.kind,
             message: "\(error.message). The topic no longer holds the offset the partition's checkpoint (or "
                 + "its last position) resumes from: events were deleted by retention before they were read, or "
                 + "the topic was recreated, so the saved state cannot simply go on. To go on from the "
