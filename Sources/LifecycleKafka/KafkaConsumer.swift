@@ -411,16 +411,37 @@ public final class KafkaConsumer {
     public func start(_ partition: TopicPartition, at offset: Int64) throws(KafkaError) {
         var from = offset
         if offset == Self.earliestOffset {
-            var high: Int64 = 0
-            try Self.check(
-                rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &from, &high, 10_000),
-                while: "reading the first offset of \(partition)")
+            from = try watermarks(partition).low
+        } else {
+            try checkWithinEnd(partition, offset: offset)
         }
         try seek(partition, to: from)
         let list = Self.partitionList([partition: from])
         defer { rd_kafka_topic_partition_list_destroy(list) }
         try Self.check(rd_kafka_resume_partitions(handle, list), while: "resuming \(partition)")
         scheduleFetcherWakeUps()
+    }
+
+    /// Throws, as an offset outside the partition, if `offset` lies beyond the partition's
+    /// end: a topic recreated or emptied under a saved position. Brokers are not relied on to
+    /// say so (some answer such a fetch with nothing, and the partition would wait forever).
+    public func checkWithinEnd(_ partition: TopicPartition, offset: Int64) throws(KafkaError) {
+        let end = try watermarks(partition).high
+        guard offset <= end else {
+            throw KafkaError(
+                code: RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET.rawValue,
+                message: "\(partition): offset \(offset) is beyond the partition's end (\(end))")
+        }
+    }
+
+    /// The partition's first offset and the offset after its last, asked of its leader.
+    private func watermarks(_ partition: TopicPartition) throws(KafkaError) -> (low: Int64, high: Int64) {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        try Self.check(
+            rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, 10_000),
+            while: "reading the offsets of \(partition)")
+        return (low, high)
     }
 
     /// Applies a rebalance with no owner to consult (closing from `deinit`).

@@ -454,10 +454,12 @@ public final class PipelineCoordinator {
             startingLater.insert(partition)
             return KafkaConsumer.startLater
         }
-        if header == nil {
+        guard let header else {
             logger.notice("no checkpoint for \(partition): rebuilding its state from the earliest retained offset")
+            return KafkaConsumer.earliestOffset
         }
-        return header?.nextOffset ?? KafkaConsumer.earliestOffset
+        try consumer.checkWithinEnd(partition, offset: header.nextOffset)
+        return header.nextOffset
     }
 
     private func offsetOutOfRange(_ error: KafkaError) -> KafkaError {
