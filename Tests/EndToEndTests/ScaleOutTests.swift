@@ -138,8 +138,10 @@ struct ScaleOutTests {
         let events = try Self.stream()
         let third = events.count / 3
         // The mock completes every rebalance after the session timeout less a second (a broker
-        // completes it once every member has rejoined), so a leaving instance is handed over
-        // in about that time if it says it leaves, and in about twice that if it does not.
+        // completes it once every member has rejoined): a leaving instance is handed over in one
+        // or two such rounds (two when the leaves straddle a round), one that does not leave
+        // only after its session expired as well. Too close to tell apart by time alone, so the
+        // leaving instances' logs say they left.
         let session = 10_000
         try StreamFixtures.produce(Array(events.prefix(third)), cluster: cluster)
         let first = try Self.start("first", cluster: cluster, directory: directory, sessionTimeout: session)
@@ -160,7 +162,7 @@ struct ScaleOutTests {
         while Self.owned(first).count < Int(Self.partitions) && Date().timeIntervalSince(stopping) < 60 { Thread.sleep(forTimeInterval: 0.2) }
         let handover = Date().timeIntervalSince(stopping)
         #expect(Self.owned(first).count == Int(Self.partitions))
-        #expect(handover < 1.5 * Double(session) / 1000, "handed over in \(handover) s: the leaving instances left the group")
+        #expect(handover < 2.5 * Double(session) / 1000, "handed over in \(handover) s")
         try StreamFixtures.produce(Array(events.dropFirst(2 * third)), cluster: cluster)
         let seen = try Self.expectAll(cluster: cluster, produced: events.count, "back to one")
         let config = try ConfigLoader.load(text: try Self.config(cluster: cluster, state: "/unused", port: 0), file: "expected.yaml")
@@ -171,5 +173,6 @@ struct ScaleOutTests {
         #expect(Self.changelogRecordsRestored(log).contains { $0 > 0 }, "partitions came back with the state the others left in the changelog")
         let addedLogs = try (0..<2).map { try String(contentsOfFile: "\(directory)/added\($0).log", encoding: .utf8) }
         #expect(addedLogs.flatMap(Self.changelogRecordsRestored).contains { $0 > 0 }, "partitions went out with their state")
+        #expect(addedLogs.allSatisfy { $0.contains("left consumer group") }, "the stopped instances left the group, not waiting out a session")
     }
 }

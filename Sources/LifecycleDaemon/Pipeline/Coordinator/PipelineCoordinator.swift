@@ -181,6 +181,8 @@ public final class PipelineCoordinator {
         }
         // The revocation this causes finds nothing left to save.
         try consumer.close()
+        // Said, so an operator sees the others did not have to wait for a session timeout.
+        logger.info("left consumer group '\(config.settings.kafka.groupID)': its other members take the partitions over now")
         if !machine.abandoned.isEmpty {
             throw KafkaError(
                 kind: .unacknowledged,
