@@ -69,6 +69,25 @@ struct BinaryRunner {
             stdoutData: stdoutData)
     }
 
+    /// A TCP port for a daemon's HTTP listener: below Linux's ephemeral range (32768 and up),
+    /// where the mock brokers' and clients' own ports come from, and free when checked.
+    static func freePort() -> Int {
+        for _ in 0..<100 {
+            let port = Int.random(in: 20_000..<32_000)
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            close(descriptor)
+            if bound == 0 { return port }
+        }
+        return Int.random(in: 20_000..<32_000)
+    }
+
     static func temporaryFile(_ contents: String, name: String) throws -> String {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

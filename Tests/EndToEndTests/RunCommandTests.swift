@@ -118,7 +118,7 @@ struct RunCommandTests {
         try cluster.createTopic("lifecycled.user-events.changelog", partitions: 4)
         try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 1)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-run-\(UUID().uuidString)").path
-        let port = Int.random(in: 20_000..<60_000)
+        let port = BinaryRunner.freePort()
         var text = try String(contentsOfFile: BinaryRunner.path("config/lifecycled.yaml"), encoding: .utf8)
         text = text.replacingOccurrences(of: "brokers: \"localhost:9092\"", with: "brokers: \"\(cluster.bootstrapServers)\"")
             .replacingOccurrences(of: "dir: /var/lib/lifecycled", with: "dir: \(directory)/state")

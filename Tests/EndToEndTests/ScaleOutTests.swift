@@ -50,7 +50,7 @@ struct ScaleOutTests {
 
     static func start(_ name: String, cluster: MockCluster, directory: String, sessionTimeout: Int = 6_000) throws -> Instance {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let port = Int.random(in: 20_000..<60_000)
+        let port = BinaryRunner.freePort()
         let state = "\(directory)/\(name)"
         let path = try BinaryRunner.temporaryFile(
             try config(cluster: cluster, state: state, port: port, sessionTimeout: sessionTimeout), name: "\(name).yaml")
