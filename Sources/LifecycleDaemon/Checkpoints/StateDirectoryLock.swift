@@ -20,7 +20,9 @@ public final class StateDirectoryLock {
             let reason = busy
                 ? "the state directory is in use by another lifecycled\(Self.holder(descriptor).map { " (process \($0))" } ?? "")"
                 : "cannot lock the state directory (\(path)): \(CheckpointStore.systemError())"
-            close(descriptor)
+            // Closed here, and marked so: `deinit` runs for an init that throws, and a second
+            // close could hit a descriptor another thread has opened since.
+            release()
             throw CheckpointError(
                 path: directory, reason: reason,
                 advice: busy ? "Each instance needs a state directory of its own (state.directory): two sharing one would "
