@@ -434,12 +434,19 @@ public final class KafkaConsumer {
         }
     }
 
-    /// The partition's first offset and the offset after its last, asked of its leader.
     private func watermarks(_ partition: TopicPartition) throws(KafkaError) -> (low: Int64, high: Int64) {
+        try Self.watermarks(of: partition, through: handle, timeoutMilliseconds: 10_000)
+    }
+
+    /// The partition's first offset and the offset after its last, asked of its leader
+    /// through the client `handle`.
+    static func watermarks(
+        of partition: TopicPartition, through handle: OpaquePointer, timeoutMilliseconds: Int32
+    ) throws(KafkaError) -> (low: Int64, high: Int64) {
         var low: Int64 = 0
         var high: Int64 = 0
-        try Self.check(
-            rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, 10_000),
+        try check(
+            rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeoutMilliseconds),
             while: "reading the offsets of \(partition)")
         return (low, high)
     }

@@ -47,12 +47,7 @@ public final class PartitionReader {
 
     /// The partition's first and next-to-be-written offsets, asked of its leader.
     public func watermarks(_ partition: TopicPartition, timeoutMilliseconds: Int32) throws(KafkaError) -> (low: Int64, high: Int64) {
-        var low: Int64 = 0
-        var high: Int64 = 0
-        try KafkaConsumer.check(
-            rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeoutMilliseconds),
-            while: "reading the offsets of \(partition)")
-        return (low, high)
+        try KafkaConsumer.watermarks(of: partition, through: handle, timeoutMilliseconds: timeoutMilliseconds)
     }
 
     /// Hands every message of `partition` from `offset` (or its first retained one, if later)
