@@ -51,6 +51,20 @@ struct RunCommandTests {
     }
 
     /// GET `path` from the daemon's HTTP port: status code and body (0 if nothing answered).
+    /// The reference playbook for a daemon on `cluster`: its state in `state`, its HTTP port
+    /// `port`, a checkpoint every second, and events up to ten years ahead of the wall clock
+    /// accepted (the test streams run ahead of it; see `shiftedSample`).
+    static func playbook(cluster: MockCluster, state: String, port: Int, sessionTimeout: Int, threads: Int) throws -> String {
+        let text = try String(contentsOfFile: BinaryRunner.path("config/lifecycled.yaml"), encoding: .utf8)
+        return text.replacingOccurrences(of: "brokers: \"localhost:9092\"", with: "brokers: \"\(cluster.bootstrapServers)\"")
+            .replacingOccurrences(of: "dir: /var/lib/lifecycled", with: "dir: \(state)")
+            .replacingOccurrences(of: "checkpoint_interval: 10s", with: "checkpoint_interval: 1s")
+            .replacingOccurrences(of: "properties: {}", with: "properties: {session.timeout.ms: \"\(sessionTimeout)\"}")
+            .replacingOccurrences(of: "listen: \"127.0.0.1:9464\"", with: "listen: \"127.0.0.1:\(port)\"")
+            .replacingOccurrences(of: "max_future: 1h", with: "max_future: 3650d")
+            + "\nprocessing: {threads: \(threads)}\n"
+    }
+
     static func get(_ port: Int, _ path: String) -> (status: Int, body: String) {
         nonisolated(unsafe) var result = (status: 0, body: "")
         let done = DispatchSemaphore(value: 0)
@@ -119,15 +133,7 @@ struct RunCommandTests {
         try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 1)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-run-\(UUID().uuidString)").path
         let port = BinaryRunner.freePort()
-        var text = try String(contentsOfFile: BinaryRunner.path("config/lifecycled.yaml"), encoding: .utf8)
-        text = text.replacingOccurrences(of: "brokers: \"localhost:9092\"", with: "brokers: \"\(cluster.bootstrapServers)\"")
-            .replacingOccurrences(of: "dir: /var/lib/lifecycled", with: "dir: \(directory)/state")
-            .replacingOccurrences(of: "checkpoint_interval: 10s", with: "checkpoint_interval: 1s")
-            .replacingOccurrences(of: "properties: {}", with: "properties: {session.timeout.ms: \"6000\"}")
-            .replacingOccurrences(of: "listen: \"127.0.0.1:9464\"", with: "listen: \"127.0.0.1:\(port)\"")
-            // The events are a year ahead of the wall clock (see `shiftedSample`).
-            .replacingOccurrences(of: "max_future: 1h", with: "max_future: 3650d")
-            + "\nprocessing: {threads: \(threads)}\n"
+        let text = try Self.playbook(cluster: cluster, state: "\(directory)/state", port: port, sessionTimeout: 6_000, threads: threads)
         let configPath = try BinaryRunner.temporaryFile(text, name: "lifecycled.yaml")
         let config = try ConfigLoader.load(path: configPath)
         let events = try Self.shiftedSample()

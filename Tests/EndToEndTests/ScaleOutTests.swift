@@ -38,14 +38,7 @@ struct ScaleOutTests {
 
     /// The reference playbook for one instance of the group.
     static func config(cluster: MockCluster, state: String, port: Int, sessionTimeout: Int = 6_000) throws -> String {
-        var text = try String(contentsOfFile: BinaryRunner.path("config/lifecycled.yaml"), encoding: .utf8)
-        text = text.replacingOccurrences(of: "brokers: \"localhost:9092\"", with: "brokers: \"\(cluster.bootstrapServers)\"")
-            .replacingOccurrences(of: "dir: /var/lib/lifecycled", with: "dir: \(state)")
-            .replacingOccurrences(of: "checkpoint_interval: 10s", with: "checkpoint_interval: 1s")
-            .replacingOccurrences(of: "properties: {}", with: "properties: {session.timeout.ms: \"\(sessionTimeout)\"}")
-            .replacingOccurrences(of: "listen: \"127.0.0.1:9464\"", with: "listen: \"127.0.0.1:\(port)\"")
-            .replacingOccurrences(of: "max_future: 1h", with: "max_future: 3650d")
-        return text + "\nprocessing: {threads: 2}\n"
+        try RunCommandTests.playbook(cluster: cluster, state: state, port: port, sessionTimeout: sessionTimeout, threads: 2)
     }
 
     static func start(_ name: String, cluster: MockCluster, directory: String, sessionTimeout: Int = 6_000) throws -> Instance {
