@@ -64,6 +64,44 @@ struct EventDecoderTests {
         #expect(decode(json) == .failure(reason))
     }
 
+    /// The decoder reads only the wanted fields but validates every other value: a message
+    /// malformed anywhere is not JSON, as a full parse would say.
+    @Test("malformed values in fields nobody reads, and trailing content", arguments: [
+        (#"{"user_id":"u","event":"x","ts":1795380000000,"other":tru}"#, EventRejection.notJSON),
+        (#"{"user_id":"u","event":"x","ts":1795380000000,"other":nul}"#, .notJSON),
+        (#"{"user_id":"u","event":"x","ts":1795380000000,"other":01}"#, .notJSON),
+        (#"{"user_id":"u","event":"x","ts":1795380000000,"other":1e}"#, .notJSON),
+        (#"{"user_id":"u","event":"x","ts":1795380000000,"other":"\q"}"#, .notJSON),
+        (#"{"user_id":"u","event":"x","ts":1795380000000,"other":[1,]}"#, .notJSON),
+        (#"{"user_id":"u","event":"x","ts":1795380000000,"other":{"a":[{"b":fals}]}}"#, .notJSON),
+        (#"{"user_id":"u","event":"x","ts":1795380000000,"props":{"plan":"free","deep":{"x":-}}}"#, .notJSON),
+        (#"{"user_id":"u","event":"x","ts":1795380000000,"other":99999999999999999999999}"#, .notJSON),
+        (#"{"user_id":"u","event":"x","ts":1795380000000} {"#, .notJSON),
+        (#"{"user_id":"u","event":"x","ts":1795380000000}]"#, .notJSON),
+        (#"{"user_id":"u","event":"x","ts":1795380000000}{"a":1}"#, .notJSON),
+        ("", .notJSON),
+        ("  ", .notJSON),
+        ("42", .notObject),
+        (#""text""#, .notObject),
+        ("null", .notObject),
+        (#"[{"a":1},[]]"#, .notObject),
+        ("[1,2", .notJSON),
+        ("42 43", .notJSON),
+    ])
+    func strictness(json: String, reason: EventRejection) {
+        #expect(decode(json) == .failure(reason))
+    }
+
+    @Test("the first of duplicate keys wins, and a path through a non-object is missing")
+    func duplicatesAndShapes() {
+        #expect(decode(#"{"user_id":"a","user_id":"b","event":"x","ts":1795380000000,"props":{"plan":"p1","plan":"p2"}}"#)
+            == .success(Decoded(user: "a", name: "x", time: 1_795_380_000_000, plan: "p1", amount: nil)))
+        #expect(decode(#"{"user_id":"a","event":"x","ts":1795380000000,"props":[{"plan":"p"}],"props":{"plan":"q"}}"#)
+            == .success(Decoded(user: "a", name: "x", time: 1_795_380_000_000, plan: nil, amount: nil)))
+        #expect(decode(#"{"props":{"amount":2.5e1,"plan":"team"},"ts":1795380000000,"event":"x","user_id":"a"}"#)
+            == .success(Decoded(user: "a", name: "x", time: 1_795_380_000_000, plan: "team", amount: 25)))
+    }
+
     @Test("a user id longer than 255 bytes is rejected")
     func longUserID() {
         let id = String(repeating: "x", count: 256)
