@@ -74,6 +74,27 @@ struct ChangelogPipelineTests {
         #expect(try Self.run(rebuilt, until: 1, user: "x") == nil)
     }
 
+    @Test("a checkpoint an older build wrote in a format this one no longer reads is set aside: the partition restores from the changelog alone")
+    func outdatedCheckpointFormat() throws {
+        let cluster = try Self.clusterWithMonth()
+        let directory = PipelineTests.temporaryDirectory()
+        let config = try PipelineTests.config(cluster: cluster, group: "upgraded", stateDirectory: directory, partitions: 1)
+        let before = try Self.run(config, until: Self.month.count, user: "x")
+        #expect(Self.counters(before).contains("revenue_30d=250.0"), "\(Self.counters(before))")
+
+        // What an older build left: the same checkpoint, its snapshot in format 2.
+        let header = try #require(try CheckpointStore(directory: directory).readHeader(topic: "user-events", partition: 0))
+        let store = CheckpointStore(directory: directory, clusterID: header.clusterID)
+        var checkpoint = try #require(try store.read(topic: "user-events", partition: 0))
+        checkpoint.engineSnapshot.replaceSubrange(8..<12, with: [2, 0, 0, 0])
+        try store.write(checkpoint, topic: "user-events", partition: 0)
+
+        try StreamFixtures.produce([#"{"user_id":"y","event":"login","ts":\#(Self.lastTime)}"#], cluster: cluster)
+        let after = try Self.run(config, until: 1, user: "x")
+        #expect(Self.counters(after) == Self.counters(before))
+        #expect(after?.stage == before?.stage && after?.lastSeen == before?.lastSeen)
+    }
+
     @Test("a changelog topic with another partition count than its input stops the start, naming both counts and what to do")
     func changelogOfOtherPartitionCount() throws {
         let cluster = try MockCluster()

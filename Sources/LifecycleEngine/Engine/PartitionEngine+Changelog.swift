@@ -137,15 +137,7 @@ extension PartitionEngine {
     /// another shape.
     @discardableResult
     public mutating func apply(changelogPosition bytes: UnsafeRawBufferPointer) throws(SnapshotError) -> Int64 {
-        var reader = RecordReader(bytes)
-        guard try reader.read(UInt32.self) == Self.positionMagic else { throw SnapshotError("not a changelog position record") }
-        let format = try reader.read(UInt8.self)
-        guard format == Self.changelogFormat else {
-            throw SnapshotError("changelog format \(format); this build reads format \(Self.changelogFormat)")
-        }
-        guard try reader.read(UInt64.self) == Self.signatureHash(rules) else {
-            throw SnapshotError("changelog written under different rules (counters, attributes, stages or triggers changed)")
-        }
+        var reader = try positionReader(bytes)
         let nextOffset = try reader.read(Int64.self)
         streamTime = max(streamTime, try reader.read(Int64.self))
         eventTime = max(eventTime, try reader.read(Int64.self))
@@ -156,6 +148,27 @@ extension PartitionEngine {
             }
         }
         return nextOffset
+    }
+
+    /// Checks that a position record is one, in this build's format, written under rules of
+    /// this shape: before the cycle it closes is applied, so records of other rules are
+    /// reported as such rather than as damaged.
+    public func checkChangelogPosition(_ bytes: UnsafeRawBufferPointer) throws(SnapshotError) {
+        _ = try positionReader(bytes)
+    }
+
+    /// A reader past the position record's header, which it checks.
+    private func positionReader(_ bytes: UnsafeRawBufferPointer) throws(SnapshotError) -> RecordReader {
+        var reader = RecordReader(bytes)
+        guard try reader.read(UInt32.self) == Self.positionMagic else { throw SnapshotError("not a changelog position record") }
+        let format = try reader.read(UInt8.self)
+        guard format == Self.changelogFormat else {
+            throw SnapshotError("changelog format \(format); this build reads format \(Self.changelogFormat)")
+        }
+        guard try reader.read(UInt64.self) == Self.signatureHash(rules) else {
+            throw SnapshotError("changelog written under different rules (counters, attributes, stages or triggers changed)")
+        }
+        return reader
     }
 
     /// Applies a user's record (their whole state replaces what is known of them) or, with a
@@ -202,8 +215,10 @@ extension PartitionEngine {
             let counter = Int(try reader.read(UInt8.self))
             let bucket = Int64(try reader.read(UInt32.self))
             let count = try reader.read(UInt32.self)
-            guard counter < rules.counters.count, bucket <= BucketStore.maxBucketNumber else {
-                throw SnapshotError("changelog record with bucket \(bucket) of counter \(counter)")
+            guard counter < rules.counters.count, bucket <= BucketStore.maxBucketNumber,
+                  buckets.accepts(users[run: user], counter: counter, bucket: bucket)
+            else {
+                throw SnapshotError("changelog record with bucket \(bucket) of counter \(counter), outside the rules' windows")
             }
             buckets.add(to: &users[run: user], counter: counter, bucket: bucket) { _ in count }
         }
@@ -240,11 +255,11 @@ extension PartitionEngine {
                 out.append(contentsOf: text)
             }
         }
-        put(UInt16(BucketStore.count(users[run: user])))
-        buckets.forEach(users[run: user]) { entry in
-            put(UInt8(BucketStore.counter(entry)))
-            put(UInt32(BucketStore.bucket(entry)))
-            put(BucketStore.value(entry))
+        put(UInt16(buckets.entryCount(users[run: user])))
+        buckets.forEach(users[run: user]) { counter, bucket, value in
+            put(UInt8(counter))
+            put(UInt32(bucket))
+            put(value)
         }
     }
 

@@ -2,12 +2,12 @@
 ///
 /// The format is versioned and names the rules it was written under; restoring under
 /// different rules, a different format version, or damaged bytes fails with a reason
-/// instead of silently starting from nothing. Version 2 added the triggers' per-arm totals
-/// at the end; a version 1 snapshot is still read, with those totals at zero.
+/// instead of silently starting from nothing. Version 3 packs window buckets in 4-byte
+/// slots; older snapshots are refused, and the daemon restores from the changelog instead.
 extension PartitionEngine {
     static let snapshotMagic: UInt64 = 0x5450_4b43_4359_434c  // "LCYCKCPT", little-endian
-    static let snapshotVersion: UInt32 = 2
-    static let oldestReadableSnapshotVersion: UInt32 = 1
+    static let snapshotVersion: UInt32 = 3
+    static let oldestReadableSnapshotVersion: UInt32 = 3
     static let byteOrderMark: UInt32 = 0x0102_0304
 
     public func snapshot() -> [UInt8] {
@@ -48,7 +48,8 @@ extension PartitionEngine {
         let version = try reader.read(UInt32.self, "format version")
         guard (Self.oldestReadableSnapshotVersion...Self.snapshotVersion).contains(version) else {
             throw SnapshotError(
-                "snapshot format version \(version); this build reads versions \(Self.oldestReadableSnapshotVersion) to \(Self.snapshotVersion)")
+                "snapshot format version \(version); this build reads version \(Self.snapshotVersion)",
+                isOutdatedFormat: version < Self.oldestReadableSnapshotVersion)
         }
         guard try reader.read(UInt32.self, "byte order").bigEndian == Self.byteOrderMark else {
             throw SnapshotError("snapshot written on a machine of another byte order")
@@ -63,17 +64,17 @@ extension PartitionEngine {
         ids = try ByteInterner(from: &reader, "user ids")
         users = try UserRecords(
             from: &reader, attributeCount: rules.attributes.count, triggerCount: rules.triggers.count)
-        buckets = try BucketStore(from: &reader)
+        buckets = try BucketStore(from: &reader, layout: rules.bucketLayout)
         timers = try TimerQueue(from: &reader)
         attributeValues = try rules.attributes.map { (attribute) throws(SnapshotError) in
             try ByteInterner(from: &reader, "values of attribute '\(attribute.name)'")
         }
         usersPerStage = try reader.readArray(Int64.self, "users per stage").map(Int.init)
-        if version >= 2 { armTotals = try Self.readArmTotals(&reader, triggers: rules.triggers.count) }
+        armTotals = try Self.readArmTotals(&reader, triggers: rules.triggers.count)
         guard reader.isAtEnd else { throw SnapshotError("unexpected bytes after the end of the snapshot") }
         guard users.count == ids.capacity, usersPerStage.count == rules.stageNames.count,
               (0..<users.count).allSatisfy({
-                  Int(users[stage: $0]) < rules.stageNames.count && buckets.isValid(users[run: $0], counters: rules.counters.count)
+                  Int(users[stage: $0]) < rules.stageNames.count && buckets.isValid(users[run: $0])
               })
         else { throw SnapshotError("inconsistent state: user columns do not match the rules or the slab") }
         if writtenUnder != rules.configVersion { rescheduleAllTimers() }

@@ -24,7 +24,7 @@ public struct PartitionEngine: Sendable {
     // The state (internal so that snapshots, in their own file, can read and rebuild it).
     var ids = ByteInterner()
     var users: UserRecords
-    var buckets = BucketStore()
+    var buckets: BucketStore
     var timers = TimerQueue()
     private var eventNames: ByteInterner
     var attributeValues: [ByteInterner]
@@ -44,6 +44,7 @@ public struct PartitionEngine: Sendable {
         usersPerStage = Array(repeating: 0, count: rules.stageNames.count)
         armTotals = Array(repeating: ArmTotals(), count: rules.triggers.count)
         users = UserRecords(attributeCount: rules.attributes.count, triggerCount: rules.triggers.count)
+        buckets = BucketStore(layout: rules.bucketLayout)
         counterValues = Array(repeating: 0, count: rules.counters.count)
         eventNames = Self.interner(rules.eventNames)
         attributeValues = rules.attributes.map { Self.interner($0.values) }
@@ -223,9 +224,8 @@ public struct PartitionEngine: Sendable {
         let counters = rules.counters
         var values = counterValues
         counterValues = []
-        buckets.filter(&users[run: user]) { entry in
-            let index = BucketStore.counter(entry)
-            guard let value = Self.contribution(entry, counters[index], now: now) else { return false }
+        buckets.filter(&users[run: user]) { index, bucket, raw in
+            guard let value = Self.contribution(bucket: bucket, raw: raw, counters[index], now: now) else { return false }
             values[index] += value
             return true
         }
@@ -234,10 +234,9 @@ public struct PartitionEngine: Sendable {
 
     /// What a bucket adds to its counter at `now`, or nil once it has left the window.
     @inline(__always)
-    private static func contribution(_ entry: UInt64, _ counter: CompiledCounter, now: Int64) -> Double? {
-        let end = (BucketStore.bucket(entry) + 1) * counter.resolution
+    private static func contribution(bucket: Int64, raw: UInt32, _ counter: CompiledCounter, now: Int64) -> Double? {
+        let end = (bucket + 1) * counter.resolution
         guard end > now - counter.window else { return nil }
-        let raw = BucketStore.value(entry)
         switch counter.kind {
         case .count, .distinctDays: return Double(raw)
         case .sum: return Double(Int32(bitPattern: raw))
@@ -423,9 +422,9 @@ public struct PartitionEngine: Sendable {
             if let second = changes.second { consider(second) }
         }
         if rules.wakesOnCounterExpiry {
-            buckets.forEach(users[run: user]) { entry in
-                let counter = rules.counters[BucketStore.counter(entry)]
-                consider((BucketStore.bucket(entry) + 1) * counter.resolution + counter.window)
+            buckets.forEach(users[run: user]) { index, bucket, _ in
+                let counter = rules.counters[index]
+                consider((bucket + 1) * counter.resolution + counter.window)
             }
         }
         return best
@@ -448,9 +447,8 @@ public struct PartitionEngine: Sendable {
         let user = Int(index)
         let now = streamTime
         var values = Array(repeating: 0.0, count: rules.counters.count)
-        buckets.forEach(users[run: user]) { entry in
-            let counterIndex = BucketStore.counter(entry)
-            if let value = Self.contribution(entry, rules.counters[counterIndex], now: now) { values[counterIndex] += value }
+        buckets.forEach(users[run: user]) { counterIndex, bucket, raw in
+            if let value = Self.contribution(bucket: bucket, raw: raw, rules.counters[counterIndex], now: now) { values[counterIndex] += value }
         }
         let wake = nextWake(user, from: now, inclusive: false)
         return UserReport(

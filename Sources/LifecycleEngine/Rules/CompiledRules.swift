@@ -7,6 +7,8 @@ public final class CompiledRules: Sendable {
     public let configVersion: String
     /// Dot paths of the event properties the rules read, in `EventInput.properties` order.
     public let propertyPaths: [String]
+    /// How window buckets are packed, from the counters' windows and resolutions.
+    let bucketLayout: BucketStore.Layout
     public let stageNames: [String]
     public let counterNames: [String]
     public let attributeNames: [String]
@@ -114,6 +116,15 @@ public final class CompiledRules: Sendable {
                 "windows and resolutions need up to \(maxEntries) buckets per user (limit \(UInt16.max)): use a coarser resolution",
                 at: rules.counters.first?.location ?? .unknown)
         }
+        guard let layout = BucketStore.Layout(
+            resolutions: compiledCounters.map(\.resolution), windows: compiledCounters.map(\.window),
+            signed: compiledCounters.map { !$0.isIntegral })
+        else {
+            throw RuleError(
+                "the longest window in buckets of the finest resolution does not fit a 4-byte bucket: use a coarser resolution for the short windows",
+                at: rules.counters.first?.location ?? .unknown)
+        }
+        bucketLayout = layout
 
         var compiledAttributes: [CompiledAttribute] = []
         for attribute in rules.attributes {

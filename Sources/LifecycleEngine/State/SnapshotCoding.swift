@@ -53,7 +53,13 @@ public struct SnapshotWriter {
 /// The snapshot is damaged or was written by something else; `reason` says what.
 public struct SnapshotError: Error, Sendable, CustomStringConvertible {
     public var reason: String
-    public init(_ reason: String) { self.reason = reason }
+    /// Written by an older build in a format this one no longer reads: the state is sound,
+    /// only its layout changed, so it can be rebuilt from the changelog.
+    public var isOutdatedFormat = false
+    public init(_ reason: String, isOutdatedFormat: Bool = false) {
+        self.reason = reason
+        self.isOutdatedFormat = isOutdatedFormat
+    }
     public var description: String { reason }
 }
 

@@ -83,11 +83,14 @@ final class PartitionRestorer: Sendable {
             }
             do {
                 engine = try PartitionEngine(rules: rules, snapshot: checkpoint.engineSnapshot)
+                nextOffset = checkpoint.nextOffset
+                position = checkpoint.changelogPosition
+            } catch where error.isOutdatedFormat && changelog != nil {
+                // An upgrade changed the state's layout: the changelog holds the same state portably.
+                logger.notice("\(path): \(error.reason); restoring \(partition) from its changelog alone")
             } catch {
                 throw CheckpointError.unusable(path, error.reason)
             }
-            nextOffset = checkpoint.nextOffset
-            position = checkpoint.changelogPosition
         } else if header != nil {
             throw CheckpointError(path: path, reason: "disappeared while the partition was being restored")
         }
@@ -107,6 +110,7 @@ final class PartitionRestorer: Sendable {
             try reader.read(source, from: from, to: high) { message in
                 if PartitionEngine.isChangelogPosition(message.key) {
                     do {
+                        try engine.checkChangelogPosition(message.value)
                         try cycle.apply(to: &engine)
                         nextOffset = try engine.apply(changelogPosition: message.value)
                     } catch let error as SnapshotError {
