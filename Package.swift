@@ -112,6 +112,7 @@ let package = Package(
                 "LifecycleKafka", "LifecycleConfig", "LifecycleCodec", "LifecycleEngine", "LifecycleDaemon", "LifecycleHTTP",
                 "LifecycleTestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Yams", package: "Yams"),
             ],
             exclude: ["Fixtures"]
         ),
