@@ -95,7 +95,7 @@ public enum AlertLevel: String, Sendable {
 }
 
 extension CompiledAlert {
-    func threshold(of level: AlertLevel) -> AlertThreshold? { level == .critical ? critical : warn }
+    public func threshold(of level: AlertLevel) -> AlertThreshold? { level == .critical ? critical : warn }
 }
 
 /// An alert as `/v1/alerts` shows it.
@@ -141,6 +141,19 @@ public struct AlertChange: Sendable, Equatable {
     public var at: Int64
     /// Why the sample was not evaluated, if it was not.
     public var reason: String?
+
+    public init(
+        alert: String, state: Kind, level: AlertLevel?, value: Double?, threshold: Double?, since: Int64, at: Int64, reason: String?
+    ) {
+        self.alert = alert
+        self.state = state
+        self.level = level
+        self.value = value
+        self.threshold = threshold
+        self.since = since
+        self.at = at
+        self.reason = reason
+    }
 }
 
 /// One level's timing: how long it has held, and whether it fires.
