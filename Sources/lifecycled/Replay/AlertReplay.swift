@@ -61,10 +61,13 @@ struct AlertReplay {
         var text = change.state.rawValue + (change.level.map { " \($0.rawValue)" } ?? "") + " " + RFC3339.format(millis: change.at)
         let threshold = change.level.flatMap(alert.threshold)
         if let value = change.value {
-            text += " (\(AlertThreshold.format((value * 1000).rounded() / 1000))\(threshold.map { " \($0)" } ?? ""))"
+            text += " (\(Self.display(value))\(threshold.map { " \($0)" } ?? ""))"
         } else if let reason = change.reason {
             text += " (\(reason))"
         }
         return text
     }
+
+    /// A measure's value to three decimals, whole numbers without a point.
+    static func display(_ value: Double) -> String { AlertThreshold.format((value * 1000).rounded() / 1000) }
 }
