@@ -152,7 +152,7 @@ extension DaemonMetrics {
         for name in alertStates.values where !names.contains(name) { alertStates.remove(name)?.destroy() }
     }
 
-    public static func alertStateValue(_ status: AlertStatus) -> Int {
+    private static func alertStateValue(_ status: AlertStatus) -> Int {
         switch status.state {
         case .ok: 0
         case .pending: 1
