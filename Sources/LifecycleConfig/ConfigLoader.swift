@@ -7,7 +7,7 @@ import Yams
 /// Problems of shape and type are reported together; problems of meaning (conditions,
 /// stages), which need the shapes right, are reported together once there are none.
 public enum ConfigLoader {
-    static let topLevelKeys = ["version", "kafka", "events", "http", "state", "counters", "attributes", "lifecycle", "triggers", "erase_on", "holdout", "processing"]
+    static let topLevelKeys = ["version", "kafka", "events", "http", "state", "counters", "attributes", "lifecycle", "triggers", "erase_on", "holdout", "alerts", "processing"]
 
     /// YAML 1.2's core schema: `on`, `yes` and `no` are text, so a plain key and a quoted
     /// one are the same key (Yams' default, YAML 1.1, makes a plain `on` a boolean).

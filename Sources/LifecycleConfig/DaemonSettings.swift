@@ -10,6 +10,8 @@ public struct DaemonSettings: Sendable, Equatable {
         public var deadLetterTopic = "lifecycled.dlq"
         /// Where the control arm's triggers go (never to an action topic).
         public var holdoutTopic = "lifecycled.holdout"
+        /// Where alert changes go (key: the alert's name).
+        public var alertsTopic = "lifecycled.alerts"
         /// Trigger name → output topic (`topic:` on the trigger, default `lifecycled.<trigger>`).
         public var triggerTopics: [String: String] = [:]
         /// Passed to librdkafka unchanged (SASL, TLS, tuning); values as text.

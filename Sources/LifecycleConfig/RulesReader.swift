@@ -1,7 +1,7 @@
 import LifecycleEngine
 import Yams
 
-/// Reads the rule sections (events, counters, attributes, lifecycle, triggers, erase_on, holdout).
+/// Reads the rule sections (events, counters, attributes, lifecycle, triggers, erase_on, holdout, alerts).
 /// Shapes, types, durations and names are checked here; what the rules mean (conditions,
 /// stages) is checked by `CompiledRules`. A problem is recorded and reading goes on with the
 /// next field or item, which is left out of the rules returned.
@@ -24,7 +24,8 @@ struct RulesReader {
             } ?? LifecycleRule(stages: [], initial: Located(""), transitions: []),
             triggers: triggers(top["triggers"]),
             eraseOn: top["erase_on"].flatMap { node in yaml.recover { () throws(ConfigError) in try yaml.names(node, "erase_on") } } ?? [],
-            holdout: top["holdout"].flatMap { node in yaml.recover { () throws(ConfigError) in try holdout(node) } } ?? HoldoutRule())
+            holdout: top["holdout"].flatMap { node in yaml.recover { () throws(ConfigError) in try holdout(node) } } ?? HoldoutRule(),
+            alerts: alerts(top["alerts"]))
     }
 
     /// `holdout: {global: 5%, salt: "2026-q4"}`, both optional.
@@ -250,5 +251,37 @@ struct RulesReader {
             event: try yaml.selector(try yaml.required(map, "event", path, parent: node), "\(path).event"),
             condition: try map["where"].map { (node) throws(ConfigError) in try expression(node, "\(path).where") },
             within: within)
+    }
+
+    private mutating func alerts(_ node: Node?) -> [AlertRule] {
+        entries(node, "alerts") { (reader, key, value) throws(ConfigError) in try reader.alert(key, value) }
+    }
+
+    /// `name: {when: "share(at_risk)", warn: "> 0.15", critical: "> 0.25", for: 10m, keep_firing_for: 5m, min_users: 1000}`.
+    private func alert(_ key: Node, _ value: Node) throws(ConfigError) -> AlertRule {
+        let name = try yaml.identifier(key, "alerts")
+        let path = "alerts.\(name)"
+        let map = try yaml.mapping(value, path)
+        yaml.checkKeys(map, allowed: ["when", "warn", "critical", "for", "keep_firing_for", "min_users", "min_volume"], path)
+        var rule = AlertRule(
+            name: name, when: try expression(try yaml.required(map, "when", path, parent: value), "\(path).when"),
+            location: yaml.location(key))
+        yaml.read(map, "warn", of: path, into: &rule.warn, threshold)
+        yaml.read(map, "critical", of: path, into: &rule.critical, threshold)
+        yaml.read(map, "for", of: path, into: &rule.holdFor, yaml.duration)
+        yaml.read(map, "keep_firing_for", of: path, into: &rule.keepFiringFor, yaml.duration)
+        yaml.read(map, "min_users", of: path, into: &rule.minUsers, yaml.positiveInteger)
+        yaml.read(map, "min_volume", of: path, into: &rule.minVolume) { (node, path) throws(ConfigError) in
+            Located(try yaml.positiveInteger(node, path), at: yaml.location(node))
+        }
+        return rule
+    }
+
+    private func threshold(_ node: Node, _ path: String) throws(ConfigError) -> Located<AlertThreshold>? {
+        guard let threshold = AlertThreshold.parse(try yaml.string(node, path)) else {
+            throw yaml.error(
+                "\(path): expected a comparison and a number in quotes, such as \"> 0.25\" or \"< 1000\" (one of > >= < <=)", at: node)
+        }
+        return Located(threshold, at: yaml.location(node))
     }
 }

@@ -9,7 +9,7 @@ struct SettingsReader {
     func settings(_ top: Node.Mapping, triggerTopics: [String: String]) -> DaemonSettings {
         var settings = DaemonSettings()
         settings.kafka.triggerTopics = triggerTopics
-        section(top, "kafka", ["brokers", "group_id", "input_topics", "dead_letter_topic", "properties", "create_topics", "changelog_topics", "holdout_topic"]) { (map) throws(ConfigError) in
+        section(top, "kafka", ["brokers", "group_id", "input_topics", "dead_letter_topic", "properties", "create_topics", "changelog_topics", "holdout_topic", "alerts_topic"]) { (map) throws(ConfigError) in
             yaml.read(map, "brokers", of: "kafka", into: &settings.kafka.brokers, yaml.nonEmptyString)
             yaml.read(map, "group_id", of: "kafka", into: &settings.kafka.groupID, yaml.nonEmptyString)
             yaml.read(map, "input_topics", of: "kafka", into: &settings.kafka.inputTopics) { (node, path) throws(ConfigError) in
@@ -17,6 +17,7 @@ struct SettingsReader {
             }
             yaml.read(map, "dead_letter_topic", of: "kafka", into: &settings.kafka.deadLetterTopic, yaml.nonEmptyString)
             yaml.read(map, "holdout_topic", of: "kafka", into: &settings.kafka.holdoutTopic, yaml.nonEmptyString)
+            yaml.read(map, "alerts_topic", of: "kafka", into: &settings.kafka.alertsTopic, yaml.nonEmptyString)
             yaml.read(map, "properties", of: "kafka", into: &settings.kafka.properties, properties)
             yaml.read(map, "create_topics", of: "kafka", into: &settings.kafka.createTopics, yaml.boolean)
             yaml.read(map, "changelog_topics", of: "kafka", into: &settings.kafka.changelogTopics, topicNames)

@@ -9,7 +9,7 @@ import Prometheus
 import ServiceLifecycle
 
 /// The daemon's small read-only HTTP port: health, readiness, Prometheus metrics, and the
-/// user, segment and trigger (uplift) views. It runs on its own event-loop thread and reads only what the
+/// user, segment, trigger (uplift) and alert views. It runs on its own event-loop thread and reads only what the
 /// processing loop posts to the `StatusBoard` and the metrics `registry`.
 public final class StatusServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
@@ -152,6 +152,8 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
             ])
         case "/v1/triggers":
             respondJSON(context, request, .ok, TriggersJSON.object(snapshot.triggers))
+        case "/v1/alerts":
+            respondJSON(context, request, .ok, AlertsJSON.object(snapshot.alerts))
         case _ where path.hasPrefix("/v1/users/"):
             let encoded = String(path.dropFirst("/v1/users/".count))
             guard let userID = encoded.removingPercentEncoding, !userID.isEmpty else {
@@ -180,7 +182,7 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
                 }
             }
         default:
-            respond(context, request, .notFound, text: "not found: try /healthz, /readyz, /metrics, /v1/segments, /v1/triggers, /v1/users/{id}\n")
+            respond(context, request, .notFound, text: "not found: try /healthz, /readyz, /metrics, /v1/segments, /v1/triggers, /v1/alerts, /v1/users/{id}\n")
         }
     }
 

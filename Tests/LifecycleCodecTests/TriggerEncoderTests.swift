@@ -57,3 +57,23 @@ struct TriggerEncoderTests {
         #expect(String(decoding: bytes, as: UTF8.self) == #"{"conversion":"upgrade_ready","arm":"control","trigger_id":"t1","user_id":"u","fired_at":1,"converted_at":2}"#)
     }
 }
+
+@Suite("Alert change encoding")
+struct AlertEncoderTests {
+    func encoded(_ change: AlertChange) -> String {
+        var bytes: [UInt8] = []
+        AlertEncoder().encode(change, configVersion: "v1", into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    @Test("exact bytes in a fixed key order; null for what a change does not have")
+    func exactBytes() {
+        let firing = AlertChange(
+            alert: "at_risk_share", state: .firing, level: .critical, value: 0.27, threshold: 0.25,
+            since: 1_795_380_000_123, at: 1_795_380_600_123, reason: nil)
+        #expect(encoded(firing) == #"{"alert":"at_risk_share","state":"firing","level":"critical","value":0.27,"threshold":0.25,"since":1795380000123,"at":1795380600123,"reason":null,"config_version":"v1"}"#)
+        let resolved = AlertChange(
+            alert: "quiet", state: .resolved, level: nil, value: nil, threshold: nil, since: 1, at: 2, reason: "below min_users (3 < 10)")
+        #expect(encoded(resolved) == #"{"alert":"quiet","state":"resolved","level":null,"value":null,"threshold":null,"since":1,"at":2,"reason":"below min_users (3 < 10)","config_version":"v1"}"#)
+    }
+}

@@ -1,3 +1,4 @@
+import LifecycleEngine
 import Metrics
 
 /// The daemon's metrics as swift-metrics handles, made by an injected factory rather than
@@ -39,6 +40,7 @@ public final class DaemonMetrics {
     private let usersTracked: Gauge
     private var usersPerStage: Labeled<String, Gauge>
     private var consumerLag: Labeled<String, Gauge>
+    private var alertStates: Labeled<String, Gauge>
     /// Made at the first commit cycle: before it there is no duration or age to show.
     private var checkpointGauges: (duration: Gauge, age: Gauge)?
     private let ready: Gauge
@@ -69,6 +71,7 @@ public final class DaemonMetrics {
         usersTracked = Gauge(label: "lifecycled_users_tracked", factory: factory)
         usersPerStage = Labeled { Gauge(label: "lifecycled_users", dimensions: [("stage", $0)], factory: factory) }
         consumerLag = Labeled { Gauge(label: "lifecycled_consumer_lag", dimensions: [("partition", $0)], factory: factory) }
+        alertStates = Labeled { Gauge(label: "lifecycled_alert_state", dimensions: [("alert", $0)], factory: factory) }
         ready = Gauge(label: "lifecycled_ready", factory: factory)
         ready.record(0)  // until the loop says otherwise
         latency = Timer(label: Self.latencyLabel, factory: factory)
@@ -137,6 +140,24 @@ public final class DaemonMetrics {
             gauges.age.record(Double(now - lastCheckpoint.at) / 1000)
         }
         ready.record(isReady ? 1 : 0)
+    }
+}
+
+extension DaemonMetrics {
+    /// Sets each alert's state: 0 ok, 1 pending, 2 firing at warn, 3 firing at critical. An
+    /// alert a reload removed loses its series.
+    func setAlerts(_ statuses: [AlertStatus]) {
+        for status in statuses { alertStates[status.name].record(Self.alertStateValue(status)) }
+        let names = Set(statuses.map(\.name))
+        for name in alertStates.values where !names.contains(name) { alertStates.remove(name)?.destroy() }
+    }
+
+    private static func alertStateValue(_ status: AlertStatus) -> Int {
+        switch status.state {
+        case .ok: 0
+        case .pending: 1
+        case .firing: status.level == .critical ? 3 : 2
+        }
     }
 }
 

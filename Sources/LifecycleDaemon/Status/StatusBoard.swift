@@ -43,6 +43,8 @@ public final class StatusBoard: Sendable {
         public var triggers: [TriggerStatus] = []
         public var usersPerStage: [(stage: String, users: Int)] = []
         public var usersTracked = 0
+        /// Each alert's state as of the coordinator's last sample.
+        public var alerts: [AlertStatus] = []
         public init() {}
     }
 

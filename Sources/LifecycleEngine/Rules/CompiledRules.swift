@@ -15,6 +15,8 @@ public final class CompiledRules: Sendable {
     public let triggerNames: [String]
     /// Each trigger's own holdout in basis points (0.01 %; 0: none), indexed like `triggerNames`.
     public let triggerHoldouts: [Int]
+    /// Evaluated on the instance's aggregate, never per user (`AlertEvaluator`).
+    public let alerts: [CompiledAlert]
 
     let initialStage: UInt8
     let counters: [CompiledCounter]
@@ -231,6 +233,16 @@ public final class CompiledRules: Sendable {
         holdouts = HoldoutPlan(
             salt: rules.holdout.salt, triggerNames: triggerNames, shares: triggerHoldouts, global: rules.holdout.global.value)
         onEnterTriggers = FlatLists(onEnter)
+        var compiledAlerts: [CompiledAlert] = []
+        let triggerGoals = compiledTriggers.map { (name: $0.name, hasGoal: $0.goal != nil) }
+        for alert in rules.alerts {
+            do throws(RuleError) {
+                compiledAlerts.append(try CompiledAlert(alert, stages: lifecycle.stages.map(\.value), triggers: triggerGoals))
+            } catch {
+                problems.append(error)
+            }
+        }
+        alerts = compiledAlerts
         self.conditionTriggers = conditionTriggers
         attributes = compiler.attributes
         instructions = compiler.instructions

@@ -14,6 +14,8 @@ public struct Rules: Sendable, Equatable {
     /// Events that erase the user's whole state (privacy requests).
     public var eraseOn: [Located<String>]
     public var holdout: HoldoutRule
+    /// Alerts on the aggregate of the users (`AlertEvaluator`); they change nothing per user.
+    public var alerts: [AlertRule]
 
     public init(
         version: String? = nil,
@@ -23,7 +25,8 @@ public struct Rules: Sendable, Equatable {
         lifecycle: LifecycleRule,
         triggers: [TriggerRule] = [],
         eraseOn: [Located<String>] = [],
-        holdout: HoldoutRule = HoldoutRule()
+        holdout: HoldoutRule = HoldoutRule(),
+        alerts: [AlertRule] = []
     ) {
         self.version = version
         self.events = events
@@ -33,6 +36,7 @@ public struct Rules: Sendable, Equatable {
         self.triggers = triggers
         self.eraseOn = eraseOn
         self.holdout = holdout
+        self.alerts = alerts
     }
 }
 

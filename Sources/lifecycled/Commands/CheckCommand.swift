@@ -52,7 +52,21 @@ struct CheckCommand: ParsableCommand {
         if rules.holdout.global.value > 0 {
             lines.append("global holdout: \(HoldoutRule.percentText(rules.holdout.global.value)) of users, out of every trigger")
         }
+        if !rules.alerts.isEmpty {
+            lines.append("alerts (\(rules.alerts.count)) -> \(loaded.settings.kafka.alertsTopic):")
+            lines += rules.alerts.map { "  \($0.name): \(describe($0))" }
+        }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Its measure, thresholds, damping and minimum volume.
+    static func describe(_ alert: AlertRule) -> String {
+        var parts = [alert.warn.map { "warn \($0.value)" }, alert.critical.map { "critical \($0.value)" }].compactMap { $0 }
+        if alert.holdFor > 0 { parts.append("for \(Millis.formatDuration(alert.holdFor))") }
+        if alert.keepFiringFor > 0 { parts.append("keep firing \(Millis.formatDuration(alert.keepFiringFor))") }
+        if alert.minUsers > 0 { parts.append("min users \(alert.minUsers)") }
+        if let volume = alert.minVolume { parts.append("min volume \(volume.value)") }
+        return alert.when.value + ": " + parts.joined(separator: ", ")
     }
 
     /// When a trigger fires, its cooldown and goal.

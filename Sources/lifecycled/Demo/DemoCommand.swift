@@ -109,7 +109,7 @@ struct DemoSession {
         settings.state.checkpointInterval = 5 * Millis.second
         loaded.settings = settings
         config = loaded
-        for topic in Set(settings.kafka.triggerTopics.values).union([settings.kafka.deadLetterTopic, settings.kafka.holdoutTopic]) {
+        for topic in Set(settings.kafka.triggerTopics.values).union([settings.kafka.deadLetterTopic, settings.kafka.holdoutTopic, settings.kafka.alertsTopic]) {
             try cluster.createTopic(topic, partitions: 1)
         }
         // The mock cannot create topics on request: the changelog, like the input, is made here.
@@ -194,6 +194,12 @@ struct DemoSession {
         lines.append("  triggers: " + snapshot.triggers.map { "\($0.name) \($0.totals.fired)" }.joined(separator: ", "))
         lines.append("  converted: " + snapshot.triggers.map { "\($0.name) \($0.totals.converted)" }.joined(separator: ", "))
         lines += UpliftReport.lines(rules: config.compiled, totals: snapshot.triggers.map(\.totals), indent: "  ")
+        if !snapshot.alerts.isEmpty {
+            lines.append("  alerts:   " + snapshot.alerts.map { alert in
+                alert.name + " " + alert.state.rawValue + (alert.level.map { " \($0.rawValue)" } ?? "")
+                    + (alert.value.map { " (\(AlertReplay.display($0)))" } ?? alert.reason.map { " (\($0))" } ?? "")
+            }.joined(separator: ", "))
+        }
         for trigger in recent.latest {
             lines.append("  e.g. \(trigger.name) for \(trigger.userID): \(trigger.reason)")
         }

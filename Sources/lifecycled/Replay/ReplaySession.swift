@@ -20,6 +20,15 @@ struct ReplaySession: ~Copyable {
     }
 
     var userCount: Int { engine.userCount }
+    var streamTime: Int64 { engine.streamTime }
+
+    /// What alerts are evaluated on: the engine's users and trigger totals, and the lines
+    /// read as events (valid or not, as `run` counts events consumed). Replay has no lag.
+    var alertSample: AlertSample {
+        AlertSample(
+            usersPerStage: engine.usersPerStage, fired: engine.armTotals.map(\.fired), converted: engine.armTotals.map(\.converted),
+            events: summary.linesRead - summary.blankLines)
+    }
 
     /// One input line, decoded and ingested or counted as rejected; `emit` gets the triggers
     /// and conversions it caused (then they are dropped).
@@ -45,9 +54,14 @@ struct ReplaySession: ~Copyable {
     /// After the last line: moves stream time to `until` (timers due by then fire, to `emit`)
     /// and completes the summary.
     mutating func finish(until: Int64?, emit: (borrowing EngineOutput) throws -> Void) rethrows {
-        if let until { engine.advance(to: until, into: &output) }
-        try drain(emit)
+        if let until { try advance(to: until, emit: emit) }
         summary.finish(engine)
+    }
+
+    /// Moves stream time to `time`: timers due by then fire, to `emit`.
+    mutating func advance(to time: Int64, emit: (borrowing EngineOutput) throws -> Void) rethrows {
+        engine.advance(to: time, into: &output)
+        try drain(emit)
     }
 
     private mutating func drain(_ emit: (borrowing EngineOutput) throws -> Void) rethrows {

@@ -60,6 +60,7 @@ public final class PipelineCoordinator {
     private var failure: (any Error)?
     private var reload = (number: 0, replies: [Int: String?]())
     private let metrics: DaemonMetrics
+    private let alerts: AlertMonitor
     private var stopped = false
     private var wakeups: Wakeups
 
@@ -106,6 +107,7 @@ public final class PipelineCoordinator {
         consumerProperties["auto.offset.reset"] = common["auto.offset.reset"] ?? "error"
         // Members joining or leaving move only the partitions that change owner.
         consumerProperties["partition.assignment.strategy"] = common["partition.assignment.strategy"] ?? "cooperative-sticky"
+        alerts = AlertMonitor(config: config, producerProperties: producerProperties, logger: logger)
         do {
             changelogs = try ChangelogTopics.prepare(config.settings, clientProperties: common, inbox: inbox, logger: logger)
             restorer = PartitionRestorer(store: store, readerProperties: common, inbox: inbox, logger: logger, observer: observer)
@@ -163,7 +165,8 @@ public final class PipelineCoordinator {
         commitPending()
         // Probed once per step: while the brokers are down each probe can wait 200 ms.
         brokersReachable.set(consumer.brokersReachable)
-        own.kafkaErrors += consumer.takeErrorsReported()
+        alerts.serveDeliveries()
+        own.kafkaErrors += consumer.takeErrorsReported() + alerts.takeErrors()
         if let failure { throw failure }
     }
 
@@ -181,6 +184,7 @@ public final class PipelineCoordinator {
         }
         // The revocation this causes finds nothing left to save.
         try consumer.close()
+        alerts.flush()
         // Said, so an operator sees the others did not have to wait for a session timeout.
         logger.info("left consumer group '\(config.settings.kafka.groupID)': its other members take the partitions over now")
         if !machine.abandoned.isEmpty {
@@ -218,6 +222,7 @@ public final class PipelineCoordinator {
         config.rules = loaded.rules
         config.compiled = loaded.compiled
         config.configVersion = loaded.configVersion
+        alerts.rulesChanged(loaded)
     }
 
     /// Posts what the HTTP port shows (metrics included), and passes on the user lookups it queued.
@@ -266,6 +271,10 @@ public final class PipelineCoordinator {
                 hasGoal: rules.rules.triggers[trigger].goal != nil, totals: armTotals[trigger])
         }
         let oldestCheckpoint = assigned.compactMap { lastCheckpoints[$0] }.min()
+        // From the sums above, here on the coordinator's thread: the workers do nothing for alerts.
+        alerts.sample(counters: total, usersPerStage: perStage, lag: lag.map(\.messages), now: now)
+        let alertStatuses = alerts.statuses
+        metrics.setAlerts(alertStatuses)
         metrics.update(total)
         let restores = restorer.current
         metrics.set(
@@ -285,6 +294,7 @@ public final class PipelineCoordinator {
             snapshot.triggers = triggers
             snapshot.usersPerStage = stages
             snapshot.usersTracked = users
+            snapshot.alerts = alertStatuses
         }
         for lookup in board.takeLookups() {
             let reply = LookupReply(workers: workers.count, reply: lookup.reply)
