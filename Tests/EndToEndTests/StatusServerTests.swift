@@ -51,7 +51,7 @@ struct StatusServerTests {
     func triggers() throws {
         let board = StatusBoard()
         func status(_ name: String, holdout: Bool = true, goal: Bool = true, _ treatment: ArmCount, _ control: ArmCount) -> StatusBoard.TriggerStatus {
-            .init(name: name, hasHoldout: holdout, controlShare: holdout ? 0.1 : 0, hasGoal: goal,
+            .init(name: name, reason: "\(name) reason", hasHoldout: holdout, controlShare: holdout ? 0.1 : 0, hasGoal: goal,
                   totals: ArmTotals(treatment: treatment, control: control))
         }
         board.publish { snapshot in
