@@ -9,8 +9,8 @@ import Prometheus
 import ServiceLifecycle
 
 /// The daemon's small read-only HTTP port: health, readiness, Prometheus metrics, and the
-/// user, segment and trigger (uplift) views. It runs on its own event-loop thread and reads only what the
-/// processing loop posts to the `StatusBoard` and the metrics `registry`.
+/// user, segment, trigger (uplift) and instance views. It runs on its own event-loop thread and
+/// reads only what the processing loop posts to the `StatusBoard` and the metrics `registry`.
 public final class StatusServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: Channel
@@ -149,7 +149,11 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
             respondJSON(context, request, .ok, [
                 "users": snapshot.usersTracked,
                 "stages": Dictionary(uniqueKeysWithValues: snapshot.usersPerStage.map { ($0.stage, $0.users) }),
+                // The object's keys come out sorted: this is the rules' order, for a funnel.
+                "order": snapshot.usersPerStage.map(\.stage),
             ])
+        case "/v1/status":
+            respondJSON(context, request, .ok, StatusJSON.object(snapshot, now: clock()))
         case "/v1/triggers":
             respondJSON(context, request, .ok, TriggersJSON.object(snapshot.triggers))
         case _ where path.hasPrefix("/v1/users/"):
@@ -180,7 +184,7 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
                 }
             }
         default:
-            respond(context, request, .notFound, text: "not found: try /healthz, /readyz, /metrics, /v1/segments, /v1/triggers, /v1/users/{id}\n")
+            respond(context, request, .notFound, text: "not found: try /healthz, /readyz, /metrics, /v1/segments, /v1/triggers, /v1/status, /v1/users/{id}\n")
         }
     }
 
