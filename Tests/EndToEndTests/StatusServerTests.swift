@@ -12,13 +12,14 @@ import Testing
 /// The HTTP port on its own, before any processing loop has posted anything.
 @Suite("HTTP port")
 struct StatusServerTests {
-    static func request(_ port: Int, _ path: String, method: String = "GET") -> (status: Int, body: String) {
-        nonisolated(unsafe) var result = (status: 0, body: "")
+    static func request(_ port: Int, _ path: String, method: String = "GET") -> (status: Int, body: String, headers: [AnyHashable: Any]) {
+        nonisolated(unsafe) var result = (status: 0, body: "", headers: [AnyHashable: Any]())
         let done = DispatchSemaphore(value: 0)
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
         URLSession.shared.dataTask(with: request) { data, response, _ in
-            result = ((response as? HTTPURLResponse)?.statusCode ?? 0, data.map { String(decoding: $0, as: UTF8.self) } ?? "")
+            let http = response as? HTTPURLResponse
+            result = (http?.statusCode ?? 0, data.map { String(decoding: $0, as: UTF8.self) } ?? "", http?.allHeaderFields ?? [:])
             done.signal()
         }.resume()
         _ = done.wait(timeout: .now() + 10)
@@ -126,6 +127,31 @@ struct StatusServerTests {
         let segments = Self.request(server.port, "/v1/segments")
         let stages = try #require(try JSONSerialization.jsonObject(with: Data(segments.body.utf8)) as? [String: Any], "\(segments)")
         #expect(stages["order"] as? [String] == ["new", "engaged", "at_risk"] && (stages["stages"] as? [String: Int])?["engaged"] == 4)
+    }
+
+    @Test("/: the console page, self-contained: HTML with a fresh nonce per response, a CSP that runs only what carries it, no external URL")
+    func console() throws {
+        let server = try Self.server()
+        defer { server.close() }
+        let first = Self.request(server.port, "/"), second = Self.request(server.port, "/?user=u42")
+        #expect(first.status == 200 && second.status == 200)
+        #expect(first.headers["Content-Type"] as? String == "text/html; charset=utf-8")
+        #expect(first.headers["X-Content-Type-Options"] as? String == "nosniff")
+        let policy = try #require(first.headers["Content-Security-Policy"] as? String)
+        let directives = policy.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(directives.contains("default-src 'none'") && directives.contains("connect-src 'self'"), "\(policy)")
+        let nonce = try #require(directives.first { $0.hasPrefix("script-src 'nonce-") }.map { $0.dropFirst("script-src 'nonce-".count).dropLast() })
+        #expect(nonce.count >= 22 && directives.contains("style-src 'nonce-\(nonce)'"), "\(policy)")
+        let page = first.body
+        #expect(page.hasPrefix("<!doctype html>") && page.contains("<script nonce=\"\(nonce)\">") && page.contains("<style nonce=\"\(nonce)\">"))
+        #expect(!page.contains("__CSP_NONCE__") && !second.body.contains(String(nonce)), "a nonce is used once")
+        // Nothing loads from elsewhere: no absolute or protocol-relative URL, no CSS import.
+        for external in ["http:", "https:", "@import", "url("] {
+            #expect(!page.contains(external), "the page refers to \(external)")
+        }
+        #expect(page.range(of: "//[A-Za-z0-9]", options: .regularExpression) == nil, "a protocol-relative URL")
+        #expect(!page.contains(".innerHTML") && !page.contains("insertAdjacentHTML"), "data would be parsed as markup")
+        #expect(Self.request(server.port, "/", method: "HEAD").status == 200)
     }
 
     static func server(idleTimeout: Duration = .seconds(30), maxConnections: Int = 256) throws -> StatusServer {
