@@ -54,7 +54,9 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        // The read-only HTTP port (SwiftNIO): health, readiness, metrics, user and segment views.
+        // The read-only HTTP port (SwiftNIO): health, readiness, metrics, user and segment views,
+        // the console page. The page is compiled in (`embedInCode`), not a resource bundle: a
+        // copied binary keeps serving it.
         .target(
             name: "LifecycleHTTP",
             dependencies: [
@@ -65,7 +67,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            resources: [.embedInCode("Console/console.html")]
         ),
         .executableTarget(
             name: "lifecycled",

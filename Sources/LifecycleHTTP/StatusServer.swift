@@ -8,9 +8,10 @@ import NIOPosix
 import Prometheus
 import ServiceLifecycle
 
-/// The daemon's small read-only HTTP port: health, readiness, Prometheus metrics, and the
-/// user, segment, trigger (uplift) and alert views. It runs on its own event-loop thread and reads only what the
-/// processing loop posts to the `StatusBoard` and the metrics `registry`.
+/// The daemon's small read-only HTTP port: health, readiness, Prometheus metrics, the
+/// user, segment, trigger (uplift), alert and instance views, and the console page that shows them.
+/// It runs on its own event-loop thread and reads only what the processing loop posts to the
+/// `StatusBoard` and the metrics `registry`.
 public final class StatusServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: Channel
@@ -127,6 +128,10 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
         let path = String(request.uri.split(separator: "?", maxSplits: 1).first ?? "")
         let snapshot = board.current
         switch path {
+        case "/":
+            let page = ConsolePage.response()
+            respond(context, request, .ok, body: context.channel.allocator.buffer(string: page.html),
+                    contentType: "text/html; charset=utf-8", headers: page.headers)
         case "/healthz":
             let age = clock() - snapshot.heartbeat
             if snapshot.heartbeat > 0 && age <= Self.staleAfterMilliseconds {
@@ -149,7 +154,11 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
             respondJSON(context, request, .ok, [
                 "users": snapshot.usersTracked,
                 "stages": Dictionary(uniqueKeysWithValues: snapshot.usersPerStage.map { ($0.stage, $0.users) }),
+                // The object's keys come out sorted: this is the rules' order, for a funnel.
+                "order": snapshot.usersPerStage.map(\.stage),
             ])
+        case "/v1/status":
+            respondJSON(context, request, .ok, StatusJSON.object(snapshot, now: clock()))
         case "/v1/triggers":
             respondJSON(context, request, .ok, TriggersJSON.object(snapshot.triggers))
         case "/v1/alerts":
@@ -182,7 +191,7 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
                 }
             }
         default:
-            respond(context, request, .notFound, text: "not found: try /healthz, /readyz, /metrics, /v1/segments, /v1/triggers, /v1/alerts, /v1/users/{id}\n")
+            respond(context, request, .notFound, text: "not found: try /, /healthz, /readyz, /metrics, /v1/segments, /v1/triggers, /v1/alerts, /v1/status, /v1/users/{id}\n")
         }
     }
 
@@ -199,9 +208,10 @@ final class StatusHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func respond(
-        _ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, body: ByteBuffer, contentType: String
+        _ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, body: ByteBuffer, contentType: String,
+        headers extra: [(String, String)] = []
     ) {
-        var headers = HTTPHeaders()
+        var headers = HTTPHeaders(extra)
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         headers.add(name: "Cache-Control", value: "no-store")

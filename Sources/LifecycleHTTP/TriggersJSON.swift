@@ -17,6 +17,8 @@ enum TriggersJSON {
     private static func trigger(_ status: StatusBoard.TriggerStatus) -> [String: Any] {
         var object: [String: Any] = [
             "trigger": status.name,
+            "reason": status.reason,
+            "has_goal": status.hasGoal,
             "fired": status.totals.fired,
             "converted": status.totals.converted,
             "holdout": status.hasHoldout ? status.controlShare : NSNull(),

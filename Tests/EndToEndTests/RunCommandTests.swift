@@ -179,6 +179,9 @@ struct RunCommandTests {
         #expect(Self.get(port, "/v1/users/nobody").status == 404)
         let segments = try #require(try JSONSerialization.jsonObject(with: Data(Self.get(port, "/v1/segments").body.utf8)) as? [String: Any])
         #expect(segments["users"] as? Int == 4)
+        let status = try #require(try JSONSerialization.jsonObject(with: Data(Self.get(port, "/v1/status").body.utf8)) as? [String: Any])
+        let phases = (status["partitions"] as? [[String: Any]] ?? []).compactMap { $0["phase"] as? String }
+        #expect(status["ready"] as? Bool == true && phases.count == 4 && !phases.contains("restoring"), "\(status)")
         // SIGHUP: a valid edit is taken, state kept; a broken file is refused and logged.
         try text.replacingOccurrences(of: "no activity for 7 days", with: "quiet for a week")
             .write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -189,6 +192,7 @@ struct RunCommandTests {
         Thread.sleep(forTimeInterval: 1)
         #expect(Self.get(port, "/readyz").status == 200)
         #expect(Self.get(port, "/v1/segments").body.contains("\"users\":4"))
+        #expect(Self.get(port, "/v1/triggers").body.contains("quiet for a week"), "the reloaded rules' reason")
 
         let checkpoint = "\(directory)/state/user-events.\(partitions[0]).checkpoint"
         let before = try FileManager.default.attributesOfItem(atPath: checkpoint)[.modificationDate] as? Date

@@ -12,13 +12,14 @@ import Testing
 /// The HTTP port on its own, before any processing loop has posted anything.
 @Suite("HTTP port")
 struct StatusServerTests {
-    static func request(_ port: Int, _ path: String, method: String = "GET") -> (status: Int, body: String) {
-        nonisolated(unsafe) var result = (status: 0, body: "")
+    static func request(_ port: Int, _ path: String, method: String = "GET") -> (status: Int, body: String, headers: [AnyHashable: Any]) {
+        nonisolated(unsafe) var result = (status: 0, body: "", headers: [AnyHashable: Any]())
         let done = DispatchSemaphore(value: 0)
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
         URLSession.shared.dataTask(with: request) { data, response, _ in
-            result = ((response as? HTTPURLResponse)?.statusCode ?? 0, data.map { String(decoding: $0, as: UTF8.self) } ?? "")
+            let http = response as? HTTPURLResponse
+            result = (http?.statusCode ?? 0, data.map { String(decoding: $0, as: UTF8.self) } ?? "", http?.allHeaderFields ?? [:])
             done.signal()
         }.resume()
         _ = done.wait(timeout: .now() + 10)
@@ -51,7 +52,7 @@ struct StatusServerTests {
     func triggers() throws {
         let board = StatusBoard()
         func status(_ name: String, holdout: Bool = true, goal: Bool = true, _ treatment: ArmCount, _ control: ArmCount) -> StatusBoard.TriggerStatus {
-            .init(name: name, hasHoldout: holdout, controlShare: holdout ? 0.1 : 0, hasGoal: goal,
+            .init(name: name, reason: "\(name) reason", hasHoldout: holdout, controlShare: holdout ? 0.1 : 0, hasGoal: goal,
                   totals: ArmTotals(treatment: treatment, control: control))
         }
         board.publish { snapshot in
@@ -89,6 +90,68 @@ struct StatusServerTests {
         #expect((list[2]["uplift"] as? [String: Any])?["status"] as? String == "no goal")
         #expect((list[3]["uplift"] as? [String: Any])?["status"] as? String == "no holdout")
         #expect(list[3]["treatment"] == nil && list[3]["holdout"] is NSNull && list[3]["fired"] as? Int == 5)
+        #expect(list[0]["reason"] as? String == "churn_risk reason" && list[0]["has_goal"] as? Bool == true)
+        #expect(list[2]["has_goal"] as? Bool == false)
+    }
+
+    @Test("/v1/status: readiness, partitions with worker, phase, offset, lag and restore progress, and the totals rates come from; /v1/segments keeps the rules' stage order")
+    func status() throws {
+        let board = StatusBoard()
+        board.publish { snapshot in
+            snapshot.notReadyReason = "restoring user-events[1] (40 of 100 records)"
+            snapshot.usersTracked = 12
+            snapshot.usersPerStage = [("new", 5), ("engaged", 4), ("at_risk", 3)]
+            snapshot.counters.eventsConsumed = 500
+            snapshot.counters.eventsRejected = ["not_json": 2, "bad_time": 1]
+            snapshot.counters.triggersProduced = 7
+            snapshot.partitions = [
+                .init(name: "user-events[0]", worker: 0, phase: "live", nextOffset: 42, lag: 3),
+                .init(name: "user-events[1]", worker: 1, phase: "restoring", nextOffset: -1, lag: nil,
+                      restore: .init(records: 40, total: 100, users: 9)),
+            ]
+        }
+        let server = try StatusServer(host: "127.0.0.1", port: 0, board: board, registry: PrometheusCollectorRegistry(), clock: { 1_000_000 })
+        defer { server.close() }
+        let response = Self.request(server.port, "/v1/status")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any], "\(response)")
+        #expect(object["ready"] as? Bool == false && (object["not_ready_reason"] as? String)?.hasPrefix("restoring") == true)
+        #expect(object["time"] as? Int == 1_000_000 && object["users"] as? Int == 12)
+        #expect(object["events_consumed"] as? Int == 500 && object["events_rejected"] as? Int == 3 && object["triggers_produced"] as? Int == 7)
+        let partitions = try #require(object["partitions"] as? [[String: Any]])
+        #expect(partitions.count == 2)
+        #expect(partitions[0]["partition"] as? String == "user-events[0]" && partitions[0]["lag"] as? Int == 3)
+        #expect(partitions[0]["next_offset"] as? Int == 42 && partitions[0]["restore"] is NSNull)
+        #expect(partitions[1]["phase"] as? String == "restoring" && partitions[1]["worker"] as? Int == 1 && partitions[1]["lag"] is NSNull)
+        let restore = try #require(partitions[1]["restore"] as? [String: Int])
+        #expect(restore == ["records": 40, "total": 100, "users": 9])
+        let segments = Self.request(server.port, "/v1/segments")
+        let stages = try #require(try JSONSerialization.jsonObject(with: Data(segments.body.utf8)) as? [String: Any], "\(segments)")
+        #expect(stages["order"] as? [String] == ["new", "engaged", "at_risk"] && (stages["stages"] as? [String: Int])?["engaged"] == 4)
+    }
+
+    @Test("/: the console page, self-contained: HTML with a fresh nonce per response, a CSP that runs only what carries it, no external URL")
+    func console() throws {
+        let server = try Self.server()
+        defer { server.close() }
+        let first = Self.request(server.port, "/"), second = Self.request(server.port, "/?user=u42")
+        #expect(first.status == 200 && second.status == 200)
+        #expect(first.headers["Content-Type"] as? String == "text/html; charset=utf-8")
+        #expect(first.headers["X-Content-Type-Options"] as? String == "nosniff")
+        let policy = try #require(first.headers["Content-Security-Policy"] as? String)
+        let directives = policy.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(directives.contains("default-src 'none'") && directives.contains("connect-src 'self'"), "\(policy)")
+        let nonce = try #require(directives.first { $0.hasPrefix("script-src 'nonce-") }.map { $0.dropFirst("script-src 'nonce-".count).dropLast() })
+        #expect(nonce.count >= 22 && directives.contains("style-src 'nonce-\(nonce)'"), "\(policy)")
+        let page = first.body
+        #expect(page.hasPrefix("<!doctype html>") && page.contains("<script nonce=\"\(nonce)\">") && page.contains("<style nonce=\"\(nonce)\">"))
+        #expect(!page.contains("__CSP_NONCE__") && !second.body.contains(String(nonce)), "a nonce is used once")
+        // Nothing loads from elsewhere: no absolute or protocol-relative URL, no CSS import.
+        for external in ["http:", "https:", "@import", "url("] {
+            #expect(!page.contains(external), "the page refers to \(external)")
+        }
+        #expect(page.range(of: "//[A-Za-z0-9]", options: .regularExpression) == nil, "a protocol-relative URL")
+        #expect(!page.contains(".innerHTML") && !page.contains("insertAdjacentHTML"), "data would be parsed as markup")
+        #expect(Self.request(server.port, "/", method: "HEAD").status == 200)
     }
 
     static func server(idleTimeout: Duration = .seconds(30), maxConnections: Int = 256) throws -> StatusServer {

@@ -17,11 +17,22 @@ public final class StatusBoard: Sendable {
         public var nextOffset: Int64
         /// Messages behind the partition's end, when the end is known.
         public var lag: Int64?
+        /// While its state is restored from the changelog.
+        public var restore: RestoreProgress?
+    }
+
+    /// A changelog restore so far: offsets read of those to read, and the users restored.
+    public struct RestoreProgress: Sendable, Equatable {
+        public var records: Int
+        public var total: Int
+        public var users: Int
     }
 
     /// A trigger's arms, as `/v1/triggers` shows them.
     public struct TriggerStatus: Sendable, Equatable {
         public var name: String
+        /// What its firings say (the rule's `reason`, or one derived from the rule).
+        public var reason: String
         /// Whether its firings are split into arms (its own holdout or the global one).
         public var hasHoldout: Bool
         /// The share of users expected in its control arm (0 to 1).

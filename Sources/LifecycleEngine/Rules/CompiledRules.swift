@@ -312,6 +312,9 @@ public final class CompiledRules: Sendable {
     /// only as a trigger fires or converts.
     public func arm(ofTrigger trigger: Int, userID: String) -> Arm? { holdouts.arm(trigger, userID: userID) }
 
+    /// What `trigger`'s firings say: its rule's `reason`, or the one derived from the rule.
+    public func reason(ofTrigger trigger: Int) -> String { triggers[trigger].reason }
+
     /// The share of users expected in `trigger`'s control arm: its own holdout or the global one.
     public func controlShare(ofTrigger trigger: Int) -> Double {
         let own = Double(triggerHoldouts[trigger]) / 10_000, global = Double(rules.holdout.global.value) / 10_000

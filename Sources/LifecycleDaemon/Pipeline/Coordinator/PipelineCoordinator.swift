@@ -243,6 +243,7 @@ public final class PipelineCoordinator {
             heartbeat = min(heartbeat, status.heartbeat)
         }
         let assigned = assignedPartitions
+        let restores = restorer.current
         var lag: [(partition: String, messages: Int64)] = []
         var partitions: [StatusBoard.PartitionStatus] = []
         for partition in assigned {
@@ -256,7 +257,8 @@ public final class PipelineCoordinator {
             partitions.append(.init(
                 name: partition.description, worker: entry.worker,
                 phase: entry.phase == .restoring ? PartitionTask.Phase.restoring.rawValue : (task?.phase ?? .restoring).rawValue,
-                nextOffset: task?.nextOffset ?? -1, lag: behind))
+                nextOffset: task?.nextOffset ?? -1, lag: behind,
+                restore: restores[partition].map { .init(records: $0.records, total: $0.total, users: $0.users) }))
         }
         let restoring = machine.partitions(in: .restoring)
         let reachable = brokersReachable.isSet
@@ -267,7 +269,8 @@ public final class PipelineCoordinator {
         let rules = config.compiled
         let triggers = rules.triggerNames.indices.map { trigger in
             StatusBoard.TriggerStatus(
-                name: rules.triggerNames[trigger], hasHoldout: rules.hasHoldout(trigger), controlShare: rules.controlShare(ofTrigger: trigger),
+                name: rules.triggerNames[trigger], reason: rules.reason(ofTrigger: trigger),
+                hasHoldout: rules.hasHoldout(trigger), controlShare: rules.controlShare(ofTrigger: trigger),
                 hasGoal: rules.rules.triggers[trigger].goal != nil, totals: armTotals[trigger])
         }
         let oldestCheckpoint = assigned.compactMap { lastCheckpoints[$0] }.min()
@@ -276,7 +279,6 @@ public final class PipelineCoordinator {
         let alertStatuses = alerts.statuses
         metrics.setAlerts(alertStatuses)
         metrics.update(total)
-        let restores = restorer.current
         metrics.set(
             usersTracked: users, usersPerStage: stages, lag: lag, assigned: Set(assigned.map(\.description)),
             restoring: restores.map { ($0.key.description, max(0, $0.value.total - $0.value.records)) },
