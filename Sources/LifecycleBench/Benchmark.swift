@@ -22,7 +22,7 @@ struct Benchmark {
         let population = Population(users: users, start: 1_795_392_000_000)
         switch mode {
         case "throughput": try throughput(rules: rules, population: population, days: days)
-        case "memory": memory(rules: rules, population: population, days: days)
+        case "memory": try memory(rules: rules, population: population, days: days)
         case "generate": generate(population: population, days: days)
         case "changelog": try changelog(rules: rules, population: population, days: days)
         case "pipeline":
@@ -120,7 +120,7 @@ struct Benchmark {
     }
 
     /// Bytes per tracked user: resident memory growth over a month of a population's events.
-    static func memory(rules: CompiledRules, population: Population, days: Int) {
+    static func memory(rules: CompiledRules, population: Population, days: Int) throws {
         let baseline = residentBytes()
         let (engine, events) = engineAfter(days: days, of: population, rules: rules)
         let growth = residentBytes() - baseline
@@ -130,6 +130,56 @@ struct Benchmark {
         print("| \(users) | \(events) | \(growth / (1 << 20)) MiB | \(growth / max(users, 1)) | \(engine.allocatedBytes / max(users, 1)) |")
         print("")
         print("Engine allocations per user: " + engine.memoryBreakdown.map { "\($0.part) \($0.bytes / max(users, 1))" }.joined(separator: ", "))
+        try snapshots(of: engine, rules: rules)
+    }
+
+    /// Snapshot write and read of the engine, in bytes/s, and the resident memory each needs
+    /// beyond what was there before it, as a share of the snapshot's size (which is about
+    /// the state's). The write goes to a new buffer (as `snapshot()` does) and then to the
+    /// same buffer again (as a worker's checkpoint does); the read builds a second engine.
+    static func snapshots(of engine: PartitionEngine, rules: CompiledRules) throws {
+        resetPeakResident()
+        var base = residentBytes()
+        var bytes: [UInt8] = []
+        let fresh = measure { bytes = engine.snapshot() }
+        let writePeak = peakResidentBytes() - base
+        let again = measure {
+            var writer = SnapshotWriter(reusing: bytes)
+            engine.snapshot(into: &writer)
+            bytes = writer.finish()
+        }
+        resetPeakResident()
+        base = residentBytes()
+        var restored: PartitionEngine?
+        let read = try measure { restored = try PartitionEngine(rules: rules, snapshot: bytes) }
+        let readPeak = peakResidentBytes() - base
+        let size = Double(bytes.count)
+        func rate(_ seconds: Double) -> String { String(format: "%.2f GB/s (%.2f s)", size / seconds / 1e9, seconds) }
+        print("")
+        print("| snapshot of \(engine.userCount) users | \(bytes.count / (1 << 20)) MiB |")
+        print("|---|---:|")
+        print("| write, new buffer | \(rate(fresh)) |")
+        print("| write, reused buffer | \(rate(again)) |")
+        print("| read | \(rate(read)) |")
+        print("| peak extra memory, write | \(String(format: "%.2f", Double(writePeak) / size))× the snapshot |")
+        print("| peak extra memory, read (the new engine included) | \(String(format: "%.2f", Double(readPeak) / size))× the snapshot |")
+        note("restored \(restored?.userCount ?? 0) users\n")
+    }
+
+    /// Resident memory's high-water mark (VmHWM in /proc/self/status), in bytes.
+    static func peakResidentBytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
+        return kilobytes * 1024
+    }
+
+    /// Resets the high-water mark to the current resident size (Linux: "5" to clear_refs).
+    static func resetPeakResident() {
+        guard let file = fopen("/proc/self/clear_refs", "w") else { return }
+        fputs("5", file)
+        fclose(file)
     }
 
     /// One engine that saw `days` of the population's events, and how many events that was.

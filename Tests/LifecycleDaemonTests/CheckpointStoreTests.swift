@@ -1,5 +1,5 @@
 import Foundation
-import LifecycleDaemon
+@testable import LifecycleDaemon
 import Testing
 
 @Suite("Checkpoint files")
@@ -102,6 +102,26 @@ struct CheckpointStoreTests {
             try store.prepare()
         } throws: { error in
             "\(error)".contains("/proc/no-such-place/state")
+        }
+    }
+}
+
+@Suite("CRC-32")
+struct CRC32Tests {
+    @Test("the standard check value, and every length across the 8-byte steps agrees with a byte at a time")
+    func checkValues() {
+        let check = Array("123456789".utf8)
+        #expect(check.withUnsafeBytes { CRC32.checksum($0) } == 0xCBF4_3926)
+        var rng = SystemRandomNumberGenerator()
+        let bytes = (0..<300).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        for length in 0...bytes.count {
+            let prefix = Array(bytes.prefix(length))
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in prefix {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            #expect(prefix.withUnsafeBytes { CRC32.checksum($0) } == crc ^ 0xFFFF_FFFF, "length \(length)")
         }
     }
 }

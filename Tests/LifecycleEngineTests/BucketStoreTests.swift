@@ -6,9 +6,10 @@ private typealias F = Fixture
 /// The 4-byte bucket slab against a plain dictionary of (counter, bucket) → value.
 @Suite("Bucket store")
 struct BucketStoreTests {
-    /// A count and a sum at 1-minute buckets over 30 days: 16 offset bits leave a 15-bit value.
+    /// A count and a sum at 1-minute buckets over 30 days, and three triggers' firings: 16
+    /// offset bits and 2 counter bits (the counters and the firings' own) leave a 14-bit value.
     static let layout = BucketStore.Layout(
-        resolutions: [F.minute, F.minute], windows: [30 * F.day, 30 * F.day], signed: [false, true])!
+        resolutions: [F.minute, F.minute], windows: [30 * F.day, 30 * F.day], signed: [false, true], triggers: 3)!
 
     struct Key: Hashable { var counter: Int, bucket: Int64 }
 
@@ -20,14 +21,35 @@ struct BucketStoreTests {
         return found
     }
 
-    @Test("the layout leaves a 15-bit value here; counts past it and sums of any size keep their exact values")
+    /// Sweeps as the engine does, with `now` chosen so that buckets before `bucketHorizon`
+    /// (1-minute buckets, 30-day windows) and firings before `firingHorizon` go; returns the sums.
+    static func sweep(
+        _ store: inout BucketStore, _ run: inout BucketStore.Run, bucketHorizon: Int64, firingHorizon: Int64 = .min
+    ) -> [Double] {
+        let now = bucketHorizon * F.minute + 30 * F.day
+        let lifetime = firingHorizon == .min ? Int64.max : now - firingHorizon + 1
+        var sums = [0.0, 0.0]
+        let lifetimes = [Int64](repeating: lifetime, count: 3)
+        sums.withUnsafeMutableBufferPointer { sums in
+            lifetimes.withUnsafeBufferPointer { store.sweep(&run, now: now, firingLifetimes: $0, into: sums) }
+        }
+        return sums
+    }
+
+    static func sums(_ model: [Key: UInt32]) -> [Double] {
+        var sums = [0.0, 0.0]
+        for (key, value) in model { sums[key.counter] += key.counter == 1 ? Double(Int32(bitPattern: value)) : Double(value) }
+        return sums
+    }
+
+    @Test("the layout leaves a 14-bit value here; counts past it and sums of any size keep their exact values")
     func wideValues() {
-        #expect(Self.layout.valueBits == 15 && Self.layout.offsetBits == 16 && Self.layout.counterBits == 1)
+        #expect(Self.layout.valueBits == 14 && Self.layout.offsetBits == 16 && Self.layout.counterBits == 2)
         var store = BucketStore(layout: Self.layout)
         var run: BucketStore.Run = 0
         let bucket = F.t0 / F.minute
         for _ in 0..<40_000 { store.add(to: &run, counter: 0, bucket: bucket) { ($0 ?? 0) + 1 } }
-        for amount: Int32 in [-1, -16_383, -16_384, 2_000_000_000, -2_100_000_000] {
+        for amount: Int32 in [-1, -8_191, -8_192, 2_000_000_000, -2_100_000_000] {
             store.add(to: &run, counter: 1, bucket: bucket + 1) { _ in UInt32(bitPattern: amount) }
             #expect(Self.contents(store, run)[Key(counter: 1, bucket: bucket + 1)] == UInt32(bitPattern: amount))
         }
@@ -41,12 +63,13 @@ struct BucketStoreTests {
         #expect(store.isValid(run))
     }
 
-    @Test("random adds, filters and clears across many users match a dictionary; freed slots are zero", arguments: [1, 2, 3])
+    @Test("random adds, firings, sweeps and clears across many users match dictionaries; freed slots are zero", arguments: [1, 2, 3])
     func modelled(seed: UInt64) {
         var rng = SplitMix64(seed: seed)
         var store = BucketStore(layout: Self.layout)
         var runs = [BucketStore.Run](repeating: 0, count: 50)
         var models = [[Key: UInt32]](repeating: [:], count: 50)
+        var firings = [[Int: Int64]](repeating: [:], count: 50)
         // Buckets move forward over time; a run spans less than the window, as the engine keeps it.
         var now = F.t0 / F.minute
         for step in 0..<30_000 {
@@ -56,13 +79,22 @@ struct BucketStoreTests {
             case 0:
                 store.clear(&runs[user])
                 models[user] = [:]
+                firings[user] = [:]
             case 1, 2:
                 let horizon = now - Int64(rng.next() % UInt64(20 * F.day / F.minute))
-                store.filter(&runs[user]) { _, bucket, _ in bucket >= horizon }
+                let firingHorizon = (now - Int64(rng.next() % UInt64(20 * F.day / F.minute))) * F.minute
+                let sums = Self.sweep(&store, &runs[user], bucketHorizon: horizon, firingHorizon: firingHorizon)
                 models[user] = models[user].filter { $0.key.bucket >= horizon }
+                firings[user] = firings[user].filter { $0.value >= firingHorizon }
+                #expect(sums == Self.sums(models[user]))
+            case 3, 4:
+                let trigger = Int(rng.next() % 3)
+                let time = now * F.minute + Int64(rng.next() % 60_000)
+                store.setFiring(&runs[user], trigger: trigger, time: time)
+                firings[user][trigger] = time
             default:
                 let horizon = now - 29 * F.day / F.minute
-                store.filter(&runs[user]) { _, bucket, _ in bucket >= horizon }
+                _ = Self.sweep(&store, &runs[user], bucketHorizon: horizon)
                 models[user] = models[user].filter { $0.key.bucket >= horizon }
                 let key = Key(counter: Int(rng.next() % 2), bucket: now - Int64(rng.next() % UInt64(28 * F.day / F.minute)))
                 let delta = rng.next() % 4 == 0 ? UInt32(rng.next() % 100_000) : UInt32(rng.next() % 3)
@@ -72,6 +104,10 @@ struct BucketStoreTests {
             if step % 1_000 == 0 || step == 29_999 {
                 for user in 0..<50 {
                     #expect(Self.contents(store, runs[user]) == models[user], "user \(user) at step \(step)")
+                    var kept: [Int: Int64] = [:]
+                    store.forEachFiring(runs[user]) { kept[$0] = $1 }
+                    #expect(kept == firings[user], "user \(user) at step \(step)")
+                    #expect((0..<3).map { store.lastFiring(runs[user], trigger: $0) } == (0..<3).map { firings[user][$0] })
                     #expect(store.isValid(runs[user]))
                 }
             }
@@ -80,9 +116,22 @@ struct BucketStoreTests {
         #expect(store.storage.allSatisfy { $0 == 0 }, "an emptied store holds no values")
     }
 
+    @Test("bucket numbers by multiplying with a reciprocal equal those of a division, up to 2^48 ms")
+    func reciprocalDivision() {
+        var rng = SplitMix64(seed: 7)
+        for resolution: Int64 in [F.minute, 90_000, F.hour, 7 * F.hour + 13, F.day, 30 * F.day, 1 << 40] {
+            let layout = BucketStore.Layout(resolutions: [resolution], windows: [resolution], signed: [false], triggers: 0)!
+            let counter = 0
+            let edges: [Int64] = [0, 1, resolution - 1, resolution, resolution + 1, (1 << 48) - 1, ((1 << 48) - 1) / resolution * resolution]
+            for time in edges + (0..<20_000).map({ _ in Int64(rng.next() % (1 << 48)) }) {
+                #expect(layout.bucket(of: time, counter: counter) == time / resolution, "\(time) / \(resolution)")
+            }
+        }
+    }
+
     @Test("a bucket older than the run's base, or beyond its reach, rebases the run without changing a value")
     func rebasing() {
-        let layout = BucketStore.Layout(resolutions: [F.hour], windows: [F.day], signed: [false])!
+        let layout = BucketStore.Layout(resolutions: [F.hour], windows: [F.day], signed: [false], triggers: 1)!
         var store = BucketStore(layout: layout)
         var run: BucketStore.Run = 0
         let bucket = F.t0 / F.hour
@@ -91,12 +140,16 @@ struct BucketStoreTests {
         store.add(to: &run, counter: 0, bucket: bucket - 21) { _ in 3 }
         #expect(Self.contents(store, run) == [Key(counter: 0, bucket: bucket): 7, Key(counter: 0, bucket: bucket - 20): 70_000_000,
                                              Key(counter: 0, bucket: bucket - 21): 3])
-        store.filter(&run) { _, bucket, _ in bucket == F.t0 / F.hour }
+        var sums = [0.0]
+        sums.withUnsafeMutableBufferPointer { sums in
+            [Int64.max].withUnsafeBufferPointer { store.sweep(&run, now: F.t0 + F.day, firingLifetimes: $0, into: sums) }
+        }
+        #expect(sums == [7])
         store.add(to: &run, counter: 0, bucket: bucket + 25) { _ in 1 }  // beyond the old base's reach
         #expect(Self.contents(store, run) == [Key(counter: 0, bucket: bucket): 7, Key(counter: 0, bucket: bucket + 25): 1])
     }
 
-    @Test("a snapshot's slab round-trips; a run whose wide entry is cut off is invalid")
+    @Test("a snapshot's slab round-trips; a run reaching past the slab or into a class that does not exist is invalid")
     func snapshots() throws {
         var store = BucketStore(layout: Self.layout)
         var run: BucketStore.Run = 0
@@ -107,8 +160,9 @@ struct BucketStoreTests {
         var reader = SnapshotReader(writer.finish())
         let read = try BucketStore(from: &reader, layout: Self.layout)
         #expect(Self.contents(read, run) == Self.contents(store, run))
-        let cut = run - (1 << 8)  // one slot fewer used: the wide value is outside the run
-        #expect(!read.isValid(cut))
+        #expect(read.isValid(run))
+        #expect(!read.isValid(run + (UInt64(read.storage.count) << 32)))
+        #expect(!read.isValid(run | 0xFF))
     }
 
     @Test("rules whose longest window in the finest buckets leaves no room for a value are refused")
@@ -121,7 +175,7 @@ struct BucketStoreTests {
         } throws: { error in
             "\(error)".contains("does not fit a 4-byte bucket")
         }
-        let fits = try F.rules(counters: [century] + fine.prefix(3))
+        let fits = try F.rules(counters: [century] + fine.prefix(2))
         #expect(fits.bucketLayout.valueBits == 4)
     }
 }

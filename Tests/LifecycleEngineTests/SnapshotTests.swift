@@ -25,6 +25,9 @@ struct SnapshotTests {
         #expect(second.output.conversions == whole.output.conversions)
         #expect(second.engine.usersPerStage == whole.engine.usersPerStage)
         #expect(second.engine.snapshot() == whole.engine.snapshot())
+        // The buffer is sized once: the announced size bounds the snapshot.
+        #expect(whole.engine.snapshot().count <= whole.engine.snapshotBytes)
+        #expect(second.engine.snapshotBytes - second.engine.snapshot().count < 8_192)
     }
 
     @Test("erased users stay erased across a snapshot")

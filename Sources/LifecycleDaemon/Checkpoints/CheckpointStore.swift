@@ -9,13 +9,18 @@ public struct Checkpoint: Sendable, Equatable {
     /// date (every record before it is in the state); nil without a changelog.
     public var changelogPosition: Int64?
     public var configVersion: String
-    public var engineSnapshot: [UInt8]
+    /// A slice of the file's bytes when read: the engine reads its columns from it in place.
+    public var engineSnapshot: ArraySlice<UInt8>
 
-    public init(nextOffset: Int64, changelogPosition: Int64? = nil, configVersion: String, engineSnapshot: [UInt8]) {
+    public init(nextOffset: Int64, changelogPosition: Int64? = nil, configVersion: String, engineSnapshot: ArraySlice<UInt8>) {
         self.nextOffset = nextOffset
         self.changelogPosition = changelogPosition
         self.configVersion = configVersion
         self.engineSnapshot = engineSnapshot
+    }
+
+    public init(nextOffset: Int64, changelogPosition: Int64? = nil, configVersion: String, engineSnapshot: [UInt8]) {
+        self.init(nextOffset: nextOffset, changelogPosition: changelogPosition, configVersion: configVersion, engineSnapshot: engineSnapshot[...])
     }
 }
 
@@ -248,15 +253,24 @@ public struct CheckpointStore: Sendable {
             throw CheckpointError(path: target, reason: "cannot open: \(Self.systemError())")
         }
         defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: min(limit, 1 << 16))
-        while bytes.count < limit {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress!, min($0.count, limit - bytes.count)) }
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw CheckpointError(path: target, reason: "cannot read: \(Self.systemError())") }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
+        // Read straight into one buffer of the file's size: a large partition's checkpoint
+        // is never held twice.
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw CheckpointError(path: target, reason: "cannot stat: \(Self.systemError())") }
+        let size = min(Int(status.st_size), limit)
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            while initialized < size {
+                let count = Glibc.read(descriptor, buffer.baseAddress! + initialized, size - initialized)
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 {
+                    failure = count < 0 ? errno : 0
+                    break
+                }
+                initialized += count
+            }
         }
+        guard failure == 0 else { throw CheckpointError(path: target, reason: "cannot read: \(String(cString: strerror(failure)))") }
         return (target, bytes)
     }
 
@@ -265,13 +279,13 @@ public struct CheckpointStore: Sendable {
         guard bytes.count >= 16 else { throw fail("too short to be a checkpoint (\(bytes.count) bytes)") }
         let stored = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self)) }
         let computed = bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 4)])) }
-        var reader = SnapshotReader(Array(bytes[0..<(bytes.count - 4)]))
+        var reader = SnapshotReader(bytes[0..<(bytes.count - 4)])
         // The header first: a foreign file is reported as such, not as damaged.
         let header = try decodeHeader(&reader, path: path, checksumMatches: stored == computed)
         do {
             let checkpoint = Checkpoint(
                 nextOffset: header.nextOffset, changelogPosition: header.changelogPosition, configVersion: header.configVersion,
-                engineSnapshot: try reader.readArray(UInt8.self, "engine snapshot"))
+                engineSnapshot: try reader.readSlice("engine snapshot"))
             guard reader.isAtEnd else { throw fail("damaged: unexpected bytes after the engine snapshot") }
             return (header, checkpoint)
         } catch let error as CheckpointError {

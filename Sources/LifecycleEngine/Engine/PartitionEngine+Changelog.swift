@@ -204,7 +204,7 @@ extension PartitionEngine {
         for _ in 0..<Int(try reader.read(UInt8.self)) {
             let trigger = Int(try reader.read(UInt8.self))
             guard trigger < rules.triggers.count else { throw SnapshotError("changelog record with trigger \(trigger) of \(rules.triggers.count)") }
-            users[lastFired: user, trigger] = try reader.read(Int64.self)
+            buckets.setFiring(&users[run: user], trigger: trigger, time: try reader.read(Int64.self))
         }
         for attribute in rules.attributes.indices {
             let text = try reader.bytes(count: Int(try reader.read(UInt8.self)))
@@ -243,11 +243,11 @@ extension PartitionEngine {
             out.append(bits)
         }
         var fired: UInt8 = 0
-        for trigger in rules.triggers.indices where users[lastFired: user, trigger] != UserRecords.never { fired += 1 }
+        buckets.forEachFiring(users[run: user]) { _, _ in fired += 1 }
         put(fired)
-        for trigger in rules.triggers.indices where users[lastFired: user, trigger] != UserRecords.never {
+        buckets.forEachFiring(users[run: user]) { trigger, time in
             put(UInt8(trigger))
-            put(users[lastFired: user, trigger])
+            put(time)
         }
         for attribute in rules.attributes.indices {
             attributeValues[attribute].withKey(UInt32(users[attribute: user, attribute])) { text in

@@ -12,8 +12,17 @@ extension PartitionEngine {
 
     public func snapshot() -> [UInt8] {
         var writer = SnapshotWriter()
+        writer.reserve(snapshotBytes)
         snapshot(into: &writer)
         return writer.finish()
+    }
+
+    /// At least the size of a snapshot (the columns, plus room for the small fields), so its
+    /// buffer is allocated once instead of growing by copies.
+    public var snapshotBytes: Int {
+        let columns = ids.snapshotBytes + users.words.count * 8 + buckets.snapshotBytes + timers.count * 12
+            + attributeValues.reduce(0) { $0 + $1.snapshotBytes }
+        return columns + 4_096 + rules.stateSignature.utf8.count + rules.configVersion.utf8.count + armTotals.count * 64
     }
 
     /// Appends the snapshot to `writer`: into a buffer whose memory is already in use, it
@@ -40,6 +49,11 @@ extension PartitionEngine {
 
     /// An engine in exactly the state `snapshot()` captured.
     public init(rules: CompiledRules, snapshot bytes: [UInt8]) throws(SnapshotError) {
+        try self.init(rules: rules, snapshot: bytes[...])
+    }
+
+    /// An engine from a snapshot inside a larger buffer (a checkpoint file's bytes), read in place.
+    public init(rules: CompiledRules, snapshot bytes: ArraySlice<UInt8>) throws(SnapshotError) {
         self.init(rules: rules)
         var reader = SnapshotReader(bytes)
         guard try reader.read(UInt64.self, "header") == Self.snapshotMagic else {
@@ -72,10 +86,9 @@ extension PartitionEngine {
         usersPerStage = try reader.readArray(Int64.self, "users per stage").map(Int.init)
         armTotals = try Self.readArmTotals(&reader, triggers: rules.triggers.count)
         guard reader.isAtEnd else { throw SnapshotError("unexpected bytes after the end of the snapshot") }
-        guard users.count == ids.capacity, usersPerStage.count == rules.stageNames.count,
-              (0..<users.count).allSatisfy({
-                  Int(users[stage: $0]) < rules.stageNames.count && buckets.isValid(users[run: $0])
-              })
+        let stages = rules.stageNames.count
+        guard users.count == ids.capacity, usersPerStage.count == stages,
+              (0..<users.count).allSatisfy({ Int(users[stage: $0]) < stages && buckets.isValid(users[run: $0]) })
         else { throw SnapshotError("inconsistent state: user columns do not match the rules or the slab") }
         if writtenUnder != rules.configVersion { rescheduleAllTimers() }
     }

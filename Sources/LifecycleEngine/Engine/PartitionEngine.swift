@@ -30,6 +30,8 @@ public struct PartitionEngine: Sendable {
     var attributeValues: [ByteInterner]
     /// Counter values of the user being evaluated, at the evaluation time.
     private var counterValues: [Double]
+    /// Each trigger's `firingLifetime`, in a plain array for the per-event sweep.
+    private let firingLifetimes: [Int64]
     /// Users changed since the changelog last took them; nil unless `trackChanges()`.
     var changes: ChangeSet?
     /// The changelog records of a commit cycle still being written; see `beginChangelogCut`.
@@ -46,6 +48,7 @@ public struct PartitionEngine: Sendable {
         users = UserRecords(attributeCount: rules.attributes.count, triggerCount: rules.triggers.count)
         buckets = BucketStore(layout: rules.bucketLayout)
         counterValues = Array(repeating: 0, count: rules.counters.count)
+        firingLifetimes = rules.triggers.map(\.firingLifetime)
         eventNames = Self.interner(rules.eventNames)
         attributeValues = rules.attributes.map { Self.interner($0.values) }
     }
@@ -221,15 +224,11 @@ public struct PartitionEngine: Sendable {
     /// Fills `counterValues` for `user` at `now`, dropping buckets that left their window.
     private mutating func computeCounters(_ user: Int, now: Int64) {
         for index in counterValues.indices { counterValues[index] = 0 }
-        let counters = rules.counters
-        var values = counterValues
-        counterValues = []
-        buckets.filter(&users[run: user]) { index, bucket, raw in
-            guard let value = Self.contribution(bucket: bucket, raw: raw, counters[index], now: now) else { return false }
-            values[index] += value
-            return true
+        counterValues.withUnsafeMutableBufferPointer { sums in
+            firingLifetimes.withUnsafeBufferPointer { lifetimes in
+                buckets.sweep(&users[run: user], now: now, firingLifetimes: lifetimes, into: sums)
+            }
         }
-        counterValues = values
     }
 
     /// What a bucket adds to its counter at `now`, or nil once it has left the window.
@@ -257,8 +256,8 @@ public struct PartitionEngine: Sendable {
     private mutating func checkGoals(eventID: Int, event: EventInput, user: Int, into output: inout EngineOutput) {
         for item in rules.eventGoals.range(of: eventID) {
             let trigger = rules.eventGoals[item: item]
-            let firedAt = users[lastFired: user, trigger]
-            guard firedAt != UserRecords.never, !users.flag(user, UserRecords.convertedBit(trigger)),
+            guard let firedAt = buckets.lastFiring(users[run: user], trigger: trigger),
+                !users.flag(user, UserRecords.convertedBit(trigger)),
                 let goal = rules.triggers[trigger].goal,
                 event.time >= firedAt, event.time - firedAt <= goal.within
             else { continue }
@@ -316,12 +315,11 @@ public struct PartitionEngine: Sendable {
         change: StageChange?, into output: inout EngineOutput
     ) {
         let rule = rules.triggers[trigger]
-        let last = users[lastFired: user, trigger]
-        guard last == UserRecords.never || now - last >= rule.cooldown else {
+        if let last = buckets.lastFiring(users[run: user], trigger: trigger), now - last < rule.cooldown {
             stats.suppressedByCooldown[trigger] += 1
             return
         }
-        users[lastFired: user, trigger] = now
+        buckets.setFiring(&users[run: user], trigger: trigger, time: now)
         users.setFlag(user, UserRecords.convertedBit(trigger), false)
         let userID = ids.string(UInt32(user))
         // Hashed only here, as a trigger fires: the control arm is evaluated exactly as the other.
@@ -422,10 +420,7 @@ public struct PartitionEngine: Sendable {
             if let second = changes.second { consider(second) }
         }
         if rules.wakesOnCounterExpiry {
-            buckets.forEach(users[run: user]) { index, bucket, _ in
-                let counter = rules.counters[index]
-                consider((bucket + 1) * counter.resolution + counter.window)
-            }
+            best = min(best, buckets.earliestExpiry(users[run: user], after: time, inclusive: inclusive))
         }
         return best
     }
@@ -459,11 +454,15 @@ public struct PartitionEngine: Sendable {
             counters: rules.counterNames.indices.map { (rules.counterNames[$0], values[$0] / rules.counters[$0].scale) },
             attributes: rules.attributeNames.indices.map { (rules.attributeNames[$0], attributeText(user, $0)) },
             nextTimer: wake == .max ? nil : wake,
-            lastFired: rules.triggerNames.indices.compactMap { trigger in
-                let time = users[lastFired: user, trigger]
-                return time == UserRecords.never ? nil : (rules.triggerNames[trigger], time)
-            },
+            lastFired: lastFirings(user).map { (rules.triggerNames[$0.trigger], $0.time) },
             streamTime: now)
+    }
+
+    /// The user's kept firings, in the rules' trigger order.
+    func lastFirings(_ user: Int) -> [(trigger: Int, time: Int64)] {
+        var firings: [(trigger: Int, time: Int64)] = []
+        buckets.forEachFiring(users[run: user]) { firings.append(($0, $1)) }
+        return firings.sorted { $0.trigger < $1.trigger }
     }
 
     /// Heap bytes held by each part of the engine's state (capacity, not just use).

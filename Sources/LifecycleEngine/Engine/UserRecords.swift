@@ -6,10 +6,10 @@
 /// is laid out in 64-bit words at run time:
 ///
 ///     word 0 last seen · 1 stage since · 2 scheduled timer · 3 bucket run
-///     words 4..<4+T  last firing of each trigger
 ///     then bytes: stage, trigger flags (2 bits per trigger), attributes (UInt16 each)
+///
+/// Last firings live in the bucket run, and only while they matter: most users have none.
 struct UserRecords: Sendable {
-    static let never = Int64.min
 
     enum Field: Int {
         case lastSeen = 0, stageSince, scheduled
@@ -27,9 +27,9 @@ struct UserRecords: Sendable {
         self.attributeCount = attributeCount
         self.triggerCount = triggerCount
         flagBytes = (triggerCount * 2 + 7) / 8
-        smallFieldsByte = (4 + triggerCount) * 8
+        smallFieldsByte = 4 * 8
         let smallBytes = 1 + flagBytes + attributeCount * 2
-        strideWords = 4 + triggerCount + (smallBytes + 7) / 8
+        strideWords = 4 + (smallBytes + 7) / 8
     }
 
     var count: Int { words.count / strideWords }
@@ -43,11 +43,6 @@ struct UserRecords: Sendable {
     @inline(__always) subscript(run user: Int) -> BucketStore.Run {
         get { words[user * strideWords + 3] }
         set { words[user * strideWords + 3] = newValue }
-    }
-
-    @inline(__always) subscript(lastFired user: Int, trigger: Int) -> Int64 {
-        get { Int64(bitPattern: words[user * strideWords + 4 + trigger]) }
-        set { words[user * strideWords + 4 + trigger] = UInt64(bitPattern: newValue) }
     }
 
     @inline(__always) private func byteOffset(_ user: Int, _ offset: Int) -> Int {
@@ -93,7 +88,6 @@ struct UserRecords: Sendable {
         self[index, .lastSeen] = time
         self[index, .stageSince] = time
         self[index, .scheduled] = .max
-        for trigger in 0..<triggerCount { self[lastFired: index, trigger] = Self.never }
         self[stage: index] = initial
     }
 

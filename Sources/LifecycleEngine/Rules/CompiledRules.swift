@@ -120,7 +120,7 @@ public final class CompiledRules: Sendable {
         }
         guard let layout = BucketStore.Layout(
             resolutions: compiledCounters.map(\.resolution), windows: compiledCounters.map(\.window),
-            signed: compiledCounters.map { !$0.isIntegral })
+            signed: compiledCounters.map { !$0.isIntegral }, triggers: rules.triggers.count)
         else {
             throw RuleError(
                 "the longest window in buckets of the finest resolution does not fit a 4-byte bucket: use a coarser resolution for the short windows",
@@ -225,6 +225,11 @@ public final class CompiledRules: Sendable {
             } catch {
                 problems.append(error)
             }
+        }
+        for index in compiledTriggers.indices {
+            let trigger = compiledTriggers[index]
+            compiledTriggers[index].firingLifetime =
+                max(trigger.cooldown, trigger.goal?.within ?? 0) + rules.events.allowedLateness
         }
         triggers = compiledTriggers
         triggerNames = compiledTriggers.map(\.name)
@@ -405,6 +410,10 @@ struct CompiledTransition: Sendable {
 struct CompiledTrigger: Sendable {
     var name: String
     var cooldown: Int64
+    /// How long a firing is kept: while it can still hold back a firing (cooldown) or be
+    /// converted (goal), measured from any later evaluation, which is at most the allowed
+    /// lateness before the time it was last checked.
+    var firingLifetime: Int64 = 0
     /// nil for `on_enter` triggers.
     var condition: ConditionProgram?
     var evidence: [EvidenceSource]

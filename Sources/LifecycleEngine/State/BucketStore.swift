@@ -12,36 +12,70 @@
 /// together: before a bucket is added, the engine drops those that left their window, so a
 /// run spans at most the longest window plus a bucket (`Layout` sizes the offset for that).
 /// When a bucket falls outside the base's reach, the run is rebased on its oldest bucket.
+///
+/// The run also holds the user's last firing of each trigger while it still matters (see
+/// `PartitionEngine`): three slots, `firings | trigger | 0` and the time's two halves, under
+/// a counter number of its own, ahead of the buckets. Most users have none, so they cost
+/// nothing in the record.
 struct BucketStore: Sendable {
     /// How a slot's 32 bits are split, from the rules' counters.
-    struct Layout: Sendable, Equatable {
+    struct Layout: Sendable {
         let counterBits: Int
         let offsetBits: Int
         let valueBits: Int
-        /// Each counter's bucket width in milliseconds.
+        /// Each counter's bucket width and window in milliseconds.
         let resolutions: [Int64]
-        /// Whether a counter's values are signed (sums).
-        let signed: [Bool]
+        let windows: [Int64]
+        /// Bit `c` set: counter `c`'s values are signed (sums).
+        let signedMask: UInt64
+        /// Per counter, a multiplier and shift that divide a time by the resolution without a
+        /// division instruction (exact for times below 2^48 ms): bucket numbers are computed
+        /// for every bucket of every event, and a 64-bit division costs tens of cycles.
+        private let reciprocals: [(multiplier: UInt64, shift: Int)]
+
+        /// The counter number that marks a firing entry (one past the counters).
+        let firings: Int
+        let triggers: Int
 
         /// The widest span of bucket offsets a run can need: the longest window in the
         /// finest counter's buckets, plus the base's rounding to a minute and a bucket.
-        init?(resolutions: [Int64], windows: [Int64], signed: [Bool]) {
-            let counters = max(resolutions.count, 1)
-            counterBits = counters <= 1 ? 0 : Int.bitWidth - (counters - 1).leadingZeroBitCount
+        init?(resolutions: [Int64], windows: [Int64], signed: [Bool], triggers: Int) {
+            firings = resolutions.count
+            self.triggers = triggers
+            counterBits = Int.bitWidth - firings.leadingZeroBitCount
             let span = (windows.max() ?? 0) + 2 * (resolutions.max() ?? 0) + 2 * Millis.minute
-            let largestOffset = span / max(resolutions.min() ?? 1, 1) + 2
+            let largestOffset = max(span / max(resolutions.min() ?? 1, 1) + 2, Int64(triggers - 1))
             offsetBits = Int.bitWidth - largestOffset.leadingZeroBitCount
             valueBits = 32 - counterBits - offsetBits
             guard valueBits >= 4 else { return nil }
             self.resolutions = resolutions
-            self.signed = signed
+            self.windows = windows
+            signedMask = signed.enumerated().reduce(0) { $1.element ? $0 | 1 << UInt64($1.offset) : $0 }
+            reciprocals = resolutions.map { resolution in
+                let divisor = UInt64(max(resolution, 1))
+                let shift = 48 + (UInt64.bitWidth - (divisor - 1).leadingZeroBitCount)
+                // ceil(2^shift / divisor), below 2^64 since 2^(shift - 48) >= divisor.
+                let (quotient, remainder) = divisor.dividingFullWidth(Self.power(shift))
+                return (quotient + (remainder == 0 ? 0 : 1), shift)
+            }
         }
+
+        /// 2^exponent as a 128-bit (high, low) pair.
+        private static func power(_ exponent: Int) -> (high: UInt64, low: UInt64) {
+            exponent >= 64 ? (1 << UInt64(exponent - 64), 0) : (0, 1 << UInt64(exponent))
+        }
+
+        /// `time / resolutions[counter]` for a time in [0, 2^48).
+        @inline(__always) func bucket(of time: Int64, counter: Int) -> Int64 {
+            let (multiplier, shift) = reciprocals[counter]
+            let (high, low) = UInt64(time).multipliedFullWidth(by: multiplier)
+            let quotient = shift >= 64 ? high &>> UInt64(shift - 64) : high &<< UInt64(64 - shift) | low &>> UInt64(shift)
+            return Int64(quotient)
+        }
+
 
         var valueMask: UInt32 { (1 << valueBits) - 1 }
         var offsetLimit: Int64 { 1 << offsetBits }
-        /// The value field that says "the value is in the next slot": all ones for counts,
-        /// the most negative field value for sums (so -1 stays inline).
-        @inline(__always) func wideMarker(_ counter: Int) -> UInt32 { signed[counter] ? 1 << (valueBits - 1) : valueMask }
     }
 
     /// A user's run: `offset (32) | slots used after the base (24) | size class (8)`; 0 means no run.
@@ -52,10 +86,33 @@ struct BucketStore: Sendable {
     static let maxBucketNumber: Int64 = (1 << 26) - 1
 
     let layout: Layout
+    // The layout's scalars, copied out: the slot helpers below run for every bucket of every
+    // event and must not touch the layout's arrays.
+    private let valueBits: Int
+    private let valueMask: UInt32
+    private let offsetBits: Int
+    private let offsetLimit: Int64
+    private let firings: Int
+    private let triggers: Int
+    private let signedMask: UInt64
     private(set) var storage: [UInt32] = []
     private var freeRuns: [[UInt32]] = Array(repeating: [], count: Self.sizeClasses)
 
-    init(layout: Layout) { self.layout = layout }
+    init(layout: Layout) {
+        self.layout = layout
+        valueBits = layout.valueBits
+        valueMask = layout.valueMask
+        offsetBits = layout.offsetBits
+        offsetLimit = layout.offsetLimit
+        firings = layout.firings
+        triggers = layout.triggers
+        signedMask = layout.signedMask
+    }
+
+    @inline(__always) private func isSigned(_ counter: Int) -> Bool { counter < 64 && (signedMask &>> UInt64(counter)) & 1 == 1 }
+    /// The value field that says "the value is in the next slot": all ones for counts, the
+    /// most negative field value for sums (so -1 stays inline).
+    @inline(__always) private func wideMarker(_ counter: Int) -> UInt32 { isSigned(counter) ? 1 &<< UInt32(valueBits - 1) : valueMask }
 
     static let sizeClasses = 36
     @inline(__always) static func used(_ run: Run) -> Int { Int((run >> 8) & 0xFF_FFFF) }
@@ -70,38 +127,41 @@ struct BucketStore: Sendable {
     // MARK: Slots
 
     @inline(__always) private func key(counter: Int, offset: Int64) -> UInt32 {
-        UInt32(counter) << layout.offsetBits | UInt32(offset)
+        UInt32(counter) &<< UInt32(offsetBits) | UInt32(offset)
     }
-    @inline(__always) private func key(ofSlot slot: UInt32) -> UInt32 { slot >> layout.valueBits }
-    @inline(__always) private func counter(ofKey key: UInt32) -> Int { Int(key >> layout.offsetBits) }
-    @inline(__always) private func offset(ofKey key: UInt32) -> Int64 { Int64(key & UInt32(layout.offsetLimit - 1)) }
+    @inline(__always) private func key(ofSlot slot: UInt32) -> UInt32 { slot &>> UInt32(valueBits) }
+    @inline(__always) private func counter(ofKey key: UInt32) -> Int { Int(key &>> UInt32(offsetBits)) }
+    @inline(__always) private func offset(ofKey key: UInt32) -> Int64 { Int64(key & UInt32(offsetLimit - 1)) }
     @inline(__always) private func isWide(_ slot: UInt32) -> Bool {
-        slot & layout.valueMask == layout.wideMarker(counter(ofKey: key(ofSlot: slot)))
+        slot & valueMask == wideMarker(counter(ofKey: key(ofSlot: slot)))
     }
+    @inline(__always) private func isFiring(_ slot: UInt32) -> Bool { counter(ofKey: key(ofSlot: slot)) == firings }
+    /// Slots taken by the entry starting with `slot`.
+    @inline(__always) private func width(_ slot: UInt32) -> Int { isFiring(slot) ? 3 : isWide(slot) ? 2 : 1 }
 
     /// The inline field for `value`, or nil if it needs a wide slot.
     @inline(__always) private func field(_ value: UInt32, counter: Int) -> UInt32? {
-        if layout.signed[counter] {
-            let limit = Int32(1) << (layout.valueBits - 1)
+        if isSigned(counter) {
+            let limit = Int32(1) &<< Int32(valueBits - 1)
             let signedValue = Int32(bitPattern: value)
             guard signedValue > -limit, signedValue < limit else { return nil }
-            return value & layout.valueMask
+            return value & valueMask
         }
-        return value < layout.valueMask ? value : nil
+        return value < valueMask ? value : nil
     }
 
     /// The value of the entry starting at `index` (an inline field sign-extended for sums).
     @inline(__always) private func value(at index: Int) -> UInt32 {
         let slot = storage[index]
         if isWide(slot) { return storage[index + 1] }
-        let field = slot & layout.valueMask
-        guard layout.signed[counter(ofKey: key(ofSlot: slot))] else { return field }
-        let shift = UInt32(32 - layout.valueBits)
-        return UInt32(bitPattern: Int32(bitPattern: field << shift) >> Int32(shift))
+        let field = slot & valueMask
+        guard isSigned(counter(ofKey: key(ofSlot: slot))) else { return field }
+        let shift = UInt32(32 - valueBits)
+        return UInt32(bitPattern: Int32(bitPattern: field &<< shift) &>> Int32(shift))
     }
 
     @inline(__always) private func baseBucket(_ run: Run, counter: Int) -> Int64 {
-        Int64(storage[Self.offset(run)]) * Millis.minute / layout.resolutions[counter]
+        layout.bucket(of: Int64(storage[Self.offset(run)]) * Millis.minute, counter: counter)
     }
 
     // MARK: Reading
@@ -113,14 +173,62 @@ struct BucketStore: Sendable {
         let start = Self.offset(run) + 1
         var index = start
         while index < start + Self.used(run) {
-            let key = key(ofSlot: storage[index])
-            let counter = counter(ofKey: key)
-            body(counter, baseBucket(run, counter: counter) + offset(ofKey: key), value(at: index))
-            index += isWide(storage[index]) ? 2 : 1
+            let slot = storage[index]
+            if !isFiring(slot) {
+                let counter = counter(ofKey: key(ofSlot: slot))
+                body(counter, baseBucket(run, counter: counter) + offset(ofKey: key(ofSlot: slot)), value(at: index))
+            }
+            index += width(slot)
         }
     }
 
-    /// Entries in the run (a wide entry counts once).
+    /// Visits each firing entry as (trigger, time).
+    func forEachFiring(_ run: Run, _ body: (_ trigger: Int, _ time: Int64) -> Void) {
+        guard run != 0 else { return }
+        let start = Self.offset(run) + 1
+        var index = start
+        while index < start + Self.used(run) {
+            let slot = storage[index]
+            if isFiring(slot) { body(Int(offset(ofKey: key(ofSlot: slot))), firingTime(at: index)) }
+            index += width(slot)
+        }
+    }
+
+    @inline(__always) private func firingTime(at index: Int) -> Int64 {
+        Int64(bitPattern: UInt64(storage[index + 2]) << 32 | UInt64(storage[index + 1]))
+    }
+
+    /// The time `trigger` last fired, if the run keeps it. Firings lead the run, so a user
+    /// without any costs one slot read.
+    func lastFiring(_ run: Run, trigger: Int) -> Int64? {
+        guard run != 0 else { return nil }
+        let wanted = key(counter: firings, offset: Int64(trigger))
+        let start = Self.offset(run) + 1
+        var index = start
+        while index < start + Self.used(run), isFiring(storage[index]) {
+            if key(ofSlot: storage[index]) == wanted { return firingTime(at: index) }
+            index += 3
+        }
+        return nil
+    }
+
+    /// Records that `trigger` fired at `time` (replacing its earlier firing).
+    mutating func setFiring(_ run: inout Run, trigger: Int, time: Int64) {
+        if run == 0 { run = allocate(sizeClass: 0, used: 0, base: UInt32(clamping: max(time, 0) / Millis.minute)) }
+        let wanted = key(counter: firings, offset: Int64(trigger))
+        let start = Self.offset(run) + 1
+        var index = start
+        while index < start + Self.used(run), isFiring(storage[index]), key(ofSlot: storage[index]) != wanted { index += 3 }
+        if index == start + Self.used(run) || key(ofSlot: storage[index]) != wanted {
+            for slot in 0..<3 { index = insertSlot(in: &run, at: index + slot) - slot }
+            storage[index] = wanted &<< UInt32(valueBits)
+        }
+        let bits = UInt64(bitPattern: time)
+        storage[index + 1] = UInt32(truncatingIfNeeded: bits)
+        storage[index + 2] = UInt32(truncatingIfNeeded: bits >> 32)
+    }
+
+    /// Bucket entries in the run (a wide entry counts once; firings do not count).
     func entryCount(_ run: Run) -> Int {
         var entries = 0
         forEach(run) { _, _, _ in entries += 1 }
@@ -137,7 +245,7 @@ struct BucketStore: Sendable {
     ) -> (old: UInt32?, new: UInt32) {
         if run == 0 { run = allocate(sizeClass: 0, used: 0, base: baseMinute(of: bucket, counter: counter)) }
         var offset = bucket - baseBucket(run, counter: counter)
-        if offset < 0 || offset >= layout.offsetLimit {
+        if offset < 0 || offset >= offsetLimit {
             rebase(&run, including: (counter, bucket))
             offset = bucket - baseBucket(run, counter: counter)
         }
@@ -146,31 +254,31 @@ struct BucketStore: Sendable {
         var index = start
         while index < start + Self.used(run) {
             let slot = storage[index]
-            let wide = isWide(slot)
+            let wide = !isFiring(slot) && isWide(slot)
             if key(ofSlot: slot) == wanted {
                 let old = value(at: index)
                 let new = combine(old)
                 if wide {
                     storage[index + 1] = new
                 } else if let field = field(new, counter: counter) {
-                    storage[index] = wanted << layout.valueBits | field
+                    storage[index] = wanted &<< UInt32(valueBits) | field
                 } else {
                     let valueSlot = insertSlot(in: &run, at: index + 1)
-                    storage[valueSlot - 1] = wanted << layout.valueBits | layout.wideMarker(counter)
+                    storage[valueSlot - 1] = wanted &<< UInt32(valueBits) | wideMarker(counter)
                     storage[valueSlot] = new
                 }
                 return (old, new)
             }
-            index += wide ? 2 : 1
+            index += width(slot)
         }
         let new = combine(nil)
         if let field = field(new, counter: counter) {
             let slot = insertSlot(in: &run, at: index)
-            storage[slot] = wanted << layout.valueBits | field
+            storage[slot] = wanted &<< UInt32(valueBits) | field
         } else {
             let slot = insertSlot(in: &run, at: index)
             let valueSlot = insertSlot(in: &run, at: slot + 1)
-            storage[valueSlot - 1] = wanted << layout.valueBits | layout.wideMarker(counter)
+            storage[valueSlot - 1] = wanted &<< UInt32(valueBits) | wideMarker(counter)
             storage[valueSlot] = new
         }
         return (nil, new)
@@ -182,41 +290,77 @@ struct BucketStore: Sendable {
     func accepts(_ run: Run, counter: Int, bucket: Int64) -> Bool {
         var oldest = baseMinute(of: bucket, counter: counter)
         forEach(run) { counter, bucket, _ in oldest = min(oldest, baseMinute(of: bucket, counter: counter)) }
-        var fits = bucket - Int64(oldest) * Millis.minute / layout.resolutions[counter] < layout.offsetLimit
+        var fits = bucket - layout.bucket(of: Int64(oldest) * Millis.minute, counter: counter) < offsetLimit
         forEach(run) { counter, bucket, _ in
-            fits = fits && bucket - Int64(oldest) * Millis.minute / layout.resolutions[counter] < layout.offsetLimit
+            fits = fits && bucket - layout.bucket(of: Int64(oldest) * Millis.minute, counter: counter) < offsetLimit
         }
         return fits
     }
 
-    /// Visits each entry; entries for which `keep` returns false are removed.
-    mutating func filter(_ run: inout Run, keep: (_ counter: Int, _ bucket: Int64, _ value: UInt32) -> Bool) {
+    /// Drops the run's buckets that left their window by `now` and its firings older than
+    /// their trigger's `firingLifetimes`, and adds each kept bucket's value to
+    /// `sums[counter]` (sums in hundredths). A bucket is in its window while its end is after
+    /// `now - window`. One pass with no closure: it runs for every event.
+    mutating func sweep(
+        _ run: inout Run, now: Int64, firingLifetimes: UnsafeBufferPointer<Int64>, into sums: UnsafeMutableBufferPointer<Double>
+    ) {
         guard run != 0 else { return }
-        let start = Self.offset(run) + 1
-        let used = Self.used(run)
-        var read = start
-        var write = start
-        while read < start + used {
-            let slot = storage[read]
-            let width = isWide(slot) ? 2 : 1
-            let key = key(ofSlot: slot)
-            let counter = counter(ofKey: key)
-            if keep(counter, baseBucket(run, counter: counter) + offset(ofKey: key), value(at: read)) {
-                if write != read {
-                    storage[write] = slot
-                    if width == 2 { storage[write + 1] = storage[read + 1] }
-                }
-                write += width
+        let counters = layout.resolutions.count
+        withUnsafeTemporaryAllocation(of: Int64.self, capacity: max(counters, 1)) { firstKept in
+            // Per counter, the first offset still in the window: (b + 1) * r > now - w exactly
+            // when b >= (now - w) / r, for now - w >= 0.
+            let base = Int64(storage[Self.offset(run)]) * Millis.minute
+            for counter in 0..<counters {
+                let horizon = now - layout.windows[counter]
+                firstKept[counter] = horizon < 0
+                    ? .min : layout.bucket(of: horizon, counter: counter) - layout.bucket(of: base, counter: counter)
             }
-            read += width
+            let start = Self.offset(run) + 1
+            let used = Self.used(run)
+            var read = start
+            var write = start
+            while read < start + used {
+                let slot = storage[read]
+                let width = width(slot)
+                let key = key(ofSlot: slot)
+                let counter = counter(ofKey: key)
+                let kept: Bool
+                if counter == firings {
+                    kept = now - firingTime(at: read) < firingLifetimes[Int(offset(ofKey: key))]
+                } else {
+                    kept = offset(ofKey: key) >= firstKept[counter]
+                    if kept {
+                        let value = value(at: read)
+                        sums[counter] += isSigned(counter) ? Double(Int32(bitPattern: value)) : Double(value)
+                    }
+                }
+                if kept {
+                    if write != read {
+                        for slot in 0..<width { storage[write + slot] = storage[read + slot] }
+                    }
+                    write += width
+                }
+                read += width
+            }
+            guard write != read else { return }
+            if write == start {
+                clear(&run)
+            } else {
+                for index in write..<read { storage[index] = 0 }
+                run = Self.makeRun(offset: Self.offset(run), used: write - start, sizeClass: Self.sizeClass(run))
+            }
         }
-        guard write != read else { return }
-        if write == start {
-            clear(&run)
-        } else {
-            for index in write..<read { storage[index] = 0 }
-            run = Self.makeRun(offset: Self.offset(run), used: write - start, sizeClass: Self.sizeClass(run))
+    }
+
+    /// The earliest instant after `time` (or at it, if `inclusive`) when one of the run's
+    /// buckets leaves its window, or `Int64.max`.
+    func earliestExpiry(_ run: Run, after time: Int64, inclusive: Bool) -> Int64 {
+        var earliest = Int64.max
+        forEach(run) { counter, bucket, _ in
+            let expiry = (bucket + 1) * layout.resolutions[counter] + layout.windows[counter]
+            if expiry < earliest, inclusive ? expiry >= time : expiry > time { earliest = expiry }
         }
+        return earliest
     }
 
     /// Frees a run, zeroing its slots (an erased user's activity must not linger).
@@ -229,6 +373,8 @@ struct BucketStore: Sendable {
     }
 
     var allocatedBytes: Int { storage.capacity * 4 + freeRuns.reduce(0) { $0 + $1.capacity * 4 } }
+    /// Bytes `write` writes.
+    var snapshotBytes: Int { 12 + storage.count * 4 + freeRuns.reduce(0) { $0 + 8 + $1.count * 4 } }
 
     // MARK: Layout of a run
 
@@ -246,13 +392,14 @@ struct BucketStore: Sendable {
         while index < start + Self.used(run) {
             let slot = storage[index]
             let counter = counter(ofKey: key(ofSlot: slot))
-            let resolution = layout.resolutions[counter]
-            let bucket = Int64(oldBase) * Millis.minute / resolution + offset(ofKey: key(ofSlot: slot))
-            let offset = bucket - Int64(oldest) * Millis.minute / resolution
-            // Within the layout's span by construction (see the type's comment).
-            assert(offset >= 0 && offset < layout.offsetLimit, "a run spans more than its layout allows")
-            storage[index] = key(counter: counter, offset: offset) << layout.valueBits | slot & layout.valueMask
-            index += isWide(slot) ? 2 : 1
+            if counter != firings {
+                let bucket = layout.bucket(of: Int64(oldBase) * Millis.minute, counter: counter) + offset(ofKey: key(ofSlot: slot))
+                let offset = bucket - layout.bucket(of: Int64(oldest) * Millis.minute, counter: counter)
+                // Within the layout's span by construction (see the type's comment).
+                assert(offset >= 0 && offset < offsetLimit, "a run spans more than its layout allows")
+                storage[index] = key(counter: counter, offset: offset) &<< UInt32(valueBits) | slot & valueMask
+            }
+            index += width(slot)
         }
         storage[start - 1] = oldest
     }
@@ -310,20 +457,14 @@ extension BucketStore {
         for index in 0..<classes { freeRuns[index] = try reader.readArray(UInt32.self, "bucket free list") }
     }
 
-    /// Whether a run read from a snapshot lies inside the slab, its entries name counters
-    /// that exist, and no wide entry is cut off at its end.
+    /// Whether a run read from a snapshot lies inside the slab, in a size class that exists.
+    /// The slots themselves are not walked: that would be a random read per user, most of
+    /// the time a large partition's restore takes, and a checkpoint's bytes are covered by
+    /// its checksum.
     func isValid(_ run: Run) -> Bool {
         guard run != 0 else { return true }
+        guard Self.sizeClass(run) < freeRuns.count else { return false }
         let capacity = Self.capacity(ofClass: Self.sizeClass(run))
-        guard Self.sizeClass(run) < freeRuns.count, Self.used(run) < capacity,
-              Self.offset(run) + capacity <= storage.count
-        else { return false }
-        let start = Self.offset(run) + 1
-        var index = start
-        while index < start + Self.used(run) {
-            guard counter(ofKey: key(ofSlot: storage[index])) < layout.resolutions.count else { return false }
-            index += isWide(storage[index]) ? 2 : 1
-        }
-        return index == start + Self.used(run)
+        return Self.used(run) < capacity && Self.offset(run) + capacity <= storage.count
     }
 }

@@ -194,33 +194,37 @@ private func memcmpEqual(_ lhs: UnsafeRawPointer, _ rhs: UnsafeRawPointer, _ cou
 }
 
 extension ByteInterner {
+    /// The hash table is written too: rebuilding it would hash every key again, the
+    /// slowest part of reading a large partition.
     func write(to writer: inout SnapshotWriter) {
         writer.write(spans)
         writer.write(arena)
         writer.write(freeIndices)
         writer.write(UInt64(deadBytes))
+        writer.write(table)
+        writer.write(UInt64(tableUsed))
     }
 
-    /// Reads what `write` wrote; the hash table is rebuilt rather than stored.
+    /// Bytes `write` writes.
+    var snapshotBytes: Int { 56 + spans.count * 8 + arena.count + freeIndices.count * 4 + table.count * 4 }
+
     init(from reader: inout SnapshotReader, _ what: String) throws(SnapshotError) {
         spans = try reader.readArray(UInt64.self, "\(what) spans")
         arena = try reader.readArray(UInt8.self, "\(what) bytes")
         freeIndices = try reader.readArray(UInt32.self, "\(what) free list")
         deadBytes = Int(try reader.read(UInt64.self, "\(what) dead bytes"))
+        table = try reader.readArray(UInt32.self, "\(what) table")
+        tableUsed = Int(try reader.read(UInt64.self, "\(what) table use"))
+        count = spans.count - freeIndices.count
         guard freeIndices.allSatisfy({ Int($0) < spans.count }) else { throw SnapshotError("\(what): free list out of range") }
         for span in spans where Int(span & 0xFF) > Self.inlineLimit && Int(span >> 8) + Int(span & 0xFF) > arena.count {
             throw SnapshotError("\(what): a key lies outside its arena")
         }
-        count = spans.count - freeIndices.count
-        var size = 16
-        while size * 3 < count * 4 * 2 { size *= 2 }
-        table = Array(repeating: 0, count: size)
-        var free = Array(repeating: false, count: spans.count)
-        for index in freeIndices { free[Int(index)] = true }
-        for index in spans.indices where !free[index] {
-            let hash = withKey(UInt32(index)) { Self.hash($0) }
-            insertIntoTable(UInt32(index), hash: hash)
-        }
-        tableUsed = count
+        // Every lookup must end at an empty slot and land on an index that exists.
+        let limit = UInt32(spans.count)
+        guard table.count >= 16, table.count & (table.count - 1) == 0, tableUsed >= count, tableUsed < table.count,
+              table.allSatisfy({ $0 == Self.tombstone || $0 <= limit }),
+              table.lazy.filter({ $0 != 0 && $0 != Self.tombstone }).count == count
+        else { throw SnapshotError("\(what): inconsistent hash table") }
     }
 }

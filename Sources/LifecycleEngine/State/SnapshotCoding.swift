@@ -13,13 +13,16 @@ public struct SnapshotWriter {
         bytes.removeAll(keepingCapacity: true)
     }
 
+    /// Makes room for `count` more bytes at once.
+    public mutating func reserve(_ count: Int) { bytes.reserveCapacity(bytes.count + count) }
+
     /// The bytes written, handed over without a copy.
     public consuming func finish() -> [UInt8] { bytes }
 
     public var count: Int { bytes.count }
 
     /// Appends raw bytes (no count).
-    public mutating func write(bytes raw: [UInt8]) { bytes.append(contentsOf: raw) }
+    public mutating func write(bytes raw: some Collection<UInt8>) { bytes.append(contentsOf: raw) }
 
     /// Writes a placeholder for a length that is known only after what follows is written.
     public mutating func reserveLength() -> Int {
@@ -63,17 +66,27 @@ public struct SnapshotError: Error, Sendable, CustomStringConvertible {
     public var description: String { reason }
 }
 
+/// Reads what `SnapshotWriter` wrote. It reads a slice of a larger buffer in place (a
+/// checkpoint file's bytes): a snapshot is never copied whole before its columns are.
 public struct SnapshotReader {
-    private let bytes: [UInt8]
-    private var position = 0
+    private let bytes: ArraySlice<UInt8>
+    private var position: Int
 
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public init(_ bytes: [UInt8]) { self.init(bytes[...]) }
 
-    public var isAtEnd: Bool { position == bytes.count }
+    public init(_ bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+        position = bytes.startIndex
+    }
+
+    public var isAtEnd: Bool { position == bytes.endIndex }
+
+    /// The bytes read so far, for error messages.
+    private var offset: Int { position - bytes.startIndex }
 
     private mutating func take(_ count: Int, _ what: String) throws(SnapshotError) -> Range<Int> {
-        guard count >= 0, bytes.count - position >= count else {
-            throw SnapshotError("truncated while reading \(what) at byte \(position)")
+        guard count >= 0, bytes.endIndex - position >= count else {
+            throw SnapshotError("truncated while reading \(what) at byte \(offset)")
         }
         defer { position += count }
         return position..<(position + count)
@@ -81,7 +94,9 @@ public struct SnapshotReader {
 
     public mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: String) throws(SnapshotError) -> T {
         let range = try take(MemoryLayout<T>.size, what)
-        return bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: range.lowerBound, as: T.self)) }
+        return bytes.withUnsafeBytes {
+            T(littleEndian: $0.loadUnaligned(fromByteOffset: range.lowerBound - bytes.startIndex, as: T.self))
+        }
     }
 
     public mutating func readString(_ what: String) throws(SnapshotError) -> String {
@@ -90,16 +105,26 @@ public struct SnapshotReader {
         return String(decoding: bytes[range], as: UTF8.self)
     }
 
+    /// The next `count`-prefixed run of bytes, as a slice of the same buffer (no copy).
+    public mutating func readSlice(_ what: String) throws(SnapshotError) -> ArraySlice<UInt8> {
+        let count = try read(UInt64.self, what)
+        guard count <= UInt64(bytes.endIndex - position) else {
+            throw SnapshotError("truncated while reading \(what): \(count) bytes announced at byte \(offset)")
+        }
+        return bytes[try take(Int(count), what)]
+    }
+
     public mutating func readArray<T: BitwiseCopyable>(_: T.Type, _ what: String) throws(SnapshotError) -> [T] {
         let count = try read(UInt64.self, what)
         let size = MemoryLayout<T>.stride
-        guard count <= UInt64((bytes.count - position) / max(size, 1)) else {
-            throw SnapshotError("truncated while reading \(what): \(count) elements announced at byte \(position)")
+        guard count <= UInt64((bytes.endIndex - position) / max(size, 1)) else {
+            throw SnapshotError("truncated while reading \(what): \(count) elements announced at byte \(offset)")
         }
         let range = try take(Int(count) * size, what)
         return [T](unsafeUninitializedCapacity: Int(count)) { buffer, initialized in
             bytes.withUnsafeBytes { raw in
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[range]))
+                let start = range.lowerBound - bytes.startIndex
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[start..<(start + range.count)]))
             }
             initialized = Int(count)
         }

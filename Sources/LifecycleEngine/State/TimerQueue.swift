@@ -5,11 +5,25 @@
 /// ignores entries that no longer match it, which makes rescheduling O(log n) and avoids
 /// scanning users to find who is due.
 struct TimerQueue: Sendable {
+    /// 12 bytes: the deadline in two halves keeps the entry 4-byte aligned (an `Int64`
+    /// field would pad it to 16), and a partition has one entry per user with a timer.
     struct Entry: Sendable {
-        var deadline: Int64
+        private var deadlineLow: UInt32
+        private var deadlineHigh: UInt32
         var user: UInt32
+
+        init(deadline: Int64, user: UInt32) {
+            let bits = UInt64(bitPattern: deadline)
+            deadlineLow = UInt32(truncatingIfNeeded: bits)
+            deadlineHigh = UInt32(truncatingIfNeeded: bits >> 32)
+            self.user = user
+        }
+
+        var deadline: Int64 { Int64(bitPattern: UInt64(deadlineHigh) << 32 | UInt64(deadlineLow)) }
+
         @inline(__always) func precedes(_ other: Entry) -> Bool {
-            deadline < other.deadline || (deadline == other.deadline && user < other.user)
+            let (mine, theirs) = (deadline, other.deadline)
+            return mine < theirs || (mine == theirs && user < other.user)
         }
     }
 
@@ -51,7 +65,7 @@ struct TimerQueue: Sendable {
 }
 
 extension TimerQueue {
-    /// Deadlines and users as two arrays, so no padding bytes reach the snapshot.
+    /// Deadlines and users as two arrays, independent of the entry's in-memory layout.
     func write(to writer: inout SnapshotWriter) {
         writer.write(heap.map(\.deadline))
         writer.write(heap.map(\.user))
