@@ -86,33 +86,21 @@ struct BucketStore: Sendable {
     static let maxBucketNumber: Int64 = (1 << 26) - 1
 
     let layout: Layout
-    // The layout's scalars, copied out: the slot helpers below run for every bucket of every
-    // event and must not touch the layout's arrays.
-    private let valueBits: Int
-    private let valueMask: UInt32
-    private let offsetBits: Int
-    private let offsetLimit: Int64
-    private let firings: Int
-    private let triggers: Int
-    private let signedMask: UInt64
-    private(set) var storage: [UInt32] = []
+    private let format: SlotFormat
+    /// Slot 0 is never handed out, so no run is 0, the value that means "no run".
+    private(set) var storage: [UInt32] = [0]
     private var freeRuns: [[UInt32]] = Array(repeating: [], count: Self.sizeClasses)
+    /// Where each counter's newest entry starts in `hintRun`, the run swept last (-1: none):
+    /// an event adds to the bucket of the moment, its counter's newest, found here without
+    /// a scan. Any change that moves slots of that run forgets it.
+    private var newestEntry: [Int]
+    private var hintRun: Run = 0
 
     init(layout: Layout) {
         self.layout = layout
-        valueBits = layout.valueBits
-        valueMask = layout.valueMask
-        offsetBits = layout.offsetBits
-        offsetLimit = layout.offsetLimit
-        firings = layout.firings
-        triggers = layout.triggers
-        signedMask = layout.signedMask
+        format = SlotFormat(layout)
+        newestEntry = Array(repeating: -1, count: layout.resolutions.count)
     }
-
-    @inline(__always) private func isSigned(_ counter: Int) -> Bool { counter < 64 && (signedMask &>> UInt64(counter)) & 1 == 1 }
-    /// The value field that says "the value is in the next slot": all ones for counts, the
-    /// most negative field value for sums (so -1 stays inline).
-    @inline(__always) private func wideMarker(_ counter: Int) -> UInt32 { isSigned(counter) ? 1 &<< UInt32(valueBits - 1) : valueMask }
 
     static let sizeClasses = 36
     @inline(__always) static func used(_ run: Run) -> Int { Int((run >> 8) & 0xFF_FFFF) }
@@ -126,39 +114,15 @@ struct BucketStore: Sendable {
 
     // MARK: Slots
 
-    @inline(__always) private func key(counter: Int, offset: Int64) -> UInt32 {
-        UInt32(counter) &<< UInt32(offsetBits) | UInt32(offset)
-    }
-    @inline(__always) private func key(ofSlot slot: UInt32) -> UInt32 { slot &>> UInt32(valueBits) }
-    @inline(__always) private func counter(ofKey key: UInt32) -> Int { Int(key &>> UInt32(offsetBits)) }
-    @inline(__always) private func offset(ofKey key: UInt32) -> Int64 { Int64(key & UInt32(offsetLimit - 1)) }
-    @inline(__always) private func isWide(_ slot: UInt32) -> Bool {
-        slot & valueMask == wideMarker(counter(ofKey: key(ofSlot: slot)))
-    }
-    @inline(__always) private func isFiring(_ slot: UInt32) -> Bool { counter(ofKey: key(ofSlot: slot)) == firings }
-    /// Slots taken by the entry starting with `slot`.
-    @inline(__always) private func width(_ slot: UInt32) -> Int { isFiring(slot) ? 3 : isWide(slot) ? 2 : 1 }
-
-    /// The inline field for `value`, or nil if it needs a wide slot.
-    @inline(__always) private func field(_ value: UInt32, counter: Int) -> UInt32? {
-        if isSigned(counter) {
-            let limit = Int32(1) &<< Int32(valueBits - 1)
-            let signedValue = Int32(bitPattern: value)
-            guard signedValue > -limit, signedValue < limit else { return nil }
-            return value & valueMask
-        }
-        return value < valueMask ? value : nil
-    }
-
-    /// The value of the entry starting at `index` (an inline field sign-extended for sums).
-    @inline(__always) private func value(at index: Int) -> UInt32 {
-        let slot = storage[index]
-        if isWide(slot) { return storage[index + 1] }
-        let field = slot & valueMask
-        guard isSigned(counter(ofKey: key(ofSlot: slot))) else { return field }
-        let shift = UInt32(32 - valueBits)
-        return UInt32(bitPattern: Int32(bitPattern: field &<< shift) &>> Int32(shift))
-    }
+    @inline(__always) private func key(counter: Int, offset: Int64) -> UInt32 { format.key(counter: counter, offset: offset) }
+    @inline(__always) private func key(ofSlot slot: UInt32) -> UInt32 { format.key(ofSlot: slot) }
+    @inline(__always) private func counter(ofKey key: UInt32) -> Int { format.counter(ofKey: key) }
+    @inline(__always) private func offset(ofKey key: UInt32) -> Int64 { format.offset(ofKey: key) }
+    @inline(__always) private func isFiring(_ slot: UInt32) -> Bool { format.counter(ofKey: format.key(ofSlot: slot)) == format.firings }
+    @inline(__always) private func width(_ slot: UInt32) -> Int { format.width(slot) }
+    @inline(__always) private func value(at index: Int) -> UInt32 { format.value(storage[index], next: storage[index + 1]) }
+    private var firings: Int { format.firings }
+    private var offsetLimit: Int64 { layout.offsetLimit }
 
     @inline(__always) private func baseBucket(_ run: Run, counter: Int) -> Int64 {
         layout.bucket(of: Int64(storage[Self.offset(run)]) * Millis.minute, counter: counter)
@@ -221,7 +185,7 @@ struct BucketStore: Sendable {
         while index < start + Self.used(run), isFiring(storage[index]), key(ofSlot: storage[index]) != wanted { index += 3 }
         if index == start + Self.used(run) || key(ofSlot: storage[index]) != wanted {
             for slot in 0..<3 { index = insertSlot(in: &run, at: index + slot) - slot }
-            storage[index] = wanted &<< UInt32(valueBits)
+            storage[index] = wanted &<< format.valueBits
         }
         let bits = UInt64(bitPattern: time)
         storage[index + 1] = UInt32(truncatingIfNeeded: bits)
@@ -250,38 +214,58 @@ struct BucketStore: Sendable {
             offset = bucket - baseBucket(run, counter: counter)
         }
         let wanted = key(counter: counter, offset: offset)
-        let start = Self.offset(run) + 1
-        var index = start
-        while index < start + Self.used(run) {
-            let slot = storage[index]
-            let wide = !isFiring(slot) && isWide(slot)
-            if key(ofSlot: slot) == wanted {
-                let old = value(at: index)
-                let new = combine(old)
-                if wide {
-                    storage[index + 1] = new
-                } else if let field = field(new, counter: counter) {
-                    storage[index] = wanted &<< UInt32(valueBits) | field
-                } else {
-                    let valueSlot = insertSlot(in: &run, at: index + 1)
-                    storage[valueSlot - 1] = wanted &<< UInt32(valueBits) | wideMarker(counter)
-                    storage[valueSlot] = new
-                }
-                return (old, new)
+        let format = format
+        let hinted = run == hintRun ? newestEntry[counter] : -1
+        let index = hinted >= 0 && format.key(ofSlot: storage[hinted]) == wanted ? hinted : find(wanted, in: run)
+        let valueBits = format.valueBits
+        if index < Self.offset(run) + 1 + Self.used(run) {
+            let old = value(at: index)
+            let new = combine(old)
+            if format.isWide(storage[index]) {
+                storage[index + 1] = new
+            } else if let field = format.field(new, counter: counter) {
+                storage[index] = wanted &<< valueBits | field
+            } else {
+                let valueSlot = insertSlot(in: &run, at: index + 1)
+                storage[valueSlot - 1] = wanted &<< valueBits | format.wideMarker(counter)
+                storage[valueSlot] = new
             }
-            index += width(slot)
+            return (old, new)
         }
         let new = combine(nil)
-        if let field = field(new, counter: counter) {
+        if let field = format.field(new, counter: counter) {
+            let hinted = run == hintRun
             let slot = insertSlot(in: &run, at: index)
-            storage[slot] = wanted &<< UInt32(valueBits) | field
+            storage[slot] = wanted &<< valueBits | field
+            // Appended in place: the other entries kept their positions, and this is now the
+            // counter's newest.
+            if hinted && slot == index {
+                hintRun = run
+                newestEntry[counter] = slot
+            }
         } else {
             let slot = insertSlot(in: &run, at: index)
             let valueSlot = insertSlot(in: &run, at: slot + 1)
-            storage[valueSlot - 1] = wanted &<< UInt32(valueBits) | wideMarker(counter)
+            storage[valueSlot - 1] = wanted &<< valueBits | format.wideMarker(counter)
             storage[valueSlot] = new
         }
         return (nil, new)
+    }
+
+    /// Where the entry with key `wanted` starts in the run, or the run's end.
+    @inline(__always) private func find(_ wanted: UInt32, in run: Run) -> Int {
+        let format = format
+        let start = Self.offset(run) + 1
+        let end = start + Self.used(run)
+        return storage.withUnsafeBufferPointer { slots in
+            var index = start
+            while index < end {
+                let slot = slots[index]
+                if format.key(ofSlot: slot) == wanted { return index }
+                index += format.width(slot)
+            }
+            return end
+        }
     }
 
     /// Whether `bucket` can join the run: together with its buckets it spans no more than
@@ -306,50 +290,61 @@ struct BucketStore: Sendable {
     ) {
         guard run != 0 else { return }
         let counters = layout.resolutions.count
-        withUnsafeTemporaryAllocation(of: Int64.self, capacity: max(counters, 1)) { firstKept in
+        let start = Self.offset(run) + 1
+        let end = start + Self.used(run)
+        let write = withUnsafeTemporaryAllocation(of: Int64.self, capacity: max(counters, 1)) { firstKept in
             // Per counter, the first offset still in the window: (b + 1) * r > now - w exactly
             // when b >= (now - w) / r, for now - w >= 0.
-            let base = Int64(storage[Self.offset(run)]) * Millis.minute
+            let base = Int64(storage[start - 1]) * Millis.minute
             for counter in 0..<counters {
                 let horizon = now - layout.windows[counter]
                 firstKept[counter] = horizon < 0
                     ? .min : layout.bucket(of: horizon, counter: counter) - layout.bucket(of: base, counter: counter)
             }
-            let start = Self.offset(run) + 1
-            let used = Self.used(run)
-            var read = start
-            var write = start
-            while read < start + used {
-                let slot = storage[read]
-                let width = width(slot)
-                let key = key(ofSlot: slot)
-                let counter = counter(ofKey: key)
-                let kept: Bool
-                if counter == firings {
-                    kept = now - firingTime(at: read) < firingLifetimes[Int(offset(ofKey: key))]
-                } else {
-                    kept = offset(ofKey: key) >= firstKept[counter]
+            let format = format
+            for counter in newestEntry.indices { newestEntry[counter] = -1 }
+            return newestEntry.withUnsafeMutableBufferPointer { newest in storage.withUnsafeMutableBufferPointer { slots in
+                var read = start
+                var write = start
+                while read < end {
+                    let slot = slots[read]
+                    let key = format.key(ofSlot: slot)
+                    let counter = format.counter(ofKey: key)
+                    let width: Int
+                    let kept: Bool
+                    if counter == format.firings {
+                        width = 3
+                        let time = Int64(bitPattern: UInt64(slots[read + 2]) << 32 | UInt64(slots[read + 1]))
+                        kept = now - time < firingLifetimes[Int(format.offset(ofKey: key))]
+                    } else {
+                        width = format.isWide(slot) ? 2 : 1
+                        kept = format.offset(ofKey: key) >= firstKept[counter]
+                        if kept {
+                            let value = format.value(slot, next: slots[read + 1])
+                            sums[counter] += format.isSigned(counter) ? Double(Int32(bitPattern: value)) : Double(value)
+                        }
+                    }
                     if kept {
-                        let value = value(at: read)
-                        sums[counter] += isSigned(counter) ? Double(Int32(bitPattern: value)) : Double(value)
+                        if write != read {
+                            for index in 0..<width { slots[write + index] = slots[read + index] }
+                        }
+                        if counter != format.firings { newest[counter] = write }
+                        write += width
                     }
+                    read += width
                 }
-                if kept {
-                    if write != read {
-                        for slot in 0..<width { storage[write + slot] = storage[read + slot] }
-                    }
-                    write += width
-                }
-                read += width
-            }
-            guard write != read else { return }
+                for index in write..<read { slots[index] = 0 }
+                return write
+            } }
+        }
+        if write != end {
             if write == start {
                 clear(&run)
             } else {
-                for index in write..<read { storage[index] = 0 }
                 run = Self.makeRun(offset: Self.offset(run), used: write - start, sizeClass: Self.sizeClass(run))
             }
         }
+        hintRun = run
     }
 
     /// The earliest instant after `time` (or at it, if `inclusive`) when one of the run's
@@ -369,6 +364,7 @@ struct BucketStore: Sendable {
         let offset = Self.offset(run)
         for index in offset...(offset + Self.used(run)) { storage[index] = 0 }
         freeRuns[Self.sizeClass(run)].append(UInt32(offset))
+        if run == hintRun { hintRun = 0 }
         run = 0
     }
 
@@ -397,7 +393,7 @@ struct BucketStore: Sendable {
                 let offset = bucket - layout.bucket(of: Int64(oldest) * Millis.minute, counter: counter)
                 // Within the layout's span by construction (see the type's comment).
                 assert(offset >= 0 && offset < offsetLimit, "a run spans more than its layout allows")
-                storage[index] = key(counter: counter, offset: offset) &<< UInt32(valueBits) | slot & valueMask
+                storage[index] = key(counter: counter, offset: offset) &<< format.valueBits | slot & format.valueMask
             }
             index += width(slot)
         }
@@ -407,6 +403,7 @@ struct BucketStore: Sendable {
     /// Opens a zero slot at `index` (at most the run's end), moving the run to the next
     /// size class first when it is full; returns where the slot is now.
     private mutating func insertSlot(in run: inout Run, at index: Int) -> Int {
+        if run == hintRun { hintRun = 0 }
         var index = index
         if Self.used(run) + 1 == Self.capacity(ofClass: Self.sizeClass(run)) {
             let old = run
@@ -452,6 +449,7 @@ extension BucketStore {
     init(from reader: inout SnapshotReader, layout: Layout) throws(SnapshotError) {
         self.init(layout: layout)
         storage = try reader.readArray(UInt32.self, "bucket slab")
+        guard !storage.isEmpty else { throw SnapshotError("bucket slab without its reserved first slot") }
         let classes = Int(try reader.read(UInt32.self, "bucket size classes"))
         guard classes == freeRuns.count else { throw SnapshotError("bucket slab: \(classes) size classes, expected \(freeRuns.count)") }
         for index in 0..<classes { freeRuns[index] = try reader.readArray(UInt32.self, "bucket free list") }
@@ -465,6 +463,63 @@ extension BucketStore {
         guard run != 0 else { return true }
         guard Self.sizeClass(run) < freeRuns.count else { return false }
         let capacity = Self.capacity(ofClass: Self.sizeClass(run))
-        return Self.used(run) < capacity && Self.offset(run) + capacity <= storage.count
+        return Self.used(run) < capacity && Self.offset(run) >= 1 && Self.offset(run) + capacity <= storage.count
+    }
+}
+
+/// How one 4-byte slot reads, as plain scalars: copied into a local, the loops over a run
+/// can use it while they hold the slab's memory.
+private struct SlotFormat {
+    let valueBits: UInt32
+    let valueMask: UInt32
+    let offsetBits: UInt32
+    let offsetMask: UInt32
+    let firings: Int
+    let triggers: Int
+    let signedMask: UInt64
+
+    init(_ layout: BucketStore.Layout) {
+        valueBits = UInt32(layout.valueBits)
+        valueMask = layout.valueMask
+        offsetBits = UInt32(layout.offsetBits)
+        offsetMask = UInt32(layout.offsetLimit - 1)
+        firings = layout.firings
+        triggers = layout.triggers
+        signedMask = layout.signedMask
+    }
+
+    @inline(__always) func key(counter: Int, offset: Int64) -> UInt32 { UInt32(counter) &<< offsetBits | UInt32(offset) }
+    @inline(__always) func key(ofSlot slot: UInt32) -> UInt32 { slot &>> valueBits }
+    @inline(__always) func counter(ofKey key: UInt32) -> Int { Int(key &>> offsetBits) }
+    @inline(__always) func offset(ofKey key: UInt32) -> Int64 { Int64(key & offsetMask) }
+    @inline(__always) func isSigned(_ counter: Int) -> Bool { counter < 64 && (signedMask &>> UInt64(counter)) & 1 == 1 }
+    /// The value field that says "the value is in the next slot": all ones for counts, the
+    /// most negative field value for sums (so -1 stays inline).
+    @inline(__always) func wideMarker(_ counter: Int) -> UInt32 { isSigned(counter) ? 1 &<< (valueBits &- 1) : valueMask }
+    @inline(__always) func isWide(_ slot: UInt32) -> Bool { slot & valueMask == wideMarker(counter(ofKey: key(ofSlot: slot))) }
+    /// Slots taken by the entry starting with `slot`.
+    @inline(__always) func width(_ slot: UInt32) -> Int {
+        counter(ofKey: key(ofSlot: slot)) == firings ? 3 : isWide(slot) ? 2 : 1
+    }
+
+    /// The inline field for `value`, or nil if it needs a wide slot.
+    @inline(__always) func field(_ value: UInt32, counter: Int) -> UInt32? {
+        if isSigned(counter) {
+            let limit = Int32(1) &<< Int32(valueBits &- 1)
+            let signedValue = Int32(bitPattern: value)
+            guard signedValue > -limit, signedValue < limit else { return nil }
+            return value & valueMask
+        }
+        return value < valueMask ? value : nil
+    }
+
+    /// The value of a bucket entry whose first slot is `slot` and whose next is `next` (an
+    /// inline field sign-extended for sums).
+    @inline(__always) func value(_ slot: UInt32, next: @autoclosure () -> UInt32) -> UInt32 {
+        if isWide(slot) { return next() }
+        let field = slot & valueMask
+        guard isSigned(counter(ofKey: key(ofSlot: slot))) else { return field }
+        let shift = 32 &- valueBits
+        return UInt32(bitPattern: Int32(bitPattern: field &<< shift) &>> Int32(shift))
     }
 }
