@@ -17,7 +17,9 @@ struct ReferenceEngine {
     private var wakes: [String: Int64] = [:]
     private var streamTime = Int64.min
     private var eventTime = Int64.min
+    /// What the transitions' and `when:` triggers' conditions read: when they can change.
     private let timedComparisons: [(base: Condition.Elapsed, threshold: Int64)]
+    private let readCounters: [Bool]
 
     init(rules: GeneratedRules) {
         self.rules = rules
@@ -25,6 +27,8 @@ struct ReferenceEngine {
             if case .when(let condition) = trigger.fire { condition } else { nil }
         }
         timedComparisons = conditions.flatMap(\.elapsedComparisons)
+        let names = Set(conditions.flatMap(\.names))
+        readCounters = rules.counters.map { names.contains($0.name) }
     }
 
     mutating func ingest(_ event: EventRecord, into output: inout Output) -> IngestOutcome {
@@ -42,7 +46,7 @@ struct ReferenceEngine {
         user.apply(event, rules: rules)
         user.checkGoals(event, now: eventTime, rules: rules, into: &output)
         user.evaluate(at: eventTime, activity: true, rules: rules, into: &output)
-        wakes[event.userID] = user.wake(timedComparisons, rules: rules)
+        wakes[event.userID] = user.wake(timedComparisons, readCounters, rules: rules)
         users[event.userID] = user
         return .applied
     }
@@ -57,7 +61,7 @@ struct ReferenceEngine {
             }
             guard let user = dueUser, dueTime <= time else { break }
             users[user]!.evaluate(at: dueTime, activity: false, rules: rules, into: &output)
-            wakes[user] = users[user]!.wake(timedComparisons, rules: rules)
+            wakes[user] = users[user]!.wake(timedComparisons, readCounters, rules: rules)
         }
         streamTime = max(streamTime, time)
     }
@@ -227,8 +231,10 @@ struct ReferenceUser {
 
     /// The next instant after the last evaluation where a condition could change truth with
     /// no event: an `inactive_for` / `in_stage_for` comparison's deadline or a millisecond
-    /// after it, or a bucket leaving its window. Nil if there is none.
-    func wake(_ timedComparisons: [(base: Condition.Elapsed, threshold: Int64)], rules: GeneratedRules) -> Int64? {
+    /// after it, or a bucket of a counter a condition reads leaving its window. Nil if none.
+    func wake(
+        _ timedComparisons: [(base: Condition.Elapsed, threshold: Int64)], _ readCounters: [Bool], rules: GeneratedRules
+    ) -> Int64? {
         var next: Int64?
         func consider(_ instant: Int64) {
             if instant > evaluatedAt, instant < next ?? .max { next = instant }
@@ -239,7 +245,7 @@ struct ReferenceUser {
             consider(deadline + 1)
         }
         // Oldest first: the first event's bucket is the next to leave its window.
-        for (index, counter) in rules.counters.enumerated() {
+        for (index, counter) in rules.counters.enumerated() where readCounters[index] {
             if let oldest = counted[index].first { consider(counter.leavesWindow(oldest.time)) }
         }
         return next
