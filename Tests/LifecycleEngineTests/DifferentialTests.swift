@@ -106,23 +106,41 @@ struct DifferentialTests {
         var lastSeen: Int64
         var counters: [Double]
         var attributes: [String]
+        /// Firings that still matter (README: within the cooldown or the goal window, plus
+        /// the allowed lateness); the engine forgets older ones when it next sweeps the user.
         var lastFired: [Int64?]
+
+        init(
+            stage: String, stageSince: Int64, lastSeen: Int64, counters: [Double], attributes: [String],
+            lastFired: (String) -> Int64?, at now: Int64, rules: GeneratedRules
+        ) {
+            self.stage = stage
+            self.stageSince = stageSince
+            self.lastSeen = lastSeen
+            self.counters = counters
+            self.attributes = attributes
+            self.lastFired = rules.triggers.map { trigger in
+                lastFired(trigger.name).flatMap { time in
+                    now - time < max(trigger.cooldown, trigger.goal?.within ?? 0) + rules.lateness ? time : nil
+                }
+            }
+        }
     }
 
     static func userDifference(_ id: String, _ engine: PartitionEngine, _ reference: ReferenceEngine) -> String? {
-        let rules = reference.rules
+        let rules = reference.rules, now = engine.streamTime
         let actual = engine.report(userID: id).map { report in
             UserView(
                 stage: report.stage, stageSince: report.stageSince, lastSeen: report.lastSeen,
                 counters: report.counters.map(\.value), attributes: report.attributes.map(\.value),
-                lastFired: rules.triggers.map { trigger in report.lastFired.first { $0.trigger == trigger.name }?.at })
+                lastFired: { name in report.lastFired.first { $0.trigger == name }?.at }, at: now, rules: rules)
         }
         let expected = reference.users[id].map { user in
-            let counters = user.counterValues(at: engine.streamTime, rules: rules)
+            let counters = user.counterValues(at: now, rules: rules)
             return UserView(
                 stage: user.stage, stageSince: user.stageSince, lastSeen: user.lastSeen,
                 counters: rules.counters.map { counters[$0.name]! }, attributes: rules.attributes.map { user.attributes[$0.name]! },
-                lastFired: rules.triggers.map { user.lastFired[$0.name] })
+                lastFired: { user.lastFired[$0] }, at: now, rules: rules)
         }
         return actual == expected ? nil : "user \(id): engine \(String(describing: actual))\n  reference \(String(describing: expected))"
     }
