@@ -127,6 +127,9 @@ public struct PartitionEngine: Sendable {
         schedule(user, after: now)
         changes?.mark(user)
         stats.eventsApplied += 1
+        // Stream time may be ahead of the events (a later erase, the wall clock in `run`):
+        // a timer this event set that is already due fires now, not at the next advance.
+        if users[user, .scheduled] <= streamTime { advance(to: streamTime, into: &output) }
         return .applied
     }
 

@@ -292,11 +292,12 @@ public final class CompiledRules: Sendable {
         timeAtomsByStage = FlatLists(stageNames.indices.map { stage in
             trees.filter { $0.from.contains(UInt8(stage)) }.flatMap(\.tree.timeAtoms) + triggerAtoms
         })
-        // A condition trigger mixing counters and timers can go false as a window slides and
-        // true again on a timer: the slide must be seen so the trigger is re-armed.
+        // A condition trigger mixing counters with timers or the stage (which a timer can
+        // change) can go false as a window slides and true again on a timer: the slide must
+        // be seen so the trigger is re-armed.
         let sums = Set(compiledCounters.indices.filter { if case .sum = compiledCounters[$0].kind { true } else { false } })
         wakesOnCounterExpiry = (trees.map(\.tree) + triggerTrees).contains { $0.canBecomeTrueAsWindowsSlide(negated: false, sums: sums) }
-            || triggerTrees.contains { $0.readsCounters && !$0.timeAtoms.isEmpty }
+            || triggerTrees.contains { $0.readsCounters && (!$0.timeAtoms.isEmpty || $0.readsStage) }
     }
 
     /// Names the condition language gives a meaning of its own.

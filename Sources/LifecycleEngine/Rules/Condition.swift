@@ -71,6 +71,15 @@ indirect enum Condition: Sendable {
         }
     }
 
+    var readsStage: Bool {
+        switch self {
+        case .constant, .attribute, .counter, .counters, .elapsed: false
+        case .stage: true
+        case .not(let inner): inner.readsStage
+        case .and(let lhs, let rhs), .or(let lhs, let rhs): lhs.readsStage || rhs.readsStage
+        }
+    }
+
     var readsCounters: Bool {
         switch self {
         case .constant, .attribute, .stage, .elapsed: false
@@ -190,7 +199,8 @@ struct ConditionCompiler {
         case .counter(let index):
             note(.counter(index))
             switch rhs.kind {
-            case .number(let value): return .counter(index, op, value * counterScales[index])
+            // Rounded to a millionth of the unit: 0.29 is 29 hundredths, not 28.999999999999996.
+            case .number(let value): return .counter(index, op, (value * counterScales[index] * 1e6).rounded() / 1e6)
             case .name(let other):
                 guard case .counter(let otherIndex) = try resolve(other, at: valueLocation) else {
                     throw RuleError("counter '\(name)' can only be compared with a number or another counter", at: valueLocation)
