@@ -144,7 +144,7 @@ struct Benchmark {
         let fresh = measure { bytes = engine.snapshot() }
         let writePeak = peakResidentBytes() - base
         let again = measure {
-            var writer = SnapshotWriter(reusing: bytes)
+            var writer = SnapshotWriter(reusing: consume bytes)  // moved, as a worker hands its buffer over
             engine.snapshot(into: &writer)
             bytes = writer.finish()
         }
