@@ -173,4 +173,29 @@ struct ChangelogTests {
             }
         }
     }
+
+    @Test("a record whose buckets lie further apart than any window is refused, not packed")
+    func bucketsTooFarApart() throws {
+        var h = Harness(try Fixture.playbook())
+        h.engine.trackChanges()
+        h.send("u", "core_action", at: F.t0)
+        h.send("u", "core_action", at: F.t0 + F.hour)
+        var log = Log()
+        log.cycle(&h.engine, nextOffset: 2)
+        let record = log.records[0]
+        var value = record.value!
+        // The last entry is `counter (1) | bucket (4) | value (4)`: move its bucket a million buckets on.
+        let at = value.count - 8
+        let bucket = value[at..<(at + 4)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) } + 1_000_000
+        value.replaceSubrange(at..<(at + 4), with: withUnsafeBytes(of: bucket.littleEndian) { Array($0) })
+        var engine = PartitionEngine(rules: h.engine.rules)
+        let error = #expect(throws: SnapshotError.self) {
+            try record.key.withUnsafeBytes { key in try value.withUnsafeBytes { try engine.apply(changelogKey: key, value: $0) } }
+        }
+        #expect(error?.reason.contains("further apart than the rules' windows") == true, "\(String(describing: error))")
+        var untouched = PartitionEngine(rules: h.engine.rules)
+        try record.key.withUnsafeBytes { key in try record.value!.withUnsafeBytes { try untouched.apply(changelogKey: key, value: $0) } }
+        _ = try log.records[1].value!.withUnsafeBytes { try untouched.apply(changelogPosition: $0) }
+        #expect(untouched.report(userID: "u")?.counters.map(\.value) == h.engine.report(userID: "u")?.counters.map(\.value))
+    }
 }

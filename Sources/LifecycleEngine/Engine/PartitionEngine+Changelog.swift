@@ -211,20 +211,37 @@ extension PartitionEngine {
             // A value this engine cannot hold (too many distinct ones) keeps the default.
             users[attribute: user, attribute] = internAttribute(attribute, text) ?? 0
         }
-        for _ in 0..<Int(try reader.read(UInt16.self)) {
-            let counter = Int(try reader.read(UInt8.self))
-            let bucket = Int64(try reader.read(UInt32.self))
+        // The record's buckets are the user's whole run: a first pass finds the minute the
+        // oldest starts in, so each can be checked to fit the layout under it before it is added.
+        let entries = Int(try reader.read(UInt16.self))
+        var scan = reader
+        var oldest = UInt32.max
+        for _ in 0..<entries {
+            let (counter, bucket) = try readBucket(&scan)
+            _ = try scan.read(UInt32.self)
+            oldest = min(oldest, buckets.startMinute(of: bucket, counter: counter))
+        }
+        for _ in 0..<entries {
+            let (counter, bucket) = try readBucket(&reader)
             let count = try reader.read(UInt32.self)
-            guard counter < rules.counters.count, bucket <= BucketStore.maxBucketNumber,
-                  buckets.accepts(users[run: user], counter: counter, bucket: bucket)
-            else {
-                throw SnapshotError("changelog record with bucket \(bucket) of counter \(counter), outside the rules' windows")
+            guard buckets.fits(bucket, counter: counter, under: oldest) else {
+                throw SnapshotError("changelog record with buckets of counter \(counter) further apart than the rules' windows")
             }
             buckets.add(to: &users[run: user], counter: counter, bucket: bucket) { _ in count }
         }
         guard reader.isAtEnd else { throw SnapshotError("changelog record with unexpected bytes at its end") }
         users[user, .scheduled] = scheduled
         if scheduled != .max { timers.push(.init(deadline: scheduled, user: index)) }
+    }
+
+    /// A bucket entry's counter and number (its value is left to read), checked against the rules.
+    private func readBucket(_ reader: inout RecordReader) throws(SnapshotError) -> (counter: Int, bucket: Int64) {
+        let counter = Int(try reader.read(UInt8.self))
+        let bucket = Int64(try reader.read(UInt32.self))
+        guard counter < rules.counters.count, bucket <= BucketStore.maxBucketNumber else {
+            throw SnapshotError("changelog record with bucket \(bucket) of counter \(counter)")
+        }
+        return (counter, bucket)
     }
 
     private func encodeUser(_ user: Int, into out: inout [UInt8]) {

@@ -3,9 +3,10 @@
 /// A user's non-empty buckets are a short run of slots in `storage`. The run's first slot
 /// is its base, a minute; each bucket after it is one slot,
 /// `counter | bucket offset | value` (widths from `Layout`), the offset counted in that
-/// counter's buckets from the base. A value too large for its field (a count in the
-/// thousands, a big sum) takes a second slot holding it whole, so values keep the full
-/// 32-bit range with 4 bytes in the common case. Runs come in size classes 2, 3, 4, 6, 8, 12,
+/// counter's buckets from the base. A value too large for its field (how large depends on
+/// the rules: a count over 524,286 or a sum beyond ±2,621.43 for the reference playbook)
+/// takes a second slot holding it whole, so values keep the full 32-bit range with 4 bytes
+/// in the common case. Runs come in size classes 2, 3, 4, 6, 8, 12,
 /// ... with free lists, so users grow and shrink without a heap allocation each.
 ///
 /// Offsets stay small because a run only ever holds buckets that were inside their windows
@@ -72,7 +73,6 @@ struct BucketStore: Sendable {
             let quotient = shift >= 64 ? high &>> UInt64(shift - 64) : high &<< UInt64(64 - shift) | low &>> UInt64(shift)
             return Int64(quotient)
         }
-
 
         var valueMask: UInt32 { (1 << valueBits) - 1 }
         var offsetLimit: Int64 { 1 << offsetBits }
@@ -159,7 +159,7 @@ struct BucketStore: Sendable {
     }
 
     @inline(__always) private func firingTime(at index: Int) -> Int64 {
-        Int64(bitPattern: UInt64(storage[index + 2]) << 32 | UInt64(storage[index + 1]))
+        SlotFormat.time(low: storage[index + 1], high: storage[index + 2])
     }
 
     /// The time `trigger` last fired, if the run keeps it. Firings lead the run, so a user
@@ -207,7 +207,7 @@ struct BucketStore: Sendable {
     mutating func add(
         to run: inout Run, counter: Int, bucket: Int64, combine: (UInt32?) -> UInt32
     ) -> (old: UInt32?, new: UInt32) {
-        if run == 0 { run = allocate(sizeClass: 0, used: 0, base: baseMinute(of: bucket, counter: counter)) }
+        if run == 0 { run = allocate(sizeClass: 0, used: 0, base: startMinute(of: bucket, counter: counter)) }
         var offset = bucket - baseBucket(run, counter: counter)
         if offset < 0 || offset >= offsetLimit {
             rebase(&run, including: (counter, bucket))
@@ -268,17 +268,11 @@ struct BucketStore: Sendable {
         }
     }
 
-    /// Whether `bucket` can join the run: together with its buckets it spans no more than
-    /// the layout allows (always true for what the engine adds; a record read from elsewhere
-    /// is checked with this first).
-    func accepts(_ run: Run, counter: Int, bucket: Int64) -> Bool {
-        var oldest = baseMinute(of: bucket, counter: counter)
-        forEach(run) { counter, bucket, _ in oldest = min(oldest, baseMinute(of: bucket, counter: counter)) }
-        var fits = bucket - layout.bucket(of: Int64(oldest) * Millis.minute, counter: counter) < offsetLimit
-        forEach(run) { counter, bucket, _ in
-            fits = fits && bucket - layout.bucket(of: Int64(oldest) * Millis.minute, counter: counter) < offsetLimit
-        }
-        return fits
+    /// Whether `bucket` sits within the layout's reach of a base at `minute` (for buckets read
+    /// from elsewhere, checked before they are added; what the engine adds always fits).
+    func fits(_ bucket: Int64, counter: Int, under minute: UInt32) -> Bool {
+        let offset = bucket - layout.bucket(of: Int64(minute) * Millis.minute, counter: counter)
+        return offset >= 0 && offset < offsetLimit
     }
 
     /// Drops the run's buckets that left their window by `now` and its firings older than
@@ -314,7 +308,7 @@ struct BucketStore: Sendable {
                     let kept: Bool
                     if counter == format.firings {
                         width = 3
-                        let time = Int64(bitPattern: UInt64(slots[read + 2]) << 32 | UInt64(slots[read + 1]))
+                        let time = SlotFormat.time(low: slots[read + 1], high: slots[read + 2])
                         kept = now - time < firingLifetimes[Int(format.offset(ofKey: key))]
                     } else {
                         width = format.isWide(slot) ? 2 : 1
@@ -374,14 +368,15 @@ struct BucketStore: Sendable {
 
     // MARK: Layout of a run
 
-    private func baseMinute(of bucket: Int64, counter: Int) -> UInt32 {
+    /// The minute `bucket` of `counter` starts in.
+    func startMinute(of bucket: Int64, counter: Int) -> UInt32 {
         UInt32(bucket * layout.resolutions[counter] / Millis.minute)
     }
 
     /// Moves the base to the oldest of the run's buckets and `extra`, rewriting every offset.
     private mutating func rebase(_ run: inout Run, including extra: (counter: Int, bucket: Int64)) {
-        var oldest = baseMinute(of: extra.bucket, counter: extra.counter)
-        forEach(run) { counter, bucket, _ in oldest = min(oldest, baseMinute(of: bucket, counter: counter)) }
+        var oldest = startMinute(of: extra.bucket, counter: extra.counter)
+        forEach(run) { counter, bucket, _ in oldest = min(oldest, startMinute(of: bucket, counter: counter)) }
         let start = Self.offset(run) + 1
         let oldBase = storage[start - 1]
         var index = start
@@ -511,6 +506,11 @@ private struct SlotFormat {
             return value & valueMask
         }
         return value < valueMask ? value : nil
+    }
+
+    /// A firing's time from its two slots.
+    @inline(__always) static func time(low: UInt32, high: UInt32) -> Int64 {
+        Int64(bitPattern: UInt64(high) << 32 | UInt64(low))
     }
 
     /// The value of a bucket entry whose first slot is `slot` and whose next is `next` (an
