@@ -44,7 +44,10 @@ struct PipelineBenchmark {
         }
         loaded.settings.kafka.brokers = cluster.bootstrapServers
         loaded.settings.kafka.properties = Self.mockConsumerProperties.merging(kafkaProperties) { $1 }
-        loaded.settings.state.directory = NSTemporaryDirectory() + "lifecycled-bench-\(UUID().uuidString)"
+        // Every phase's state directory is beside this one, and all go when the run ends.
+        let scratch = NSTemporaryDirectory() + "lifecycled-bench-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        loaded.settings.state.directory = scratch + "/state"
 
         if !phases.isDisjoint(with: ["throughput", "latency", "rebalance"]) {
             try cluster.createTopic("user-events", partitions: 8)

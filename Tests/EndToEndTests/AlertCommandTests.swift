@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import LifecycleTestSupport
 
 @Suite("lifecycled replay and check: alerts")
 struct AlertCommandTests {
@@ -25,7 +26,7 @@ struct AlertCommandTests {
     func replayDeterministic() throws {
         let config = try Self.playbook()
         let runs = try (0..<2).map { run in
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("alerts-\(UUID().uuidString)-\(run).ndjson").path
+            let file = TestDirectory.path("alerts-\(run)") + ".ndjson"
             let result = try BinaryRunner.run(["replay", "-c", config, "-i", Self.sample, "--until", Self.until, "--alerts", file])
             #expect(result.status == 0, "\(result.stderr)")
             return (result, try Data(contentsOf: URL(fileURLWithPath: file)))

@@ -1,4 +1,5 @@
 import Foundation
+import LifecycleTestSupport
 
 /// Runs the built `lifecycled` binary, as a user would, and captures what it prints.
 struct BinaryRunner {
@@ -28,11 +29,13 @@ struct BinaryRunner {
     /// Runs with `arguments`; `stdinChunks` are written one after another with `pause` between,
     /// and `afterChunk` is called with the process id and the chunk's index after each.
     /// With `shell`, the binary runs inside `bash -c SHELL`, where it is `"$0" "$@"`.
+    /// `environment` is added to this process's.
     static func run(
         _ arguments: [String], stdinChunks: [Data] = [], pause: TimeInterval = 0, shell: String? = nil,
-        afterChunk: (Int32, Int) -> Void = { _, _ in }
+        environment: [String: String] = [:], afterChunk: (Int32, Int) -> Void = { _, _ in }
     ) throws -> Result {
         let process = Process()
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         if let shell {
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
             process.arguments = ["-c", shell, binary.path] + arguments
@@ -94,7 +97,7 @@ struct BinaryRunner {
     }
 
     static func temporaryFile(_ contents: String, name: String) throws -> String {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-e2e-\(UUID().uuidString)")
+        let directory = URL(fileURLWithPath: TestDirectory.path("e2e"))
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let url = directory.appendingPathComponent(name)
         try contents.write(to: url, atomically: true, encoding: .utf8)

@@ -1,12 +1,17 @@
 import Foundation
+import LifecycleTestSupport
 import Testing
 
 @Suite("lifecycled demo")
 struct DemoCommandTests {
-    @Test("a 60 s demo fires every trigger of the playbook, shows each holdout's uplift (positive: reached users respond), and exits 0")
+    @Test("a 60 s demo fires every trigger of the playbook, shows each holdout's uplift (positive: reached users respond), exits 0 and leaves no state behind")
     func sixtySeconds() throws {
-        let result = try BinaryRunner.run(["demo", "--duration", "60", "--listen", "127.0.0.1:0"])
+        // Its own temporary directory, to see that the demo's checkpoints go with it.
+        let temporary = TestDirectory.path("demo-tmp")
+        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+        let result = try BinaryRunner.run(["demo", "--duration", "60", "--listen", "127.0.0.1:0"], environment: ["TMPDIR": temporary])
         #expect(result.status == 0, "\(result.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: temporary) == [])
         #expect(result.stdout.contains("not for production"))
         #expect(result.stdout.contains("every trigger of the playbook fired"), "\(result.stdout.suffix(1500))")
         #expect(result.stdout.contains("stages:"))

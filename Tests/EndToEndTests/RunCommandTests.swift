@@ -131,7 +131,7 @@ struct RunCommandTests {
         try cluster.createTopic("user-events", partitions: 4)
         try cluster.createTopic("lifecycled.user-events.changelog", partitions: 4)
         try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 1)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-run-\(UUID().uuidString)").path
+        let directory = TestDirectory.path("run")
         let port = BinaryRunner.freePort()
         let text = try Self.playbook(cluster: cluster, state: "\(directory)/state", port: port, sessionTimeout: 6_000, threads: threads)
         let configPath = try BinaryRunner.temporaryFile(text, name: "lifecycled.yaml")

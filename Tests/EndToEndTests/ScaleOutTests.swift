@@ -88,7 +88,7 @@ struct ScaleOutTests {
     @Test("three instances over 12 partitions; one is killed with kill -9 and its state directory deleted: the survivors restore its partitions from the changelog and nothing is lost or different")
     func killOne() throws {
         let cluster = try Self.cluster()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-scale-\(UUID().uuidString)").path
+        let directory = TestDirectory.path("scale")
         let events = try Self.stream()
         let third = events.count / 3
         try StreamFixtures.produce(Array(events.prefix(third)), cluster: cluster)
@@ -127,7 +127,7 @@ struct ScaleOutTests {
     @Test("scaling 1 → 3 → 1: partitions move with their state each way, and an instance that stops hands its partitions over at once")
     func scaleUpAndDown() throws {
         let cluster = try Self.cluster()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-scale-\(UUID().uuidString)").path
+        let directory = TestDirectory.path("scale")
         let events = try Self.stream()
         let third = events.count / 3
         // The mock completes every rebalance after the session timeout less a second (a broker

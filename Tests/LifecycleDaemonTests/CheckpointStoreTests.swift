@@ -1,11 +1,12 @@
 import Foundation
 @testable import LifecycleDaemon
 import Testing
+import LifecycleTestSupport
 
 @Suite("Checkpoint files")
 struct CheckpointStoreTests {
     func store() throws -> CheckpointStore {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-ckpt-\(UUID().uuidString)").path
+        let directory = TestDirectory.path("checkpoints")
         let store = CheckpointStore(directory: directory)
         try store.prepare()
         return store
@@ -28,7 +29,7 @@ struct CheckpointStoreTests {
 
     @Test("a second instance on the same state directory is refused, naming the directory and the process that holds it; free again once released")
     func stateDirectoryLock() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-lock-\(UUID().uuidString)").path
+        let directory = TestDirectory.path("lock")
         let held = try CheckpointStore(directory: directory).prepare()
         #expect {
             try CheckpointStore(directory: directory).prepare()

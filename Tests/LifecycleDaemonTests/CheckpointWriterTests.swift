@@ -3,6 +3,7 @@ import Foundation
 import LifecycleEngine
 import LifecycleKafka
 import Testing
+import LifecycleTestSupport
 
 /// The writer publishes a checkpoint only once the triggers produced before it are acknowledged.
 @Suite("Checkpoint writer")
@@ -17,7 +18,7 @@ struct CheckpointWriterTests {
         let buffers = SnapshotBuffers()
 
         init() throws {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-writer-\(UUID().uuidString)").path
+            let directory = TestDirectory.path("writer")
             store = CheckpointStore(directory: directory)
             try store.prepare()
             reports = try Mailbox()

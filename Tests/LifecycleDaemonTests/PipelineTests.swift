@@ -55,7 +55,7 @@ struct PipelineTests {
     }
 
     static func temporaryDirectory() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("lifecycled-pipeline-\(UUID().uuidString)").path
+        TestDirectory.path("pipeline")
     }
 
     /// Runs a pipeline until it has consumed `count` events (or `seconds` pass), publishes to

@@ -65,6 +65,8 @@ struct DemoCommand: AsyncParsableCommand {
         let address = "http://\(http.host):\(server.port)"
         let loop = BlockingLoopService(name: "lifecycled-demo") { stop in
             var session = try DemoSession(options: options, board: board, registry: registry, address: address)
+            // Its checkpoints belong to the embedded broker, which ends with the process.
+            defer { try? FileManager.default.removeItem(atPath: session.config.settings.state.directory) }
             try session.run(until: stop)
         }
         do {
