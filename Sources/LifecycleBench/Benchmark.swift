@@ -4,7 +4,7 @@ import LifecycleCodec
 import LifecycleConfig
 import LifecycleEngine
 
-/// `LifecycleBench throughput|memory|changelog|generate|pipeline [--users N] [--days D] [--config FILE]` (release
+/// `LifecycleBench throughput|memory|changelog|generate|pipeline|soak [--users N] [--days D] [--config FILE]` (release
 /// build). Prints Markdown rows for BENCHMARKS.md; `generate` prints the events as NDJSON.
 @main
 struct Benchmark {
@@ -33,8 +33,16 @@ struct Benchmark {
                                   workers: (options["workers"] ?? "1,2").split(separator: ",").compactMap { Int($0) },
                                   pauseUsers: Int(options["pause-users"] ?? "") ?? 1_000_000,
                                   kafkaProperties: keyValues(options["kafka-properties"] ?? "")).run()
+        case "soak":
+            try SoakBenchmark(binary: options["binary"] ?? ".build/release/lifecycled", config: configPath,
+                              users: Int(options["users"] ?? "") ?? 200_000, rate: Int(options["rate"] ?? "") ?? 20_000,
+                              seconds: 60 * (Double(options["minutes"] ?? "") ?? 30),
+                              partitions: Int32(options["partitions"] ?? "") ?? 16,
+                              hupSeconds: Double(options["hup-every"] ?? "") ?? 10, killSeconds: Double(options["kill-every"] ?? "") ?? 300,
+                              warmUpSeconds: Double(options["warm-up"] ?? "") ?? 300,
+                              directory: options["dir"] ?? NSTemporaryDirectory() + "lifecycled-soak").run()
         default:
-            note("usage: LifecycleBench throughput|memory|changelog|generate|pipeline [--users N] [--days D] [--config FILE] [--rate N --seconds S --phases throughput,latency,pause,rebalance --workers 1,2 --pause-users N --kafka-properties k=v,k=v]\n")
+            note("usage: LifecycleBench throughput|memory|changelog|generate|pipeline|soak [--users N] [--days D] [--config FILE] [--rate N --seconds S --phases throughput,latency,pause,rebalance --workers 1,2 --pause-users N --kafka-properties k=v,k=v] [soak: --minutes 30 --rate 20000 --partitions 16 --hup-every 10 --kill-every 300 --warm-up 300 --binary .build/release/lifecycled --dir DIR]\n")
             exit(1)
         }
     }
