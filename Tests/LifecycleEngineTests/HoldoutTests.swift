@@ -26,7 +26,7 @@ struct HoldoutTests {
     /// Users in the control arm of `name`.
     static func control(_ rules: CompiledRules, _ name: String, _ users: [String]) -> Set<String> {
         let index = trigger(rules, name)
-        return Set(users.filter { rules.arm(ofTrigger: index, userID: $0) == .control })
+        return Set(users.filter { rules.arm(ofTrigger: index, userID: $0.utf8) == .control })
     }
 
     @Test("the same user gets the same arm from separately compiled rules and engines, and after rule edits that keep the salt and the share")
@@ -75,7 +75,7 @@ struct HoldoutTests {
         let index = Self.trigger(rules, "upgrade_ready")
         let users = 1_000_000
         var held = 0
-        for user in 0..<users where rules.arm(ofTrigger: index, userID: "u\(user)") == .control { held += 1 }
+        for user in 0..<users where rules.arm(ofTrigger: index, userID: "u\(user)".utf8) == .control { held += 1 }
         let expected = rules.controlShare(ofTrigger: index) * 100
         let controlPoints = Double(held) / Double(users) * 100
         #expect(abs(controlPoints - expected) <= 0.3, "control \(controlPoints) % for \(expected) %")
@@ -104,7 +104,7 @@ struct HoldoutTests {
         #expect(arms["win_back"] == [nil], "a trigger without a holdout has no arm")
         // Every firing's arm is the user's assignment.
         for trigger in split.output.triggers {
-            #expect(trigger.arm == split.engine.rules.arm(ofTrigger: Self.trigger(split.engine.rules, trigger.name), userID: trigger.userID))
+            #expect(trigger.arm == split.engine.rules.arm(ofTrigger: Self.trigger(split.engine.rules, trigger.name), userID: trigger.userID.utf8))
         }
     }
 

@@ -266,13 +266,13 @@ public struct PartitionEngine: Sendable {
             else { continue }
             if let condition = goal.condition, !holds(condition, user, now: eventTime) { continue }
             users.setFlag(user, UserRecords.convertedBit(trigger), true)
-            let userID = ids.string(UInt32(user))
-            let arm = rules.arm(ofTrigger: trigger, userID: userID)
+            let (id, arm) = ids.withKey(UInt32(user)) { userID in
+                (triggerID(trigger, userID: userID, firedAt: firedAt), rules.arm(ofTrigger: trigger, userID: userID))
+            }
             armTotals[trigger][arm ?? .treatment].converted += 1
             output.conversions.append(Conversion(
-                trigger: rules.triggers[trigger].name,
-                triggerID: triggerID(trigger, userID: userID, firedAt: firedAt),
-                userID: userID, firedAt: firedAt, convertedAt: event.time, arm: arm))
+                trigger: rules.triggers[trigger].name, triggerID: id.description, userID: ids.string(UInt32(user)),
+                firedAt: firedAt, convertedAt: event.time, arm: arm))
         }
     }
 
@@ -324,27 +324,27 @@ public struct PartitionEngine: Sendable {
         }
         buckets.setFiring(&users[run: user], trigger: trigger, time: now)
         users.setFlag(user, UserRecords.convertedBit(trigger), false)
-        let userID = ids.string(UInt32(user))
-        // Hashed only here, as a trigger fires: the control arm is evaluated exactly as the other.
-        let arm = rules.arm(ofTrigger: trigger, userID: userID)
+        let (id, arm) = ids.withKey(UInt32(user)) { userID in
+            // Hashed only here, as a trigger fires: the control arm is evaluated exactly as the other.
+            (triggerID(trigger, userID: userID, firedAt: now), rules.arm(ofTrigger: trigger, userID: userID))
+        }
         armTotals[trigger][arm ?? .treatment].fired += 1
         var reason = rule.reason
         if rule.condition == nil, rules.rules.triggers[trigger].reason == nil, let detail = reasonDetail {
             reason += detail == "activity" ? " on activity" : ": \(detail)"
         }
         output.triggers.append(Trigger(
-            id: triggerID(trigger, userID: userID, firedAt: now),
-            name: rule.name, userID: userID, firedAt: now, transition: change, reason: reason,
+            id: id.description, name: rule.name, userID: ids.string(UInt32(user)), firedAt: now, transition: change, reason: reason,
             evidence: self.evidence(evidence, user, now: now), configVersion: rules.configVersion, arm: arm))
     }
 
-    private func triggerID(_ trigger: Int, userID: String, firedAt: Int64) -> String {
+    private func triggerID(_ trigger: Int, userID: UnsafeRawBufferPointer, firedAt: Int64) -> TriggerID {
         var hash = StableHash()
         hash.combine(rules.triggers[trigger].name)
         hash.combine(userID)
         hash.combine(firedAt)
         hash.combine(rules.configVersion)
-        return hash.hex128
+        return TriggerID(hash)
     }
 
     private func evidence(_ sources: [EvidenceSource], _ user: Int, now: Int64) -> [Evidence] {

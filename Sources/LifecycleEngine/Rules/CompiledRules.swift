@@ -316,7 +316,7 @@ public final class CompiledRules: Sendable {
 
     /// The user's arm for `trigger` (nil for a trigger without a holdout); hashes, so called
     /// only as a trigger fires or converts.
-    public func arm(ofTrigger trigger: Int, userID: String) -> Arm? { holdouts.arm(trigger, userID: userID) }
+    public func arm(ofTrigger trigger: Int, userID: some Sequence<UInt8>) -> Arm? { holdouts.arm(trigger, userID: userID) }
 
     /// What `trigger`'s firings say: its rule's `reason`, or the one derived from the rule.
     public func reason(ofTrigger trigger: Int) -> String { triggers[trigger].reason }
