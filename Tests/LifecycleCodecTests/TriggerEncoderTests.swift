@@ -58,7 +58,7 @@ struct TriggerEncoderTests {
         var lines: [String] = []
         for trigger in output.triggers {
             var bytes: [UInt8] = []
-            TriggerEncoder().encode(trigger, into: &bytes)
+            TriggerEncoder().encode(trigger, of: output, rules: rules, into: &bytes)
             lines.append(String(decoding: bytes, as: UTF8.self))
         }
         return lines

@@ -94,16 +94,16 @@ struct HoldoutTests {
         plain.advance(to: F.t0 + 120 * F.day)
         split.advance(to: F.t0 + 120 * F.day)
 
-        #expect(plain.output.triggers.count > 100)
-        #expect(plain.output.triggers.allSatisfy { $0.arm == nil })
-        #expect(split.output.triggers.map { var copy = $0; copy.arm = nil; return copy } == plain.output.triggers)
+        #expect(plain.triggers.count > 100)
+        #expect(plain.triggers.allSatisfy { $0.arm == nil })
+        #expect(split.triggers.map { var copy = $0; copy.arm = nil; return copy } == plain.triggers)
         #expect(split.output.conversions.map { var copy = $0; copy.arm = nil; return copy } == plain.output.conversions)
         #expect(split.engine.stats.suppressedByCooldown == plain.engine.stats.suppressedByCooldown)
-        let arms = Dictionary(grouping: split.output.triggers, by: \.name).mapValues { Set($0.map(\.arm)) }
+        let arms = Dictionary(grouping: split.triggers, by: \.name).mapValues { Set($0.map(\.arm)) }
         #expect(arms["churn_risk"] == [.treatment, .control])
         #expect(arms["win_back"] == [nil], "a trigger without a holdout has no arm")
         // Every firing's arm is the user's assignment.
-        for trigger in split.output.triggers {
+        for trigger in split.triggers {
             #expect(trigger.arm == split.engine.rules.arm(ofTrigger: Self.trigger(split.engine.rules, trigger.name), userID: trigger.userID.utf8))
         }
     }
