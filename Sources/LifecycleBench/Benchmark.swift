@@ -95,7 +95,7 @@ struct Benchmark {
             forEachLine(text, lineEnds) { line in
                 _ = decoder.decode(line, fallbackTime: nil) { engine.ingest($0, into: &output) }
                 if !output.triggers.isEmpty {
-                    for trigger in output.triggers { encoder.encode(trigger, into: &sink) }
+                    for trigger in output.triggers { encoder.encode(trigger, of: output, rules: rules, into: &sink) }
                     triggers += output.triggers.count
                     sink.removeAll(keepingCapacity: true)
                     output.removeAll()

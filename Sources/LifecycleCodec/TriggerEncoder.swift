@@ -7,17 +7,18 @@ public struct TriggerEncoder: Sendable {
 
     /// `{"id":…,"trigger":…,"arm":…,"user_id":…,"fired_at":…,"transition":{…},"reason":…,"evidence":{…},"config_version":…}`;
     /// `arm` only for triggers with a holdout, `transition` only for stage-entry triggers. No trailing newline.
-    public func encode(_ trigger: Trigger, into out: inout [UInt8]) {
-        out.append(contentsOf: #"{"id":"#.utf8)
-        Self.string(trigger.id, &out)
-        out.append(contentsOf: #","trigger":"#.utf8)
-        Self.string(trigger.name, &out)
+    /// Written from `output`'s buffers and the `rules` that fired the trigger: nothing is allocated.
+    public func encode(_ trigger: FiredTrigger, of output: borrowing EngineOutput, rules: CompiledRules, into out: inout [UInt8]) {
+        out.append(contentsOf: #"{"id":""#.utf8)
+        trigger.id.appendHex(to: &out)
+        out.append(contentsOf: #"","trigger":"#.utf8)
+        Self.string(rules.triggerNames[trigger.trigger], &out)
         Self.arm(trigger.arm, &out)
         out.append(contentsOf: #","user_id":"#.utf8)
-        Self.string(trigger.userID, &out)
+        Self.string(output.userID(of: trigger), &out)
         out.append(contentsOf: #","fired_at":"#.utf8)
         Self.integer(trigger.firedAt, &out)
-        if let change = trigger.transition {
+        if let change = rules.stageChange(of: trigger) {
             out.append(contentsOf: #","transition":{"from":"#.utf8)
             Self.string(change.from, &out)
             out.append(contentsOf: #","to":"#.utf8)
@@ -25,20 +26,20 @@ public struct TriggerEncoder: Sendable {
             out.append(UInt8(ascii: "}"))
         }
         out.append(contentsOf: #","reason":"#.utf8)
-        Self.string(trigger.reason, &out)
+        Self.string(rules.reason(of: trigger), &out)
         out.append(contentsOf: #","evidence":{"#.utf8)
-        for (index, item) in trigger.evidence.enumerated() {
+        for (index, (name, value)) in zip(rules.evidenceNames(of: trigger), output.evidence(of: trigger)).enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            Self.string(item.name, &out)
+            Self.string(name, &out)
             out.append(UInt8(ascii: ":"))
-            switch item.value {
+            switch value {
             case .integer(let value): Self.integer(value, &out)
             case .number(let value): Self.number(value, &out)
-            case .text(let value): Self.string(value, &out)
+            case .text(let range): Self.string(output.text(range), &out)
             }
         }
         out.append(contentsOf: #"},"config_version":"#.utf8)
-        Self.string(trigger.configVersion, &out)
+        Self.string(rules.configVersion, &out)
         out.append(UInt8(ascii: "}"))
     }
 
@@ -80,9 +81,11 @@ public struct TriggerEncoder: Sendable {
         }
     }
 
-    static func string(_ value: String, _ out: inout [UInt8]) {
+    static func string(_ value: String, _ out: inout [UInt8]) { string(value.utf8, &out) }
+
+    static func string(_ value: some Sequence<UInt8>, _ out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
+        for byte in value {
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
             case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)

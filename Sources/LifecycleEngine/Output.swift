@@ -1,4 +1,5 @@
-/// A trigger fired by the engine: the moment to reach a user, with its evidence.
+/// A trigger fired by the engine, as owned values: the moment to reach a user, with its
+/// evidence. The engine records `FiredTrigger`s; this is for tools and tests that keep them.
 public struct Trigger: Sendable, Equatable {
     /// Deterministic: derived from trigger, user, `firedAt` and config version.
     public var id: String
@@ -30,6 +31,29 @@ public struct Trigger: Sendable, Equatable {
         self.configVersion = configVersion
         self.arm = arm
     }
+}
+
+extension Trigger {
+    /// `trigger` as owned values (allocates; never on the hot path).
+    public init(_ trigger: FiredTrigger, in output: EngineOutput, rules: CompiledRules) {
+        self.init(
+            id: trigger.id.description, name: rules.triggerNames[trigger.trigger],
+            userID: String(decoding: output.userID(of: trigger), as: UTF8.self), firedAt: trigger.firedAt,
+            transition: rules.stageChange(of: trigger), reason: rules.reason(of: trigger),
+            evidence: zip(rules.evidenceNames(of: trigger), output.evidence(of: trigger)).map { name, value in
+                switch value {
+                case .integer(let value): Evidence(name, .integer(value))
+                case .number(let value): Evidence(name, .number(value))
+                case .text(let range): Evidence(name, .text(String(decoding: output.text(range), as: UTF8.self)))
+                }
+            },
+            configVersion: rules.configVersion, arm: trigger.arm)
+    }
+}
+
+extension EngineOutput {
+    /// Every trigger held, as owned values (see `Trigger(_:in:rules:)`).
+    public func makeTriggers(rules: CompiledRules) -> [Trigger] { triggers.map { Trigger($0, in: self, rules: rules) } }
 }
 
 public struct StageChange: Sendable, Equatable {

@@ -29,14 +29,40 @@ public struct StableHash: Sendable {
 
     public var value64: UInt64 { Self.avalanche(lanes.0) }
 
-    /// 32 lowercase hex digits.
-    public var hex128: String { Self.hex(Self.avalanche(lanes.0)) + Self.hex(Self.avalanche(lanes.1 ^ lanes.0)) }
+    public var value128: (high: UInt64, low: UInt64) { (Self.avalanche(lanes.0), Self.avalanche(lanes.1 ^ lanes.0)) }
 
     /// 16 lowercase hex digits.
-    public var hex64: String { Self.hex(value64) }
+    public var hex64: String {
+        var digits: [UInt8] = []
+        Self.appendHex(value64, to: &digits)
+        return String(decoding: digits, as: UTF8.self)
+    }
 
-    private static func hex(_ value: UInt64) -> String {
-        let text = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - text.count) + text
+    /// Appends `value` as 16 lowercase hex digits.
+    @inline(__always)
+    public static func appendHex(_ value: UInt64, to out: inout [UInt8]) {
+        for shift in stride(from: 60, through: 0, by: -4) {
+            let digit = UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF
+            out.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") - 10 + digit)
+        }
+    }
+}
+
+/// A trigger's deterministic id: 128 bits of `StableHash`, written as 32 lowercase hex digits.
+public struct TriggerID: Sendable, Hashable, CustomStringConvertible {
+    let high: UInt64
+    let low: UInt64
+
+    init(_ hash: StableHash) { (high, low) = hash.value128 }
+
+    public func appendHex(to out: inout [UInt8]) {
+        StableHash.appendHex(high, to: &out)
+        StableHash.appendHex(low, to: &out)
+    }
+
+    public var description: String {
+        var digits: [UInt8] = []
+        appendHex(to: &digits)
+        return String(decoding: digits, as: UTF8.self)
     }
 }

@@ -69,14 +69,15 @@ struct DifferentialTests {
                 reference.advance(to: time, into: &expected)
                 coverage.timer += actual.triggers.count
             }
+            let fired = actual.makeTriggers(rules: compiled)
             // The user's state is compared every fourth step: it costs as much as the engine's work.
-            if let problem = firstDifference(canonical(actual.triggers), canonical(expected.triggers), "trigger")
+            if let problem = firstDifference(canonical(fired), canonical(expected.triggers), "trigger")
                 ?? firstDifference(actual.conversions, expected.conversions, "conversion")
                 ?? (index % 4 == 0 ? step.userID.flatMap { userDifference($0, engine, reference) } : nil) {
                 return difference(at: index, steps, problem)
             }
-            coverage.onEnter += actual.triggers.filter { $0.transition != nil }.count
-            coverage.condition += actual.triggers.filter { $0.transition == nil }.count
+            coverage.onEnter += fired.filter { $0.transition != nil }.count
+            coverage.condition += fired.filter { $0.transition == nil }.count
             coverage.conversions += actual.conversions.count
         }
         coverage.suppressed += engine.stats.suppressedByCooldown.reduce(0, +)

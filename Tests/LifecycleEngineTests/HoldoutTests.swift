@@ -26,7 +26,7 @@ struct HoldoutTests {
     /// Users in the control arm of `name`.
     static func control(_ rules: CompiledRules, _ name: String, _ users: [String]) -> Set<String> {
         let index = trigger(rules, name)
-        return Set(users.filter { rules.arm(ofTrigger: index, userID: $0) == .control })
+        return Set(users.filter { rules.arm(ofTrigger: index, userID: $0.utf8) == .control })
     }
 
     @Test("the same user gets the same arm from separately compiled rules and engines, and after rule edits that keep the salt and the share")
@@ -75,7 +75,7 @@ struct HoldoutTests {
         let index = Self.trigger(rules, "upgrade_ready")
         let users = 1_000_000
         var held = 0
-        for user in 0..<users where rules.arm(ofTrigger: index, userID: "u\(user)") == .control { held += 1 }
+        for user in 0..<users where rules.arm(ofTrigger: index, userID: "u\(user)".utf8) == .control { held += 1 }
         let expected = rules.controlShare(ofTrigger: index) * 100
         let controlPoints = Double(held) / Double(users) * 100
         #expect(abs(controlPoints - expected) <= 0.3, "control \(controlPoints) % for \(expected) %")
@@ -94,17 +94,17 @@ struct HoldoutTests {
         plain.advance(to: F.t0 + 120 * F.day)
         split.advance(to: F.t0 + 120 * F.day)
 
-        #expect(plain.output.triggers.count > 100)
-        #expect(plain.output.triggers.allSatisfy { $0.arm == nil })
-        #expect(split.output.triggers.map { var copy = $0; copy.arm = nil; return copy } == plain.output.triggers)
+        #expect(plain.triggers.count > 100)
+        #expect(plain.triggers.allSatisfy { $0.arm == nil })
+        #expect(split.triggers.map { var copy = $0; copy.arm = nil; return copy } == plain.triggers)
         #expect(split.output.conversions.map { var copy = $0; copy.arm = nil; return copy } == plain.output.conversions)
         #expect(split.engine.stats.suppressedByCooldown == plain.engine.stats.suppressedByCooldown)
-        let arms = Dictionary(grouping: split.output.triggers, by: \.name).mapValues { Set($0.map(\.arm)) }
+        let arms = Dictionary(grouping: split.triggers, by: \.name).mapValues { Set($0.map(\.arm)) }
         #expect(arms["churn_risk"] == [.treatment, .control])
         #expect(arms["win_back"] == [nil], "a trigger without a holdout has no arm")
         // Every firing's arm is the user's assignment.
-        for trigger in split.output.triggers {
-            #expect(trigger.arm == split.engine.rules.arm(ofTrigger: Self.trigger(split.engine.rules, trigger.name), userID: trigger.userID))
+        for trigger in split.triggers {
+            #expect(trigger.arm == split.engine.rules.arm(ofTrigger: Self.trigger(split.engine.rules, trigger.name), userID: trigger.userID.utf8))
         }
     }
 

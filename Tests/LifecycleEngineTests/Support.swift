@@ -93,8 +93,11 @@ struct Harness {
 
     mutating func advance(to time: Int64) { engine.advance(to: time, into: &output) }
 
+    /// Every trigger fired so far, as owned values.
+    var triggers: [Trigger] { output.makeTriggers(rules: engine.rules) }
+
     func fired(_ name: String, user: String? = nil) -> [Trigger] {
-        output.triggers.filter { $0.name == name && (user == nil || $0.userID == user) }
+        triggers.filter { $0.name == name && (user == nil || $0.userID == user) }
     }
 
     func counter(_ name: String, of user: String) -> Double? {

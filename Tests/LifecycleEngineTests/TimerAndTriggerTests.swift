@@ -127,10 +127,10 @@ struct TimerAndTriggerTests {
             harness.advance(to: F.t0 + 8 * F.day)
             if h == 0 { a = harness } else { b = harness }
         }
-        #expect(a.output.triggers == b.output.triggers)
-        #expect(a.output.triggers.count == 2)
-        #expect(Set(a.output.triggers.map(\.id)).count == 2)
-        #expect(a.output.triggers.allSatisfy { $0.id.count == 32 && $0.configVersion == "test" })
+        #expect(a.triggers == b.triggers)
+        #expect(a.triggers.count == 2)
+        #expect(Set(a.triggers.map(\.id)).count == 2)
+        #expect(a.triggers.allSatisfy { $0.id.count == 32 && $0.configVersion == "test" })
     }
 }
 
@@ -149,7 +149,7 @@ struct PlaybookTests {
         #expect(h.engine.report(userID: "u") == nil)
         #expect(h.engine.usersPerStage.reduce(0, +) == 0)
         h.advance(to: F.t0 + 60 * F.day)
-        #expect(h.output.triggers.isEmpty)  // no nudge, no dormancy for an erased user
+        #expect(h.triggers.isEmpty)  // no nudge, no dormancy for an erased user
         // The id starts from scratch when it comes back.
         h.send("u", "core_action", at: F.t0 + 60 * F.day)
         #expect(h.counter("core_actions_7d", of: "u") == 1)
@@ -182,7 +182,7 @@ struct PlaybookTests {
         #expect(h.engine.streamTime == F.t0)
         #expect(h.engine.stats.eventsTooFarAhead == 1)
         #expect(h.counter("core_actions_7d", of: "u") == 0)
-        #expect(h.output.triggers.isEmpty)  // no timer fired early
+        #expect(h.triggers.isEmpty)  // no timer fired early
         // Real events after it are neither late nor lost.
         #expect(h.send("u", "core_action", at: F.t0 + F.minute) == .applied)
         // With the wall clock as the reference (as `run` would), an hour ahead of it is the limit.
@@ -213,7 +213,7 @@ struct PlaybookTests {
         #expect(h.stage(of: "u") == "dormant")
         h.send("u", "login", at: lastSeen + 40 * F.day)
         #expect(h.stage(of: "u") == "reactivated")
-        #expect(h.output.triggers.map(\.name) == ["churn_risk", "win_back"])
+        #expect(h.triggers.map(\.name) == ["churn_risk", "win_back"])
         let churn = try #require(h.fired("churn_risk").first)
         #expect(churn.firedAt == lastSeen + 7 * F.day)
         #expect(churn.reason == "entered at_risk: inactive_for >= 7d")
@@ -297,9 +297,9 @@ struct DeterminismTests {
             // Advancing to a stream time already reached must be a no-op.
             if rng.next() % 7 == 0 { split.advance(to: split.engine.streamTime) }
         }
-        #expect(whole.output.triggers.count > 20)
-        #expect(whole.output.triggers == split.output.triggers)
+        #expect(whole.triggers.count > 20)
+        #expect(whole.triggers == split.triggers)
         #expect(whole.output.conversions == split.output.conversions)
-        #expect(Set(whole.output.triggers.map(\.name)).count >= 4)
+        #expect(Set(whole.triggers.map(\.name)).count >= 4)
     }
 }

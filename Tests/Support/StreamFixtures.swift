@@ -62,7 +62,7 @@ public enum StreamFixtures {
                     decoder.decode(UnsafeRawBufferPointer(raw), fallbackTime: nil) { engine.ingest($0, into: &output) }
                 }
             }
-            triggers += output.triggers
+            triggers += output.makeTriggers(rules: config.compiled)
             for (trigger, partitionTotals) in engine.armTotals.enumerated() { totals[trigger] += partitionTotals }
         }
         return (triggers, totals)

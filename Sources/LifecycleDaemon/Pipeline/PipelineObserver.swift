@@ -5,7 +5,7 @@ import LifecycleKafka
 /// the benchmarks' exact percentiles). Called on the processing threads, so implementations
 /// must be thread-safe and quick; production runs without one.
 public protocol PipelineObserver: Sendable {
-    /// A trigger was handed to Kafka.
+    /// A trigger was handed to Kafka (made into owned values only when there is an observer).
     func triggerProduced(_ trigger: Trigger)
     /// Kafka acknowledged a trigger that an event caused, this long after the event was consumed.
     func triggerAcknowledged(afterMicroseconds latency: Int)

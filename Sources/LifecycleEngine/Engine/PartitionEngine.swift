@@ -266,13 +266,13 @@ public struct PartitionEngine: Sendable {
             else { continue }
             if let condition = goal.condition, !holds(condition, user, now: eventTime) { continue }
             users.setFlag(user, UserRecords.convertedBit(trigger), true)
-            let userID = ids.string(UInt32(user))
-            let arm = rules.arm(ofTrigger: trigger, userID: userID)
+            let (id, arm) = ids.withKey(UInt32(user)) { userID in
+                (triggerID(trigger, userID: userID, firedAt: firedAt), rules.arm(ofTrigger: trigger, userID: userID))
+            }
             armTotals[trigger][arm ?? .treatment].converted += 1
             output.conversions.append(Conversion(
-                trigger: rules.triggers[trigger].name,
-                triggerID: triggerID(trigger, userID: userID, firedAt: firedAt),
-                userID: userID, firedAt: firedAt, convertedAt: event.time, arm: arm))
+                trigger: rules.triggers[trigger].name, triggerID: id.description, userID: ids.string(UInt32(user)),
+                firedAt: firedAt, convertedAt: event.time, arm: arm))
         }
     }
 
@@ -294,11 +294,7 @@ public struct PartitionEngine: Sendable {
             users[stage: user] = to
             users[user, .stageSince] = now
             for triggerItem in rules.onEnterTriggers.range(of: Int(to)) {
-                let transition = rules.transitionsFrom[item: item]
-                fire(rules.onEnterTriggers[item: triggerItem], user, now: now, evidence: transition.evidence,
-                    reasonDetail: transition.text,
-                    change: StageChange(from: rules.stageNames[Int(from)], to: rules.stageNames[Int(to)]),
-                    into: &output)
+                fire(rules.onEnterTriggers[item: triggerItem], user, now: now, transition: item, into: &output)
             }
         }
         for trigger in rules.conditionTriggers {
@@ -306,64 +302,63 @@ public struct PartitionEngine: Sendable {
             let isTrue = holds(condition, user, now: now)
             let bit = UserRecords.conditionBit(trigger)
             if isTrue && !users.flag(user, bit) {
-                fire(trigger, user, now: now, evidence: rules.triggers[trigger].evidence, reasonDetail: nil, change: nil,
-                    into: &output)
+                fire(trigger, user, now: now, transition: nil, into: &output)
             }
             users.setFlag(user, bit, isTrue)
         }
     }
 
-    private mutating func fire(
-        _ trigger: Int, _ user: Int, now: Int64, evidence: [EvidenceSource], reasonDetail: String?,
-        change: StageChange?, into output: inout EngineOutput
-    ) {
-        let rule = rules.triggers[trigger]
-        if let last = buckets.lastFiring(users[run: user], trigger: trigger), now - last < rule.cooldown {
+    /// Records a firing of `trigger` for `user` (by `transition`, an item of `transitionsFrom`;
+    /// nil for a condition trigger) unless its cooldown holds it back. Allocates nothing: the
+    /// output keeps its buffers.
+    private mutating func fire(_ trigger: Int, _ user: Int, now: Int64, transition: Int?, into output: inout EngineOutput) {
+        if let last = buckets.lastFiring(users[run: user], trigger: trigger), now - last < rules.triggers[trigger].cooldown {
             stats.suppressedByCooldown[trigger] += 1
             return
         }
         buckets.setFiring(&users[run: user], trigger: trigger, time: now)
         users.setFlag(user, UserRecords.convertedBit(trigger), false)
-        let userID = ids.string(UInt32(user))
-        // Hashed only here, as a trigger fires: the control arm is evaluated exactly as the other.
-        let arm = rules.arm(ofTrigger: trigger, userID: userID)
-        armTotals[trigger][arm ?? .treatment].fired += 1
-        var reason = rule.reason
-        if rule.condition == nil, rules.rules.triggers[trigger].reason == nil, let detail = reasonDetail {
-            reason += detail == "activity" ? " on activity" : ": \(detail)"
+        let (id, arm, userIDRange) = ids.withKey(UInt32(user)) { userID in
+            // Hashed only here, as a trigger fires: the control arm is evaluated exactly as the other.
+            (triggerID(trigger, userID: userID, firedAt: now), rules.arm(ofTrigger: trigger, userID: userID),
+             output.appendBytes(userID))
         }
-        output.triggers.append(Trigger(
-            id: triggerID(trigger, userID: userID, firedAt: now),
-            name: rule.name, userID: userID, firedAt: now, transition: change, reason: reason,
-            evidence: self.evidence(evidence, user, now: now), configVersion: rules.configVersion, arm: arm))
+        armTotals[trigger][arm ?? .treatment].fired += 1
+        let evidenceStart = output.evidenceCount
+        for source in rules.evidence(ofTrigger: trigger, transition: transition).sources {
+            let value = evidenceValue(source, user, now: now, into: &output)
+            output.appendEvidence(value)
+        }
+        output.triggers.append(FiredTrigger(
+            trigger: trigger, id: id, firedAt: now, arm: arm, transition: transition, userIDRange: userIDRange,
+            evidenceRange: evidenceStart..<output.evidenceCount))
     }
 
-    private func triggerID(_ trigger: Int, userID: String, firedAt: Int64) -> String {
+    private func triggerID(_ trigger: Int, userID: UnsafeRawBufferPointer, firedAt: Int64) -> TriggerID {
         var hash = StableHash()
         hash.combine(rules.triggers[trigger].name)
         hash.combine(userID)
         hash.combine(firedAt)
         hash.combine(rules.configVersion)
-        return hash.hex128
+        return TriggerID(hash)
     }
 
-    private func evidence(_ sources: [EvidenceSource], _ user: Int, now: Int64) -> [Evidence] {
-        var items = sources.map { source -> Evidence in
-            switch source {
-            case .counter(let index):
-                let counter = rules.counters[index]
-                let value = counterValues[index] / counter.scale
-                return Evidence(rules.counterNames[index], counter.isIntegral ? .integer(Int64(value)) : .number(value))
-            case .attribute(let index):
-                return Evidence(rules.attributeNames[index], .text(attributeText(user, index)))
-            case .stage:
-                return Evidence("stage", .text(rules.stageNames[Int(users[stage: user])]))
-            case .elapsed(let base):
-                return Evidence(base.name, .integer(now - baseTime(base, user)))
-            }
+    /// One evidence value of `user` at `now`; text goes into the output's bytes.
+    private func evidenceValue(_ source: EvidenceSource, _ user: Int, now: Int64, into output: inout EngineOutput) -> EvidenceValue {
+        switch source {
+        case .counter(let index):
+            let counter = rules.counters[index]
+            let value = counterValues[index] / counter.scale
+            return counter.isIntegral ? .integer(Int64(value)) : .number(value)
+        case .attribute(let index):
+            return .text(attributeValues[index].withKey(UInt32(users[attribute: user, index])) { output.appendBytes($0) })
+        case .stage:
+            return .text(output.appendBytes(rules.stageNames[Int(users[stage: user])].utf8))
+        case .elapsed(let base):
+            return .integer(now - baseTime(base, user))
+        case .lastSeen:
+            return .integer(users[user, .lastSeen])
         }
-        items.append(Evidence("last_seen", .integer(users[user, .lastSeen])))
-        return items
     }
 
     private func attributeText(_ user: Int, _ attribute: Int) -> String {
@@ -494,17 +489,6 @@ public enum IngestOutcome: Sendable, Equatable {
     case outOfRange
     /// Empty or longer than 255 bytes.
     case invalidUser
-}
-
-/// What one engine call produced; the caller drains it.
-public struct EngineOutput: Sendable {
-    public var triggers: [Trigger] = []
-    public var conversions: [Conversion] = []
-    public init() {}
-    public mutating func removeAll() {
-        triggers.removeAll(keepingCapacity: true)
-        conversions.removeAll(keepingCapacity: true)
-    }
 }
 
 public struct EngineStats: Sendable, Equatable {

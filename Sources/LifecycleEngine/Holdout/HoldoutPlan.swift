@@ -30,7 +30,7 @@ struct HoldoutPlan: Sendable {
     }
 
     /// The user's arm for `trigger`; nil for a trigger without a holdout (everyone is reached).
-    func arm(_ trigger: Int, userID: String) -> Arm? {
+    func arm(_ trigger: Int, userID: some Sequence<UInt8>) -> Arm? {
         guard let draw = triggers[trigger] else { return nil }
         if let global, Self.isHeldOut(global, userID) { return .control }
         return Self.isHeldOut(draw, userID) ? .control : .treatment
@@ -38,7 +38,7 @@ struct HoldoutPlan: Sendable {
 
     func hasHoldout(_ trigger: Int) -> Bool { triggers[trigger] != nil }
 
-    private static func isHeldOut(_ draw: Draw, _ userID: String) -> Bool {
+    private static func isHeldOut(_ draw: Draw, _ userID: some Sequence<UInt8>) -> Bool {
         guard draw.share > 0 else { return false }
         var hash = draw.seed
         hash.combine(userID)

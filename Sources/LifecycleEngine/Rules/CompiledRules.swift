@@ -139,6 +139,11 @@ public final class CompiledRules: Sendable {
         propertyPaths = paths
         attributeNames = rules.attributes.map(\.name)
 
+        // Copied: a nested function may not read `self` before all of it is initialized.
+        let (counterNames, attributeNames) = (counterNames, attributeNames)
+        func evidence(_ sources: [EvidenceSource]) -> EvidenceList {
+            EvidenceList(sources, counterNames: counterNames, attributeNames: attributeNames)
+        }
         var compiler = ConditionCompiler(
             counters: Dictionary(uniqueKeysWithValues: rules.counters.enumerated().map { ($1.name, $0) }),
             attributes: compiledAttributes, stages: stageIndex, counterNames: counterNames,
@@ -161,10 +166,10 @@ public final class CompiledRules: Sendable {
                 continue
             }
             for source in sources { edges[Int(source)].append(target) }
-            let compiled: CompiledTransition
+            let program: ConditionProgram?, reason: String, looked: [EvidenceSource]
             switch transition.condition {
             case .activity:
-                compiled = CompiledTransition(to: target, condition: nil, text: "activity", evidence: [])
+                (program, reason, looked) = (nil, "entered \(transition.to.value) on activity", [])
             case .when(let text):
                 let condition: CompiledCondition
                 do {
@@ -173,11 +178,13 @@ public final class CompiledRules: Sendable {
                     problems.append(error)
                     continue
                 }
-                compiled = CompiledTransition(
-                    to: target, condition: condition.program, text: text.value, evidence: condition.evidence)
+                (program, reason, looked) = (condition.program, "entered \(transition.to.value): \(text.value)", condition.evidence)
                 trees.append((sources, condition.tree))
             }
-            for source in sources { transitionsFrom[Int(source)].append(compiled) }
+            for source in sources {
+                transitionsFrom[Int(source)].append(CompiledTransition(
+                    from: source, to: target, condition: program, reason: reason, evidence: evidence(looked)))
+            }
         }
         self.transitionsFrom = FlatLists(transitionsFrom)
         if allEdgesKnown { problems += Self.unreachableStages(lifecycle, initial: initialStage, edges: edges) }
@@ -193,7 +200,7 @@ public final class CompiledRules: Sendable {
                     throw RuleError("trigger '\(trigger.name)' is defined twice", at: trigger.location)
                 }
                 var compiled = CompiledTrigger(
-                    name: trigger.name, cooldown: trigger.cooldown, condition: nil, evidence: [], reason: trigger.reason ?? "",
+                    name: trigger.name, cooldown: trigger.cooldown, condition: nil, evidence: evidence([]), reason: trigger.reason ?? "",
                     goal: nil, holdout: trigger.holdout?.value ?? 0)
                 switch trigger.fire {
                 case .onEnter(let stageName):
@@ -204,11 +211,14 @@ public final class CompiledRules: Sendable {
                             at: stageName.location)
                     }
                     onEnter[Int(target)].append(compiledTriggers.count)
-                    if trigger.reason == nil { compiled.reason = "entered \(stageName.value)" }
+                    if trigger.reason == nil {
+                        compiled.reason = "entered \(stageName.value)"
+                        compiled.reasonFromTransition = true
+                    }
                 case .when(let text):
                     let condition = try compiler.compile(text)
                     compiled.condition = condition.program
-                    compiled.evidence = condition.evidence
+                    compiled.evidence = evidence(condition.evidence)
                     triggerTrees.append(condition.tree)
                     conditionTriggers.append(compiledTriggers.count)
                     if trigger.reason == nil { compiled.reason = text.value }
@@ -316,7 +326,7 @@ public final class CompiledRules: Sendable {
 
     /// The user's arm for `trigger` (nil for a trigger without a holdout); hashes, so called
     /// only as a trigger fires or converts.
-    public func arm(ofTrigger trigger: Int, userID: String) -> Arm? { holdouts.arm(trigger, userID: userID) }
+    public func arm(ofTrigger trigger: Int, userID: some Sequence<UInt8>) -> Arm? { holdouts.arm(trigger, userID: userID) }
 
     /// What `trigger`'s firings say: its rule's `reason`, or the one derived from the rule.
     public func reason(ofTrigger trigger: Int) -> String { triggers[trigger].reason }
@@ -401,11 +411,13 @@ struct CompiledAttribute: Sendable {
 }
 
 struct CompiledTransition: Sendable {
+    var from: UInt8
     var to: UInt8
     /// nil: any activity (an event from the user).
     var condition: ConditionProgram?
-    var text: String
-    var evidence: [EvidenceSource]
+    /// What an `on_enter` trigger without a reason of its own says when this transition fires it.
+    var reason: String
+    var evidence: EvidenceList
 }
 
 struct CompiledTrigger: Sendable {
@@ -417,8 +429,10 @@ struct CompiledTrigger: Sendable {
     var firingLifetime: Int64 = 0
     /// nil for `on_enter` triggers.
     var condition: ConditionProgram?
-    var evidence: [EvidenceSource]
+    var evidence: EvidenceList
     var reason: String
+    /// An `on_enter` trigger without a reason of its own says the transition's (`CompiledTransition.reason`).
+    var reasonFromTransition = false
     var goal: CompiledGoal?
     /// Basis points held out (0: none).
     var holdout: Int
@@ -446,12 +460,33 @@ struct FlatLists<Element: Sendable>: Sendable {
     @inline(__always) subscript(item item: Int) -> Element { items[item] }
 }
 
-/// What a trigger reports as evidence: the names its rule looked at.
+/// What a trigger reports as evidence: the names its rule looked at, and when the user was last seen.
 enum EvidenceSource: Sendable, Equatable {
     case counter(Int)
     case attribute(Int)
     case stage
     case elapsed(TimeBase)
+    case lastSeen
+}
+
+/// A firing's evidence: the values its rule looked at, then `last_seen`.
+struct EvidenceList: Sendable {
+    let sources: [EvidenceSource]
+    /// As triggers print them, one per source.
+    let names: [String]
+
+    init(_ looked: [EvidenceSource], counterNames: [String], attributeNames: [String]) {
+        sources = looked + [.lastSeen]
+        names = sources.map { source in
+            switch source {
+            case .counter(let index): counterNames[index]
+            case .attribute(let index): attributeNames[index]
+            case .stage: "stage"
+            case .elapsed(let base): base.name
+            case .lastSeen: "last_seen"
+            }
+        }
+    }
 }
 
 enum TimeBase: Sendable {

@@ -38,7 +38,7 @@ struct DiffCommand: ParsableCommand {
         let progress = ProgressReporter(enabled: true)
         var newSession = ReplaySession(rules: new.compiled, maxFuture: events.maxFutureMillis)
         var oldSession = ReplaySession(rules: old.compiled, maxFuture: events.maxFutureMillis)
-        var newFirings = FirstFirings(), oldFirings = FirstFirings()
+        var newFirings = FirstFirings(rules: new.compiled), oldFirings = FirstFirings(rules: old.compiled)
         do {
             try reader.forEachLine { line, number in
                 newSession.feed(line, number: number) { newFirings.record($0) }

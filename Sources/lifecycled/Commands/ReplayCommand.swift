@@ -37,7 +37,7 @@ struct ReplayCommand: ParsableCommand {
         func print(_ output: borrowing EngineOutput) throws {
             for trigger in output.triggers {
                 try stdout.append { buffer in
-                    encoder.encode(trigger, into: &buffer)
+                    encoder.encode(trigger, of: output, rules: loaded.compiled, into: &buffer)
                     buffer.append(UInt8(ascii: "\n"))
                 }
             }

@@ -5,10 +5,12 @@ import LifecycleEngine
 /// Each user's first firing of each trigger under one rule set: what tells which users a
 /// rules change gains or loses, with the evidence that fired it.
 struct FirstFirings {
+    /// The rules that fire what is recorded.
+    let rules: CompiledRules
     private(set) var byTrigger: [String: [String: Trigger]] = [:]
 
     mutating func record(_ output: borrowing EngineOutput) {
-        for trigger in output.triggers where byTrigger[trigger.name]?[trigger.userID] == nil {
+        for trigger in output.makeTriggers(rules: rules) where byTrigger[trigger.name]?[trigger.userID] == nil {
             byTrigger[trigger.name, default: [:]][trigger.userID] = trigger
         }
     }

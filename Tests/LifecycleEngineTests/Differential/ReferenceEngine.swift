@@ -212,7 +212,11 @@ struct ReferenceUser {
         hash.combine(userID)
         hash.combine(firedAt)
         hash.combine(rules.version)
-        return hash.hex128
+        let (high, low) = hash.value128
+        return [high, low].map { half in
+            let digits = String(half, radix: 16)
+            return String(repeating: "0", count: 16 - digits.count) + digits
+        }.joined()
     }
 
     func holds(_ condition: Condition, _ counters: [String: Double], now: Int64) -> Bool {

@@ -93,14 +93,14 @@ final class PartitionTask: @unchecked Sendable {
         } else if outcome == .invalidUser {
             try out.deadLetter(message, reason: "bad_user_id")
         }
-        if !output.triggers.isEmpty || !output.conversions.isEmpty { try out.emit(&output, consumedAt: consumedAt) }
+        if !output.triggers.isEmpty || !output.conversions.isEmpty { try out.emit(&output, rules: engine.rules, consumedAt: consumedAt) }
     }
 
     /// Moves stream time to `time` (a live partition following the wall clock); timers due
     /// by then fire.
     func advance(to time: Int64, into out: PartitionOutput) throws {
         engine.advance(to: time, into: &output)
-        if !output.triggers.isEmpty || !output.conversions.isEmpty { try out.emit(&output, consumedAt: 0) }
+        if !output.triggers.isEmpty || !output.conversions.isEmpty { try out.emit(&output, rules: engine.rules, consumedAt: 0) }
     }
 
     /// Whether the state changed since the last snapshot (and has consumed anything at all).

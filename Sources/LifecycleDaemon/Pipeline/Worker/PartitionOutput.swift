@@ -83,18 +83,21 @@ final class PartitionOutput {
     /// The number the next message will get.
     var produced: Int { deliveries.produced }
 
-    /// Produces the triggers in `output` (then emptied) and counts its conversions: a held-out
-    /// user's trigger goes to the holdout topic, never to the trigger's action topic.
-    /// `consumedAt`: when the event that caused them was consumed (monotonic µs), 0 for timers.
-    func emit(_ output: inout EngineOutput, consumedAt: Int) throws {
+    /// Produces the triggers in `output` (then emptied), fired under `rules`, and counts its
+    /// conversions: a held-out user's trigger goes to the holdout topic, never to the trigger's
+    /// action topic. `consumedAt`: when the event that caused them was consumed (monotonic µs), 0 for timers.
+    func emit(_ output: inout EngineOutput, rules: CompiledRules, consumedAt: Int) throws {
         for trigger in output.triggers {
             encoded.removeAll(keepingCapacity: true)
-            encoder.encode(trigger, into: &encoded)
-            let topic = trigger.arm == .control ? holdoutTopic : topicByTrigger[trigger.name]!
-            try produce(topic: topic, key: Array(trigger.userID.utf8), value: encoded, kind: .trigger(consumedAt: consumedAt))
+            encoder.encode(trigger, of: output, rules: rules, into: &encoded)
+            let name = rules.triggerNames[trigger.trigger]
+            let topic = trigger.arm == .control ? holdoutTopic : topicByTrigger[name]!
+            try output.userID(of: trigger).withUnsafeBytes { key in
+                try produce(topic: topic, key: key, value: encoded, kind: .trigger(consumedAt: consumedAt))
+            }
             counters.triggersProduced += 1
-            counters.triggersByArm[TriggerArm(trigger.name, trigger.arm), default: 0] += 1
-            observer?.triggerProduced(trigger)
+            counters.triggersByArm[TriggerArm(name, trigger.arm), default: 0] += 1
+            observer?.triggerProduced(Trigger(trigger, in: output, rules: rules))
         }
         counters.conversions += output.conversions.count
         for conversion in output.conversions { counters.conversionsByArm[TriggerArm(conversion.trigger, conversion.arm), default: 0] += 1 }
@@ -159,10 +162,10 @@ final class PartitionOutput {
         return served
     }
 
-    private func produce(topic: String, key: [UInt8], value: [UInt8], kind: DeliveryTracker.Kind) throws {
+    private func produce(topic: String, key: UnsafeRawBufferPointer, value: [UInt8], kind: DeliveryTracker.Kind) throws {
         try makeRoom()
         let ticket = deliveries.register(kind)
-        try producer.produce(topic: topic, key: key, value: value, ticket: ticket)
+        try value.withUnsafeBytes { try producer.produce(topic: topic, key: key, value: $0, ticket: ticket) }
     }
 
     /// Waits for acknowledgements while the delivery ring is full (only with a producer
