@@ -45,8 +45,14 @@ public struct Daemon: Sendable {
         notifier.notify("READY=1\nSTATUS=consuming \(config.settings.kafka.inputTopics.joined(separator: ", "))")
         logger.info("lifecycled running: brokers \(config.settings.kafka.brokers), group \(config.settings.kafka.groupID), config \(config.configVersion)")
         var lastWatchdog = WallClock.milliseconds()
+        var pendingReload = PendingReload()
         while !stop.isRequested {
-            if reload.consume() { reloadRules(pipeline, from: configPath) }
+            switch pendingReload.next(requested: reload.consume(), restoring: pipeline.restoringPartitions) {
+            case .reload: reloadRules(pipeline, from: configPath)
+            case .wait(let partitions):
+                logger.notice("SIGHUP: the reload waits until \(partitions.map(\.description).joined(separator: ", ")) are restored")
+            case .none: break
+            }
             try pipeline.step()
             let now = WallClock.milliseconds()
             pipeline.publish(to: board, now: now)
@@ -78,5 +84,31 @@ public struct Daemon: Sendable {
         } catch {
             logger.error("SIGHUP: rules not reloaded, the running rules stay: \(error)")
         }
+    }
+}
+
+/// A SIGHUP's reload, held while partitions are restored: their state is not in the workers
+/// yet, so it could not be rebuilt under the new rules. The file is read when the reload runs.
+struct PendingReload {
+    enum Step: Equatable {
+        case none
+        case reload
+        /// Said once per request: these partitions are still restoring.
+        case wait([TopicPartition])
+    }
+
+    private var requested = false
+    private var announced = false
+
+    mutating func next(requested signal: Bool, restoring: [TopicPartition]) -> Step {
+        if signal { requested = true }
+        guard requested else { return .none }
+        guard restoring.isEmpty else {
+            defer { announced = true }
+            return announced ? .none : .wait(restoring)
+        }
+        requested = false
+        announced = false
+        return .reload
     }
 }

@@ -144,6 +144,9 @@ public final class PipelineCoordinator {
     /// Partitions assigned to this instance (restored or not).
     public var assignedPartitions: [TopicPartition] { machine.partitions.keys.sorted(by: CoordinatorStateMachine.order) }
 
+    /// Assigned partitions whose state is still being restored (`replaceRules` waits for them).
+    public var restoringPartitions: [TopicPartition] { machine.partitions(in: .restoring) }
+
     /// Everything counted so far, over all workers (as they last published).
     public var counters: PipelineCounters {
         var total = own
@@ -202,7 +205,7 @@ public final class PipelineCoordinator {
     /// with the reason, and the running rules stay. Kafka, HTTP and state settings are not
     /// changed.
     public func replaceRules(with loaded: LoadedConfig) throws {
-        let restoring = machine.partitions(in: .restoring)
+        let restoring = restoringPartitions
         guard restoring.isEmpty else {
             throw ReloadRefused(reason: "\(restoring.map(\.description).joined(separator: ", ")) still restoring; try the reload again")
         }
