@@ -186,4 +186,14 @@ struct AlertEvaluatorTests {
         var changed = AlertEvaluator(try Self.evaluator(Self.alert("share(at_risk)", critical: "> 0.2", for: 10 * Self.minute)).alerts, continuing: evaluator)
         #expect(changed.evaluate(Self.users(atRisk: 30), at: Self.t0 + 10 * Self.minute).map(\.state) == [.pending])
     }
+
+    @Test("no value: a share of no users, a rate without firings, each with its reason")
+    func noValue() throws {
+        var share = try Self.evaluator(Self.alert("share(at_risk)", critical: "> 0.25"))
+        #expect(share.evaluate(Self.users(atRisk: 0, of: 0), at: Self.t0).isEmpty)
+        #expect(share.statuses[0].value == nil && share.statuses[0].reason == "no users")
+        var rate = try Self.evaluator(Self.alert("conversion_rate(nudge, 10m)", critical: "< 0.1"))
+        for minute in [0, 10] { _ = rate.evaluate(Self.users(atRisk: 0), at: Self.t0 + Int64(minute) * Self.minute) }
+        #expect(rate.statuses[0].value == nil && rate.statuses[0].reason == "no firings in 10m")
+    }
 }

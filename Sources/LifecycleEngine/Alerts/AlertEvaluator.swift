@@ -60,7 +60,7 @@ public struct AlertEvaluator: Sendable {
             AlertStatus(
                 name: alert.name, when: alert.when, state: track.state, level: track.level, value: track.value,
                 threshold: track.level.flatMap { alert.threshold(of: $0)?.value }, warn: alert.warn, critical: alert.critical,
-                since: track.since, reason: track.reason)
+                since: track.since, reason: track.skipped?.reason)
         }
     }
 
@@ -71,16 +71,14 @@ public struct AlertEvaluator: Sendable {
         _ alert: CompiledAlert, history: SampleHistory?, _ sample: AlertSample, at time: Int64
     ) -> Result<Double, AlertSkipped> {
         let users = sample.users
-        guard users >= alert.minUsers else { return .failure(AlertSkipped("below min_users (\(users) < \(alert.minUsers))")) }
+        guard users >= alert.minUsers else { return .failure(.belowMinUsers(users: users, minUsers: alert.minUsers)) }
         guard let history else { return alert.measure.value(sample, since: sample) }
         guard let base = history.base(at: time) else {
             let covered = history.covered(at: time) / Millis.second * Millis.second
-            return .failure(AlertSkipped(
-                "not enough history for \(Millis.formatDuration(history.window)) yet (\(Millis.formatDuration(covered)))"))
+            return .failure(.notEnoughHistory(window: history.window, covered: covered))
         }
         if let minVolume = alert.minVolume, let volume = alert.measure.volume(sample, since: base), volume.count < minVolume {
-            return .failure(AlertSkipped(
-                "below min_volume (\(volume.count) < \(minVolume) \(volume.unit) in \(Millis.formatDuration(history.window)))"))
+            return .failure(.belowMinVolume(count: volume.count, minVolume: minVolume, unit: volume.unit, window: history.window))
         }
         return alert.measure.value(sample, since: base)
     }
@@ -190,14 +188,15 @@ struct AlertTrack: Sendable, Equatable {
     var level: AlertLevel?
     var since: Int64?
     var value: Double?
-    var reason: String?
+    /// Why the last sample was not evaluated; formatted only when shown.
+    var skipped: AlertSkipped?
 
     mutating func update(
         _ alert: CompiledAlert, _ reading: Result<Double, AlertSkipped>, at time: Int64, into changes: inout [AlertChange]
     ) {
         switch reading {
-        case .success(let measured): (value, reason) = (measured, nil)
-        case .failure(let skipped): (value, reason) = (nil, skipped.reason)
+        case .success(let measured): (value, skipped) = (measured, nil)
+        case .failure(let reason): (value, skipped) = (nil, reason)
         }
         let holdsWarn = value.map { alert.warn?.holds($0) ?? false } ?? false
         let holdsCritical = value.map { alert.critical?.holds($0) ?? false } ?? false
@@ -216,7 +215,7 @@ struct AlertTrack: Sendable, Equatable {
         func record(_ kind: AlertChange.Kind, _ level: AlertLevel?, since: Int64) {
             changes.append(AlertChange(
                 alert: alert.name, state: kind, level: level, value: value, threshold: level.flatMap { alert.threshold(of: $0)?.value },
-                since: since, at: time, reason: reason))
+                since: since, at: time, reason: skipped?.reason))
         }
         if before.state == .firing, state != .firing, let episode = since {
             record(.resolved, nil, since: episode)
