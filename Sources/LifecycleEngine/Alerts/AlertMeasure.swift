@@ -43,7 +43,7 @@ public enum AlertMeasure: Sendable, Equatable {
     /// the window for the trigger measures (a rate's denominator), events in the window for
     /// `events`. nil for the measures without a window, whose only volume is the users
     /// (`min_users`).
-    func volume(_ now: AlertSample, since base: AlertSample) -> (count: Int, unit: VolumeUnit)? {
+    func volume(_ now: borrowing AlertSample, since base: borrowing AlertSample) -> (count: Int, unit: VolumeUnit)? {
         switch self {
         case .fired(let trigger, _), .converted(let trigger, _), .conversionRate(let trigger, _):
             (now.fired[trigger] - base.fired[trigger], .firings)
@@ -54,7 +54,7 @@ public enum AlertMeasure: Sendable, Equatable {
 
     /// The value at `now`; `base` is the sample one window ago (ignored by the measures
     /// without a window). A reason instead when there is no value.
-    func value(_ now: AlertSample, since base: AlertSample) -> Result<Double, AlertSkipped> {
+    func value(_ now: borrowing AlertSample, since base: borrowing AlertSample) -> Result<Double, AlertSkipped> {
         switch self {
         case .users(let stages):
             return .success(Double(stages.reduce(0) { $0 + now.usersPerStage[$1] }))

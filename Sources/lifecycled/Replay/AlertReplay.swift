@@ -23,7 +23,7 @@ struct AlertReplay {
     /// sample, or at the end (`final`); returns the changes.
     mutating func sample(_ session: borrowing ReplaySession, final: Bool = false) -> ArraySlice<AlertChange> {
         let time = session.streamTime
-        guard !evaluator.alerts.isEmpty, time != .min,
+        guard !evaluator.isEmpty, time != .min,
               final || lastSample == .min || time - lastSample >= Self.sampleInterval
         else { return [] }
         lastSample = time
@@ -35,13 +35,13 @@ struct AlertReplay {
     /// Where `--until` stops on its way from the last event's stream time to `until`, so the
     /// alerts see what the timers firing there do; none without alerts.
     func steps(from start: Int64, to until: Int64) -> StrideTo<Int64> {
-        guard !evaluator.alerts.isEmpty, start != .min else { return stride(from: 0, to: 0, by: Int(Self.untilStep)) }
+        guard !evaluator.isEmpty, start != .min else { return stride(from: 0, to: 0, by: Int(Self.untilStep)) }
         return stride(from: start + Self.untilStep, to: until, by: Int(Self.untilStep))
     }
 
     /// The summary's alert lines: each alert's changes in stream time.
     func lines(indent: String) -> [String] {
-        guard !evaluator.alerts.isEmpty else { return [] }
+        guard !evaluator.isEmpty else { return [] }
         var lines = [indent + "alerts (in stream time: sampled each second with events, each minute of --until):"]
         for alert in evaluator.alerts {
             if evaluator.lagAlerts.contains(alert.name) {
