@@ -196,4 +196,20 @@ struct AlertEvaluatorTests {
         for minute in [0, 10] { _ = rate.evaluate(Self.users(atRisk: 0), at: Self.t0 + Int64(minute) * Self.minute) }
         #expect(rate.statuses[0].value == nil && rate.statuses[0].reason == "no firings in 10m")
     }
+
+    @Test("a sample refilled in place between evaluations (as replay does) leaves the samples a history kept as they were")
+    func sampleReusedInPlace() throws {
+        var reused = try Self.evaluator(Self.alert("fired(nudge, 10m)", warn: "> 50"))
+        var fresh = reused
+        var sample = AlertSample(usersPerStage: [1, 0], fired: [0], converted: [0], events: 0)
+        for minute in 0...20 {
+            let at = Self.t0 + Int64(minute) * Self.minute
+            sample.fired[0] = minute * 10
+            let changes = reused.evaluate(sample, at: at)
+            #expect(changes == fresh.evaluate(AlertSample(usersPerStage: [1, 0], fired: [minute * 10], converted: [0], events: 0), at: at))
+            #expect(reused.statuses == fresh.statuses)
+        }
+        // The window's base, kept ten minutes ago, still says 100 fired.
+        #expect(reused.statuses[0].value == 100)
+    }
 }

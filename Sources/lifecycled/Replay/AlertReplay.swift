@@ -13,11 +13,18 @@ struct AlertReplay {
     static let summaryLimit = 10
 
     private var evaluator: AlertEvaluator
+    /// Refilled at each sample; its buffers are copied only when a history kept the last one.
+    private var sample: AlertSample
     private var lastSample = Int64.min
     /// Every change so far, for the summary.
     private(set) var changes: [AlertChange] = []
 
-    init(rules: CompiledRules) { evaluator = AlertEvaluator(rules.alerts) }
+    init(rules: CompiledRules) {
+        evaluator = AlertEvaluator(rules.alerts)
+        let triggers = [Int](repeating: 0, count: rules.triggerNames.count)
+        sample = AlertSample(
+            usersPerStage: [Int](repeating: 0, count: rules.stageNames.count), fired: triggers, converted: triggers, events: 0)
+    }
 
     /// Evaluates the alerts on `session` if a stream-time second has passed since the last
     /// sample, or at the end (`final`); returns the changes.
@@ -27,8 +34,11 @@ struct AlertReplay {
               final || lastSample == .min || time - lastSample >= Self.sampleInterval
         else { return [] }
         lastSample = time
+        session.updateAlertSample(&sample)
+        let new = evaluator.evaluate(sample, at: time)
+        guard !new.isEmpty else { return [] }
         let start = changes.count
-        changes += evaluator.evaluate(session.alertSample, at: time)
+        changes += new
         return changes[start...]
     }
 
