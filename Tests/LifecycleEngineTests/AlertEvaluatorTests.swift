@@ -186,4 +186,30 @@ struct AlertEvaluatorTests {
         var changed = AlertEvaluator(try Self.evaluator(Self.alert("share(at_risk)", critical: "> 0.2", for: 10 * Self.minute)).alerts, continuing: evaluator)
         #expect(changed.evaluate(Self.users(atRisk: 30), at: Self.t0 + 10 * Self.minute).map(\.state) == [.pending])
     }
+
+    @Test("no value: a share of no users, a rate without firings, each with its reason")
+    func noValue() throws {
+        var share = try Self.evaluator(Self.alert("share(at_risk)", critical: "> 0.25"))
+        #expect(share.evaluate(Self.users(atRisk: 0, of: 0), at: Self.t0).isEmpty)
+        #expect(share.statuses[0].value == nil && share.statuses[0].reason == "no users")
+        var rate = try Self.evaluator(Self.alert("conversion_rate(nudge, 10m)", critical: "< 0.1"))
+        for minute in [0, 10] { _ = rate.evaluate(Self.users(atRisk: 0), at: Self.t0 + Int64(minute) * Self.minute) }
+        #expect(rate.statuses[0].value == nil && rate.statuses[0].reason == "no firings in 10m")
+    }
+
+    @Test("a sample refilled in place between evaluations (as replay does) leaves the samples a history kept as they were")
+    func sampleReusedInPlace() throws {
+        var reused = try Self.evaluator(Self.alert("fired(nudge, 10m)", warn: "> 50"))
+        var fresh = reused
+        var sample = AlertSample(usersPerStage: [1, 0], fired: [0], converted: [0], events: 0)
+        for minute in 0...20 {
+            let at = Self.t0 + Int64(minute) * Self.minute
+            sample.fired[0] = minute * 10
+            let changes = reused.evaluate(sample, at: at)
+            #expect(changes == fresh.evaluate(AlertSample(usersPerStage: [1, 0], fired: [minute * 10], converted: [0], events: 0), at: at))
+            #expect(reused.statuses == fresh.statuses)
+        }
+        // The window's base, kept ten minutes ago, still says 100 fired.
+        #expect(reused.statuses[0].value == 100)
+    }
 }

@@ -40,7 +40,7 @@ final class AlertMonitor {
     /// Evaluates the alerts on the instance's totals if a second has passed since the last
     /// sample. `lag`: each assigned partition's lag, where its end is known.
     func sample(counters: PipelineCounters, usersPerStage: [Int], lag: [Int64], now: Int64) {
-        guard !evaluator.alerts.isEmpty, lastSample == .min || now - lastSample >= Self.sampleInterval else { return }
+        guard !evaluator.isEmpty, lastSample == .min || now - lastSample >= Self.sampleInterval else { return }
         lastSample = now
         var fired = [Int](repeating: 0, count: rules.triggerNames.count), converted = fired
         for (index, name) in rules.triggerNames.enumerated() {

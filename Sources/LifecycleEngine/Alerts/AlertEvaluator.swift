@@ -12,18 +12,17 @@
 /// a pending alert goes back to ok, and a firing one resolves after `keep_firing_for` unless
 /// a sample shows it holding again, exactly as if its condition had stopped holding.
 public struct AlertEvaluator: Sendable {
-    public let alerts: [CompiledAlert]
+    /// The alerts in order, each with its state.
+    private var tracks: [AlertTrack]
     private var histories: [SampleHistory]
     /// Each alert's history (an index into `histories`); nil for measures without a window.
     private let historyOfAlert: [Int?]
-    private var tracks: [AlertTrack]
     private var lastTime = Int64.min
 
     /// - Parameter previous: the evaluator of the rules before a reload, whose samples mean
     ///   the same (same stages and triggers, in the same order): its history is kept, and so
     ///   is the state of every alert whose definition did not change.
     public init(_ alerts: [CompiledAlert], continuing previous: AlertEvaluator? = nil) {
-        self.alerts = alerts
         var histories: [SampleHistory] = []
         historyOfAlert = alerts.map { alert in
             guard let window = alert.measure.window else { return nil }
@@ -32,57 +31,51 @@ public struct AlertEvaluator: Sendable {
             return histories.count - 1
         }
         self.histories = histories
-        tracks = alerts.map { alert in
-            previous.flatMap { previous in
-                previous.alerts.firstIndex(of: alert).map { previous.tracks[$0] }
-            } ?? AlertTrack()
-        }
+        tracks = alerts.map { alert in previous?.tracks.first { $0.alert == alert } ?? AlertTrack(alert) }
         lastTime = previous?.lastTime ?? .min
     }
 
     /// Evaluates every alert on `sample`, taken at `time`; returns the changes of state, in
     /// the order of the alerts. A time before the last one (a clock stepping back) is ignored.
-    public mutating func evaluate(_ sample: AlertSample, at time: Int64) -> [AlertChange] {
+    /// Replay calls this for nearly every event, so the loop reads the alerts, histories and
+    /// tracks in place rather than copying them (a copy of an alert retains its strings).
+    public mutating func evaluate(_ sample: borrowing AlertSample, at time: Int64) -> [AlertChange] {
         guard time >= lastTime else { return [] }
         lastTime = time
         for index in histories.indices { histories[index].record(sample, at: time) }
         var changes: [AlertChange] = []
-        for (index, alert) in alerts.enumerated() {
-            let reading = read(alert, history: historyOfAlert[index].map { histories[$0] }, sample, at: time)
-            tracks[index].update(alert, reading, at: time, into: &changes)
+        for index in tracks.indices {
+            let reading = read(tracks[index].alert, history: historyOfAlert[index], sample, at: time)
+            tracks[index].update(reading, at: time, into: &changes)
         }
         return changes
     }
 
+    /// The alerts, in order.
+    public var alerts: [CompiledAlert] { tracks.map(\.alert) }
+    public var isEmpty: Bool { tracks.isEmpty }
+
     /// Every alert's state as of the last sample.
     public var statuses: [AlertStatus] {
-        zip(alerts, tracks).map { alert, track in
-            AlertStatus(
+        tracks.map { track in
+            let alert = track.alert
+            return AlertStatus(
                 name: alert.name, when: alert.when, state: track.state, level: track.level, value: track.value,
                 threshold: track.level.flatMap { alert.threshold(of: $0)?.value }, warn: alert.warn, critical: alert.critical,
-                since: track.since, reason: track.reason)
+                since: track.since, reason: track.skipped?.reason)
         }
     }
 
     /// Alerts that never get a value here: `lag`, in replay.
-    public var lagAlerts: [String] { alerts.filter { $0.measure == .lag }.map(\.name) }
+    public var lagAlerts: [String] { tracks.filter { $0.alert.measure == .lag }.map(\.alert.name) }
 
     private func read(
-        _ alert: CompiledAlert, history: SampleHistory?, _ sample: AlertSample, at time: Int64
+        _ alert: borrowing CompiledAlert, history: Int?, _ sample: borrowing AlertSample, at time: Int64
     ) -> Result<Double, AlertSkipped> {
         let users = sample.users
-        guard users >= alert.minUsers else { return .failure(AlertSkipped("below min_users (\(users) < \(alert.minUsers))")) }
+        guard users >= alert.minUsers else { return .failure(.belowMinUsers(users: users, minUsers: alert.minUsers)) }
         guard let history else { return alert.measure.value(sample, since: sample) }
-        guard let base = history.base(at: time) else {
-            let covered = history.covered(at: time) / Millis.second * Millis.second
-            return .failure(AlertSkipped(
-                "not enough history for \(Millis.formatDuration(history.window)) yet (\(Millis.formatDuration(covered)))"))
-        }
-        if let minVolume = alert.minVolume, let volume = alert.measure.volume(sample, since: base), volume.count < minVolume {
-            return .failure(AlertSkipped(
-                "below min_volume (\(volume.count) < \(minVolume) \(volume.unit) in \(Millis.formatDuration(history.window)))"))
-        }
-        return alert.measure.value(sample, since: base)
+        return histories[history].read(alert, sample, at: time)
     }
 }
 
@@ -182,25 +175,29 @@ struct LevelClock: Sendable, Equatable {
     }
 }
 
-/// One alert's state between samples.
+/// One alert and its state between samples. The alert is kept here so that `update` reads
+/// it in place: passed as an argument from an array, it would be copied at every sample.
 struct AlertTrack: Sendable, Equatable {
+    let alert: CompiledAlert
     var warn = LevelClock()
     var critical = LevelClock()
     var state = AlertState.ok
     var level: AlertLevel?
     var since: Int64?
     var value: Double?
-    var reason: String?
+    /// Why the last sample was not evaluated; formatted only when shown.
+    var skipped: AlertSkipped?
+
+    init(_ alert: CompiledAlert) { self.alert = alert }
 
     mutating func update(
-        _ alert: CompiledAlert, _ reading: Result<Double, AlertSkipped>, at time: Int64, into changes: inout [AlertChange]
+        _ reading: Result<Double, AlertSkipped>, at time: Int64, into changes: inout [AlertChange]
     ) {
         switch reading {
-        case .success(let measured): (value, reason) = (measured, nil)
-        case .failure(let skipped): (value, reason) = (nil, skipped.reason)
+        case .success(let measured): (value, skipped) = (measured, nil)
+        case .failure(let reason): (value, skipped) = (nil, reason)
         }
-        let holdsWarn = value.map { alert.warn?.holds($0) ?? false } ?? false
-        let holdsCritical = value.map { alert.critical?.holds($0) ?? false } ?? false
+        let holdsWarn = Self.holds(alert.warn, value), holdsCritical = Self.holds(alert.critical, value)
         warn.update(holds: holdsWarn, at: time, holdFor: alert.holdFor, keepFiringFor: alert.keepFiringFor)
         critical.update(holds: holdsCritical, at: time, holdFor: alert.holdFor, keepFiringFor: alert.keepFiringFor)
 
@@ -213,27 +210,33 @@ struct AlertTrack: Sendable, Equatable {
             (state, level) = (.ok, nil)
         }
 
-        func record(_ kind: AlertChange.Kind, _ level: AlertLevel?, since: Int64) {
-            changes.append(AlertChange(
-                alert: alert.name, state: kind, level: level, value: value, threshold: level.flatMap { alert.threshold(of: $0)?.value },
-                since: since, at: time, reason: reason))
-        }
         if before.state == .firing, state != .firing, let episode = since {
-            record(.resolved, nil, since: episode)
+            changes.append(change(.resolved, nil, since: episode, at: time))
             since = nil
         }
         if before.state == .pending, state == .ok, let episode = since {
-            record(.ok, nil, since: episode)
+            changes.append(change(.ok, nil, since: episode, at: time))
             since = nil
         }
         if state == .pending, before.state != .pending {
             since = time
-            record(.pending, level, since: time)
+            changes.append(change(.pending, level, since: time, at: time))
         }
         if state == .firing, before.state != .firing || before.level != level {
             let episode = since ?? time
             since = episode
-            record(.firing, level, since: episode)
+            changes.append(change(.firing, level, since: episode, at: time))
         }
+    }
+
+    private static func holds(_ threshold: AlertThreshold?, _ value: Double?) -> Bool {
+        guard let threshold, let value else { return false }
+        return threshold.holds(value)
+    }
+
+    private func change(_ kind: AlertChange.Kind, _ level: AlertLevel?, since: Int64, at time: Int64) -> AlertChange {
+        AlertChange(
+            alert: alert.name, state: kind, level: level, value: value, threshold: level.flatMap { alert.threshold(of: $0)?.value },
+            since: since, at: time, reason: skipped?.reason)
     }
 }

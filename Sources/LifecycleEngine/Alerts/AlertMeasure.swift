@@ -34,28 +34,33 @@ public enum AlertMeasure: Sendable, Equatable {
         }
     }
 
+    /// What a `min_volume` counts.
+    public enum VolumeUnit: String, Sendable {
+        case firings, events
+    }
+
     /// The count a `min_volume` is compared with, and what it counts: a trigger's firings in
     /// the window for the trigger measures (a rate's denominator), events in the window for
     /// `events`. nil for the measures without a window, whose only volume is the users
     /// (`min_users`).
-    func volume(_ now: AlertSample, since base: AlertSample) -> (count: Int, unit: String)? {
+    func volume(_ now: borrowing AlertSample, since base: borrowing AlertSample) -> (count: Int, unit: VolumeUnit)? {
         switch self {
         case .fired(let trigger, _), .converted(let trigger, _), .conversionRate(let trigger, _):
-            (now.fired[trigger] - base.fired[trigger], "firings")
-        case .events: (now.events - base.events, "events")
+            (now.fired[trigger] - base.fired[trigger], .firings)
+        case .events: (now.events - base.events, .events)
         case .users, .share, .lag: nil
         }
     }
 
     /// The value at `now`; `base` is the sample one window ago (ignored by the measures
     /// without a window). A reason instead when there is no value.
-    func value(_ now: AlertSample, since base: AlertSample) -> Result<Double, AlertSkipped> {
+    func value(_ now: borrowing AlertSample, since base: borrowing AlertSample) -> Result<Double, AlertSkipped> {
         switch self {
         case .users(let stages):
             return .success(Double(stages.reduce(0) { $0 + now.usersPerStage[$1] }))
         case .share(let stages):
             let total = now.users
-            guard total > 0 else { return .failure(AlertSkipped("no users")) }
+            guard total > 0 else { return .failure(.noUsers) }
             return .success(Double(stages.reduce(0) { $0 + now.usersPerStage[$1] }) / Double(total))
         case .fired(let trigger, _):
             return .success(Double(now.fired[trigger] - base.fired[trigger]))
@@ -63,21 +68,41 @@ public enum AlertMeasure: Sendable, Equatable {
             return .success(Double(now.converted[trigger] - base.converted[trigger]))
         case .conversionRate(let trigger, let window):
             let fired = now.fired[trigger] - base.fired[trigger]
-            guard fired > 0 else { return .failure(AlertSkipped("no firings in \(Millis.formatDuration(window))")) }
+            guard fired > 0 else { return .failure(.noFirings(window: window)) }
             return .success(Double(now.converted[trigger] - base.converted[trigger]) / Double(fired))
         case .events:
             return .success(Double(now.events - base.events))
         case .lag:
-            guard let lag = now.lag else { return .failure(AlertSkipped("consumer lag unknown")) }
+            guard let lag = now.lag else { return .failure(.lagUnknown) }
             return .success(Double(lag))
         }
     }
 }
 
-/// Why an alert was not evaluated at a sample (shown as its `reason`).
-public struct AlertSkipped: Error, Sendable, Equatable {
-    public var reason: String
-    init(_ reason: String) { self.reason = reason }
+/// Why an alert was not evaluated at a sample. Kept as numbers, not text: most samples of a
+/// skipped alert change nothing, and `reason` is only formatted for a change or a status.
+public enum AlertSkipped: Error, Sendable, Equatable {
+    case belowMinUsers(users: Int, minUsers: Int)
+    /// `covered`: the history there is, in milliseconds rounded down to whole seconds.
+    case notEnoughHistory(window: Int64, covered: Int64)
+    case belowMinVolume(count: Int, minVolume: Int, unit: AlertMeasure.VolumeUnit, window: Int64)
+    case noUsers
+    case noFirings(window: Int64)
+    case lagUnknown
+
+    /// The alert's `reason`, as `/v1/alerts` and the alerts topic show it.
+    public var reason: String {
+        switch self {
+        case .belowMinUsers(let users, let minUsers): "below min_users (\(users) < \(minUsers))"
+        case .notEnoughHistory(let window, let covered):
+            "not enough history for \(Millis.formatDuration(window)) yet (\(Millis.formatDuration(covered)))"
+        case .belowMinVolume(let count, let minVolume, let unit, let window):
+            "below min_volume (\(count) < \(minVolume) \(unit.rawValue) in \(Millis.formatDuration(window)))"
+        case .noUsers: "no users"
+        case .noFirings(let window): "no firings in \(Millis.formatDuration(window))"
+        case .lagUnknown: "consumer lag unknown"
+        }
+    }
 }
 
 /// The instance's aggregate at one moment: what alerts are evaluated on. The counts other

@@ -17,18 +17,22 @@ struct SampleHistory: Sendable {
 
     /// Keeps `sample` if it is `spacing` after the last one kept, and forgets the samples no
     /// window can start from any more. Times never decrease.
-    mutating func record(_ sample: AlertSample, at time: Int64) {
-        if kept.last.map({ time - $0.time >= spacing }) ?? true { kept.append((time, sample)) }
+    mutating func record(_ sample: borrowing AlertSample, at time: Int64) {
+        if kept.isEmpty || time - kept[kept.count - 1].time >= spacing { kept.append((time, copy sample)) }
         while kept.count >= 2, kept[1].time <= time - window { kept.removeFirst() }
     }
 
-    /// The sample the window ending at `time` starts from; nil while the history is shorter
-    /// than the window.
-    func base(at time: Int64) -> AlertSample? {
-        guard let first = kept.first, first.time <= time - window else { return nil }
-        return first.sample
+    /// A windowed alert's measure over the window ending at `time`, from the newest kept
+    /// sample at least one window old (read in place: replay reads it at nearly every event);
+    /// the reason instead while the history is shorter than the window or below `min_volume`.
+    func read(_ alert: borrowing CompiledAlert, _ sample: borrowing AlertSample, at time: Int64) -> Result<Double, AlertSkipped> {
+        guard !kept.isEmpty, kept[0].time <= time - window else {
+            let covered = kept.isEmpty ? 0 : time - kept[0].time
+            return .failure(.notEnoughHistory(window: window, covered: covered / Millis.second * Millis.second))
+        }
+        if let minVolume = alert.minVolume, let volume = alert.measure.volume(sample, since: kept[0].sample), volume.count < minVolume {
+            return .failure(.belowMinVolume(count: volume.count, minVolume: minVolume, unit: volume.unit, window: window))
+        }
+        return alert.measure.value(sample, since: kept[0].sample)
     }
-
-    /// How much history there is at `time` (for "not enough history" reasons).
-    func covered(at time: Int64) -> Int64 { kept.first.map { time - $0.time } ?? 0 }
 }

@@ -13,35 +13,45 @@ struct AlertReplay {
     static let summaryLimit = 10
 
     private var evaluator: AlertEvaluator
+    /// Refilled at each sample; its buffers are copied only when a history kept the last one.
+    private var sample: AlertSample
     private var lastSample = Int64.min
     /// Every change so far, for the summary.
     private(set) var changes: [AlertChange] = []
 
-    init(rules: CompiledRules) { evaluator = AlertEvaluator(rules.alerts) }
+    init(rules: CompiledRules) {
+        evaluator = AlertEvaluator(rules.alerts)
+        let triggers = [Int](repeating: 0, count: rules.triggerNames.count)
+        sample = AlertSample(
+            usersPerStage: [Int](repeating: 0, count: rules.stageNames.count), fired: triggers, converted: triggers, events: 0)
+    }
 
     /// Evaluates the alerts on `session` if a stream-time second has passed since the last
     /// sample, or at the end (`final`); returns the changes.
     mutating func sample(_ session: borrowing ReplaySession, final: Bool = false) -> ArraySlice<AlertChange> {
         let time = session.streamTime
-        guard !evaluator.alerts.isEmpty, time != .min,
+        guard !evaluator.isEmpty, time != .min,
               final || lastSample == .min || time - lastSample >= Self.sampleInterval
         else { return [] }
         lastSample = time
+        session.updateAlertSample(&sample)
+        let new = evaluator.evaluate(sample, at: time)
+        guard !new.isEmpty else { return [] }
         let start = changes.count
-        changes += evaluator.evaluate(session.alertSample, at: time)
+        changes += new
         return changes[start...]
     }
 
     /// Where `--until` stops on its way from the last event's stream time to `until`, so the
     /// alerts see what the timers firing there do; none without alerts.
     func steps(from start: Int64, to until: Int64) -> StrideTo<Int64> {
-        guard !evaluator.alerts.isEmpty, start != .min else { return stride(from: 0, to: 0, by: Int(Self.untilStep)) }
+        guard !evaluator.isEmpty, start != .min else { return stride(from: 0, to: 0, by: Int(Self.untilStep)) }
         return stride(from: start + Self.untilStep, to: until, by: Int(Self.untilStep))
     }
 
     /// The summary's alert lines: each alert's changes in stream time.
     func lines(indent: String) -> [String] {
-        guard !evaluator.alerts.isEmpty else { return [] }
+        guard !evaluator.isEmpty else { return [] }
         var lines = [indent + "alerts (in stream time: sampled each second with events, each minute of --until):"]
         for alert in evaluator.alerts {
             if evaluator.lagAlerts.contains(alert.name) {

@@ -22,12 +22,17 @@ struct ReplaySession: ~Copyable {
     var userCount: Int { engine.userCount }
     var streamTime: Int64 { engine.streamTime }
 
-    /// What alerts are evaluated on: the engine's users and trigger totals, and the lines
-    /// read as events (valid or not, as `run` counts events consumed). Replay has no lag.
-    var alertSample: AlertSample {
-        AlertSample(
-            usersPerStage: engine.usersPerStage, fired: engine.armTotals.map(\.fired), converted: engine.armTotals.map(\.converted),
-            events: summary.linesRead - summary.blankLines)
+    /// Writes what alerts are evaluated on into `sample` (sized for the rules): the engine's
+    /// users and trigger totals, and the lines read as events (valid or not, as `run` counts
+    /// events consumed). Replay has no lag. Element by element, in place: no array is built
+    /// per sample, and the engine's arrays are never shared (its next update would copy them).
+    func updateAlertSample(_ sample: inout AlertSample) {
+        for stage in sample.usersPerStage.indices { sample.usersPerStage[stage] = engine.usersPerStage[stage] }
+        for trigger in sample.fired.indices {
+            sample.fired[trigger] = engine.armTotals[trigger].fired
+            sample.converted[trigger] = engine.armTotals[trigger].converted
+        }
+        sample.events = summary.linesRead - summary.blankLines
     }
 
     /// One input line, decoded and ingested or counted as rejected; `emit` gets the triggers
