@@ -2,8 +2,8 @@ import Foundation
 @testable import LifecycleDaemon
 import LifecycleEngine
 import LifecycleKafka
-import Testing
 import LifecycleTestSupport
+import Testing
 
 /// The writer publishes a checkpoint only once the triggers produced before it are acknowledged.
 @Suite("Checkpoint writer")
@@ -32,7 +32,7 @@ struct CheckpointWriterTests {
             let publication = PendingCheckpoint.Publication(
                 partition: CheckpointWriterTests.partition, nextOffset: offset, publishAt: publishAt, acknowledged: watermark,
                 takenAt: MonotonicClock.microseconds())
-            writer.submit(.write(PendingCheckpoint(publication: publication, buffer: SnapshotBuffer(bytes: bytes.finish()), buffers: buffers)))
+            writer.submit(.write(PendingCheckpoint(publication: publication, buffer: SnapshotBuffer(bytes: bytes.finish(), pool: buffers), buffers: buffers)))
         }
 
         var published: Int64? { (try? store.read(topic: partition.topic, partition: partition.partition))?.nextOffset }
@@ -103,5 +103,28 @@ struct CheckpointWriterTests {
         #expect(setup.reportsHeard(within: 0.3).isEmpty, "never published after being dropped")
         #expect(setup.published == 3)
         #expect(setup.temporaryFiles.isEmpty)
+    }
+
+    @Test("snapshot buffers: at most two alive per pool; a ready one too small is let go for a larger; one dropped elsewhere frees its place")
+    func bufferPool() {
+        let pool = SnapshotBuffers()
+        #expect(pool.shouldPrepare())
+        #expect(!pool.shouldPrepare(), "one is being made")
+        pool.put(SnapshotBuffer(bytes: [UInt8](repeating: 0, count: 100), pool: pool))
+        #expect(pool.shouldPrepare())
+        pool.put(SnapshotBuffer(bytes: [UInt8](repeating: 0, count: 200), pool: pool))
+        #expect(!pool.shouldPrepare(), "two alive")
+
+        var first = pool.take(capacity: 150)
+        #expect(first.map { $0.bytes.capacity >= 150 } == true)
+        #expect(pool.take(capacity: 150) == nil, "the other is too small, and a third may not be made")
+        #expect(pool.shouldPrepare(), "the small one was let go: a larger may be made")
+        pool.put(SnapshotBuffer(bytes: [UInt8](repeating: 0, count: 300), pool: pool))
+        #expect(!pool.shouldPrepare())
+
+        first = nil  // dropped by its user, not put back
+        #expect(pool.shouldPrepare(), "its place is free again")
+        pool.put(SnapshotBuffer(bytes: [], pool: nil))
+        #expect(pool.take(capacity: 0)?.bytes.capacity ?? 0 >= 300, "a buffer of no pool is not kept")
     }
 }

@@ -81,43 +81,74 @@ final class DeliveryWatermark: Sendable {
 /// then the writer). Its array is referenced from here only, so refilling it never copies.
 final class SnapshotBuffer: @unchecked Sendable {
     var bytes: [UInt8]
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    /// The pool that counts it, if any: it is counted from here to its end, wherever that is.
+    private let pool: SnapshotBuffers?
+
+    init(bytes: [UInt8], pool: SnapshotBuffers? = nil) {
+        self.bytes = bytes
+        self.pool = pool
+        pool?.counted(+1)
+    }
+
+    deinit { pool?.counted(-1) }
+
+    var isPooled: Bool { pool != nil }
 }
 
-/// A worker's reusable snapshot buffers. Copying a partition into memory already in use costs
-/// a memcpy; into fresh memory it costs page faults, several times more (BENCHMARKS.md), so
-/// buffers are made and touched by the writer, and come back to the pool after each write.
+/// A worker's reusable snapshot buffers, at most `limit` of them alive at once.
+///
+/// Copying a partition into memory already in use costs a memcpy; into fresh memory it costs
+/// page faults, several times more (BENCHMARKS.md), so buffers are made and touched by the
+/// writer and come back here after each write. The limit bounds what snapshots hold beyond
+/// the state (two partitions' worth per worker), and keeps a commit cycle from making and
+/// freeing a buffer per partition: with one buffer per partition in flight, resident memory
+/// rose and fell by most of the state's size every cycle (the soak benchmark).
 final class SnapshotBuffers: Sendable {
-    static let kept = 2
-    private let state = Mutex<(buffers: [SnapshotBuffer], preparing: Bool)>(([], false))
-
-    /// A buffer of at least `capacity`, if one is ready.
-    func take(capacity: Int) -> SnapshotBuffer? {
-        state.withLock { state in
-            guard let index = state.buffers.firstIndex(where: { $0.bytes.capacity >= capacity }) else { return nil }
-            return state.buffers.remove(at: index)
-        }
+    static let limit = 2
+    private struct State {
+        var ready: [SnapshotBuffer] = []
+        /// Buffers of this pool alive anywhere: ready, being filled, or with the writer.
+        var alive = 0
+        var preparing = false
     }
 
+    private let state = Mutex(State())
+
+    /// A buffer of at least `capacity`, if one is ready. When none is large enough and no
+    /// other may be made, the smallest ready one is let go, so that a larger one can be.
+    func take(capacity: Int) -> SnapshotBuffer? {
+        let (found, released) = state.withLock { state -> (SnapshotBuffer?, SnapshotBuffer?) in
+            if let index = state.ready.firstIndex(where: { $0.bytes.capacity >= capacity }) {
+                return (state.ready.remove(at: index), nil)
+            }
+            guard state.alive >= Self.limit, let smallest = state.ready.indices.min(by: {
+                state.ready[$0].bytes.capacity < state.ready[$1].bytes.capacity
+            }) else { return (nil, nil) }
+            return (nil, state.ready.remove(at: smallest))
+        }
+        _ = released  // freed here, outside the lock its end takes
+        return found
+    }
+
+    /// Back from the writer, or newly made by it. A buffer of no pool is let go.
     func put(_ buffer: SnapshotBuffer) {
+        guard buffer.isPooled else { return }
         state.withLock { state in
             state.preparing = false
-            state.buffers.append(buffer)
-            // Keep the largest ones.
-            if state.buffers.count > Self.kept {
-                state.buffers.sort { $0.bytes.capacity > $1.bytes.capacity }
-                state.buffers.removeLast(state.buffers.count - Self.kept)
-            }
+            state.ready.append(buffer)
         }
     }
 
-    /// Whether a buffer should be asked for (one is not already being made).
+    /// Whether a new buffer should be asked for: none is being made and the limit allows one.
     func shouldPrepare() -> Bool {
         state.withLock { state in
-            defer { state.preparing = true }
-            return !state.preparing
+            guard !state.preparing, state.alive < Self.limit else { return false }
+            state.preparing = true
+            return true
         }
     }
+
+    fileprivate func counted(_ change: Int) { state.withLock { $0.alive += change } }
 }
 
 /// The writer thread's own state.
@@ -152,7 +183,7 @@ private struct WriterLoop {
                 case .write(let pending): write(pending)
                 case .flush(let partitions, let event): flushes.append((partitions, event))
                 case .abandon(let partitions): abandon(partitions)
-                case .prepareBuffer(let capacity, let pool): pool.put(Self.touchedBuffer(capacity: capacity))
+                case .prepareBuffer(let capacity, let pool): pool.put(Self.touchedBuffer(capacity: capacity, pool: pool))
                 case .stop:
                     for written in waiting { store.discard(written.temporary) }
                     return
@@ -214,9 +245,9 @@ private struct WriterLoop {
         }
     }
 
-    private static func touchedBuffer(capacity: Int) -> SnapshotBuffer {
+    private static func touchedBuffer(capacity: Int, pool: SnapshotBuffers) -> SnapshotBuffer {
         var bytes = [UInt8](repeating: 0, count: capacity)
         bytes.removeAll(keepingCapacity: true)
-        return SnapshotBuffer(bytes: bytes)
+        return SnapshotBuffer(bytes: bytes, pool: pool)
     }
 }
