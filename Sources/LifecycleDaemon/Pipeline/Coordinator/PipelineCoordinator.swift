@@ -63,6 +63,7 @@ public final class PipelineCoordinator {
     private let alerts: AlertMonitor
     private var stopped = false
     private var wakeups: Wakeups
+    private var trimmer: MemoryTrimmer
 
     /// - Parameters:
     ///   - wallClock: epoch milliseconds now; used only to let live partitions' timers fire
@@ -91,6 +92,7 @@ public final class PipelineCoordinator {
         machine = CoordinatorStateMachine(
             workers: threads, checkpointInterval: config.settings.state.checkpointInterval,
             releaseTimeout: Self.releaseTimeoutMilliseconds, now: Self.monotonicMilliseconds())
+        trimmer = MemoryTrimmer(intervalMilliseconds: config.settings.state.checkpointInterval, now: Self.monotonicMilliseconds())
         writer = try CheckpointWriter(store: store, reports: inbox)
         wakeups = Wakeups([inbox])
 
@@ -166,6 +168,9 @@ public final class PipelineCoordinator {
             worked = try pollConsumer() + handleEvents()
         }
         commitPending()
+        if let microseconds = trimmer.trimIfDue(now: Self.monotonicMilliseconds()) {
+            logger.debug("free memory returned to the kernel in \(microseconds) µs")
+        }
         // Probed once per step: while the brokers are down each probe can wait 200 ms.
         brokersReachable.set(consumer.brokersReachable)
         alerts.serveDeliveries()
