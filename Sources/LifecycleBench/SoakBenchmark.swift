@@ -212,9 +212,12 @@ struct SoakBenchmark {
             let settled = own.first { $0.age >= Self.lifeWarmUp } ?? last
             print("| \(life) | \(Int(first.time - first.age)) | \(mebibytes(settled.kilobytes)) | \(mebibytes(last.kilobytes)) | \(mebibytes(own.map(\.kilobytes).max()!)) |")
         }
-        let judged = samples.filter { $0.time >= warmUpSeconds && $0.age >= Self.lifeWarmUp }.map(\.kilobytes)
-        if let low = judged.min(), let high = judged.max() {
-            print("\nafter warm-up (from \(Int(warmUpSeconds)) s, each life's first \(Int(Self.lifeWarmUp)) s left out): \(judged.count) samples, RSS \(mebibytes(low))–\(mebibytes(high)) MiB, spread \(String(format: "%.1f", Double(high - low) / Double(low) * 100)) %")
+        let judged = samples.filter { $0.time >= warmUpSeconds && $0.age >= Self.lifeWarmUp }
+        // Each minute's largest sample: the envelope over the commit cycles' rise and fall.
+        let minutes = Dictionary(grouping: judged) { Int($0.time / 60) }.values.map { $0.map(\.kilobytes).max()! }
+        for (what, values) in [("samples", judged.map(\.kilobytes)), ("minutes' largest samples", minutes)] {
+            guard let low = values.min(), let high = values.max() else { continue }
+            print("\nafter warm-up (from \(Int(warmUpSeconds)) s, each life's first \(Int(Self.lifeWarmUp)) s left out), \(values.count) \(what): RSS \(mebibytes(low))–\(mebibytes(high)) MiB, spread \(String(format: "%.1f", Double(high - low) / Double(low) * 100)) %")
         }
         print("\nsamples (s, life, RSS KiB) in \(directory)/rss.tsv; the daemon's logs in \(directory)/daemon-*.log")
         let table = samples.map { "\(Int($0.time))\t\($0.life)\t\($0.kilobytes)" }.joined(separator: "\n")
