@@ -221,6 +221,8 @@ public final class PipelineCoordinator {
             try waitForEvents()
         }
         let failures = reload.replies.values.compactMap { $0 }
+        // Either way the workers drop a whole copy of their state: the engines replaced or abandoned.
+        trimmer.trimSoon(now: Self.monotonicMilliseconds())
         guard reload.replies.count == workers.count, failures.isEmpty else {
             for worker in workers { worker.mailbox.post(.abortRules) }
             throw ReloadRefused(reason: failures.first
