@@ -174,13 +174,15 @@ struct Benchmark {
         note("restored \(restored?.userCount ?? 0) users\n")
     }
 
-    /// Resident memory's high-water mark (VmHWM in /proc/self/status), in bytes.
-    static func peakResidentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
-        else { return 0 }
-        return kilobytes * 1024
+    /// Resident memory's high-water mark (VmHWM), in bytes.
+    static func peakResidentBytes() -> Int { (statusKilobytes("VmHWM") ?? 0) * 1024 }
+
+    /// A `kB` field of /proc/PROCESS/status (`VmRSS`, `VmHWM`, ...); nil if the process is gone.
+    static func statusKilobytes(_ field: String, of process: String = "self") -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") })
+        else { return nil }
+        return Int(line.split(separator: " ").dropFirst().first ?? "")
     }
 
     /// Resets the high-water mark to the current resident size (Linux: "5" to clear_refs).

@@ -345,10 +345,7 @@ final class SupervisedDaemon {
     }
 
     func sample(at time: Double) {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-        else { return }
+        guard let kilobytes = Benchmark.statusKilobytes("VmRSS", of: "\(process.processIdentifier)") else { return }
         samples.append(Sample(time: time, life: lives, age: Date().timeIntervalSince(started), kilobytes: kilobytes))
     }
 
