@@ -12,16 +12,4 @@ struct MemoryTrimmerTests {
         #expect(trimmer.trimIfDue(now: 20_999) == nil)
         #expect(trimmer.trimIfDue(now: 21_000) != nil)
     }
-
-    @Test("after a reload, the next trim comes soon, never later than it was due; then the interval again")
-    func soonAfterReload() {
-        var trimmer = MemoryTrimmer(intervalMilliseconds: 10_000, now: 0)
-        trimmer.trimSoon(now: 2_000)
-        #expect(trimmer.trimIfDue(now: 2_000 + MemoryTrimmer.afterReloadMilliseconds - 1) == nil)
-        #expect(trimmer.trimIfDue(now: 2_000 + MemoryTrimmer.afterReloadMilliseconds) != nil)
-        #expect(trimmer.trimIfDue(now: 12_000) == nil)
-        #expect(trimmer.trimIfDue(now: 12_250) != nil)
-        trimmer.trimSoon(now: 22_200)
-        #expect(trimmer.trimIfDue(now: 22_250) != nil, "already due before the reload's soon")
-    }
 }

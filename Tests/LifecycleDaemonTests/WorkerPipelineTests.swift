@@ -129,7 +129,8 @@ struct WorkerPipelineTests {
         var text = try String(contentsOf: PipelineTests.repository.appendingPathComponent("config/lifecycled.yaml"), encoding: .utf8)
         let shapeChange = text.replacingOccurrences(of: "counters:\n", with: "counters:\n  extra_7d: {events: [login], window: 7d}\n")
         #expect(shapeChange != text)
-        #expect(throws: ReloadRefused.self) { try pipeline.replaceRules(with: try ConfigLoader.load(text: shapeChange, file: "new.yaml")) }
+        let refused = #expect(throws: ReloadRefused.self) { try pipeline.replaceRules(with: try ConfigLoader.load(text: shapeChange, file: "new.yaml")) }
+        #expect(refused?.reason.contains("counter 'extra_7d' added") == true, "\(String(describing: refused))")
 
         // A new threshold and reason under a new version: taken by all.
         text = text.replacingOccurrences(of: "version: ", with: "version: reloaded-")

@@ -62,4 +62,60 @@ struct SnapshotTests {
         let other = try F.rules(counters: [CounterRule(name: "c", events: .any, window: F.day)])
         #expect(refusal(bytes, other)?.contains("different rules") == true)
     }
+
+    @Test("new rules of the same shape taken in place give what restoring the state under them gives", arguments: [500, 2_000])
+    func replaceRulesInPlace(cut: Int) throws {
+        let running = try Fixture.playbook()
+        // Another version (timers re-timed), a threshold, and a goal naming an event the running rules never name.
+        let reloaded = try Fixture.playbook(version: "reloaded", coreActionsToActivate: 2, churnGoal: F.names("login"))
+        let events = DeterminismTests.stream(seed: 33, users: 50, count: 3_000)
+        var inPlace = Harness(running)
+        for event in events[..<cut] { inPlace.engine.ingest(event, into: &inPlace.output) }
+        var restored = Harness(reloaded)
+        restored.engine = try PartitionEngine(rules: reloaded, snapshot: inPlace.engine.snapshot())
+        restored.output = inPlace.output
+        #expect(try inPlace.engine.replaceRules(with: reloaded), "a new config version re-times the timers")
+        #expect(inPlace.engine.rules === reloaded)
+
+        func finish(_ h: inout Harness) {
+            for event in events[cut...] { h.engine.ingest(event, into: &h.output) }
+            h.advance(to: F.t0 + 200 * F.day)
+        }
+        finish(&inPlace)
+        finish(&restored)
+        #expect(inPlace.triggers.count > 50)
+        #expect(inPlace.triggers == restored.triggers)
+        #expect(inPlace.output.conversions == restored.output.conversions)
+        #expect(inPlace.output.conversions.count > 0)
+        #expect(inPlace.engine.snapshot() == restored.engine.snapshot())
+        // The new rules apply: the straight run under the running rules differs.
+        let neverReloaded = Harness.straightThrough(events, rules: running, until: F.t0 + 200 * F.day)
+        #expect(neverReloaded.triggers.map(\.id) != inPlace.triggers.map(\.id))
+    }
+
+    @Test("rules of another state shape are refused in place, naming what changed; the running rules stay")
+    func replaceRulesRefused() throws {
+        func counter(_ name: String, days: Int64 = 1) -> CounterRule { CounterRule(name: name, events: .any, window: days * F.day) }
+        func rules(_ counters: [CounterRule], stages: [String] = ["new"]) throws -> CompiledRules {
+            try F.rules(counters: counters, stages: stages)
+        }
+        var h = Harness(try rules([counter("c"), counter("d")]))
+        h.send("u", "core_action", at: F.t0)
+        let before = h.engine.snapshot()
+        func refusal(_ new: CompiledRules) -> String? {
+            do {
+                try h.engine.replaceRules(with: new)
+                return nil
+            } catch {
+                return error.change
+            }
+        }
+        #expect(refusal(try rules([counter("c", days: 2), counter("d")])) == "counter 'c' changed")
+        #expect(refusal(try rules([counter("c")])) == "counter 'd' removed")
+        #expect(refusal(try rules([counter("c"), counter("d"), counter("e")])) == "counter 'e' added")
+        #expect(refusal(try rules([counter("d"), counter("c")])) == "counters or attributes reordered")
+        #expect(refusal(try rules([counter("c"), counter("d")], stages: ["first"])) == "the stages changed")
+        #expect(h.engine.snapshot() == before)
+        #expect(try !h.engine.replaceRules(with: try rules([counter("c"), counter("d")])), "the same config version: timers stay as they are")
+    }
 }

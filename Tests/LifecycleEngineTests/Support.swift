@@ -17,10 +17,11 @@ enum Fixture {
         transitions: [TransitionRule] = [],
         triggers: [TriggerRule] = [],
         eraseOn: [String] = [],
-        lateness: Int64 = 10 * Millis.minute
+        lateness: Int64 = 10 * Millis.minute,
+        version: String = "test"
     ) throws -> CompiledRules {
         try CompiledRules(Rules(
-            version: "test",
+            version: version,
             events: EventFields(allowedLateness: lateness),
             counters: counters,
             attributes: attributes,
@@ -36,8 +37,11 @@ enum Fixture {
             condition: when.map { .when(Located($0)) } ?? .activity)
     }
 
-    /// The reference playbook of SPEC section 3.
-    static func playbook() throws -> CompiledRules {
+    /// The reference playbook of SPEC section 3; the arguments make variants of the same
+    /// state shape, as a reload may bring.
+    static func playbook(
+        version: String = "test", coreActionsToActivate: Int = 3, churnGoal: EventSelector = .any
+    ) throws -> CompiledRules {
         try rules(
             counters: [
                 CounterRule(name: "core_actions_7d", events: names("core_action"), window: 7 * day),
@@ -49,7 +53,7 @@ enum Fixture {
             attributes: [AttributeRule(name: "plan", path: "props.plan", on: names("signup", "plan_changed"), defaultValue: "free")],
             stages: ["new", "activated", "engaged", "at_risk", "dormant", "reactivated"],
             transitions: [
-                transition(["new"], "activated", when: "core_actions_7d >= 3"),
+                transition(["new"], "activated", when: "core_actions_7d >= \(coreActionsToActivate)"),
                 transition(["activated", "reactivated"], "engaged", when: "active_days_14d >= 4"),
                 transition(["activated", "engaged", "reactivated"], "at_risk", when: "inactive_for >= 7d"),
                 transition(["new", "at_risk"], "dormant", when: "inactive_for >= 30d"),
@@ -57,7 +61,7 @@ enum Fixture {
             ],
             triggers: [
                 TriggerRule(name: "churn_risk", fire: .onEnter(Located("at_risk")), cooldown: 30 * day,
-                            goal: GoalRule(event: .any, within: 7 * day)),
+                            goal: GoalRule(event: churnGoal, within: 7 * day)),
                 TriggerRule(name: "win_back", fire: .onEnter(Located("reactivated")), cooldown: 14 * day),
                 TriggerRule(name: "activation_nudge", fire: .when(Located("stage == 'new' and in_stage_for >= 3d")), cooldown: 30 * day),
                 TriggerRule(name: "upgrade_ready",
@@ -66,7 +70,8 @@ enum Fixture {
                             goal: GoalRule(event: names("plan_changed"), condition: Located("plan != 'free'"), within: 14 * day)),
                 TriggerRule(name: "power_user", fire: .when(Located("core_actions_7d >= 50")), cooldown: 7 * day),
             ],
-            eraseOn: ["user_deleted"])
+            eraseOn: ["user_deleted"],
+            version: version)
     }
 }
 

@@ -129,13 +129,40 @@ extension PartitionEngine {
 extension CompiledRules {
     /// What the state layout depends on: names and shapes of counters, attributes (with the
     /// values ids were assigned at compile time), stages and triggers.
-    var stateSignature: String {
-        var parts: [String] = ["stages:" + stageNames.joined(separator: ",")]
+    var stateSignature: String { stateShape.map(\.signature).joined(separator: "\n") }
+
+    /// The state's shape in parts, each named for an operator and with its line of the
+    /// signature (whose text snapshots and changelogs carry, so it must not change).
+    private var stateShape: [(name: String, signature: String)] {
+        var parts = [("the stages", "stages:" + stageNames.joined(separator: ","))]
         for (name, counter) in zip(counterNames, counters) {
-            parts.append("counter:\(name):\(counter.kind):\(counter.window):\(counter.resolution)")
+            parts.append(("counter '\(name)'", "counter:\(name):\(counter.kind):\(counter.window):\(counter.resolution)"))
         }
-        for attribute in attributes { parts.append("attribute:\(attribute.name):\(attribute.values.joined(separator: ","))") }
-        parts.append("triggers:" + triggerNames.joined(separator: ","))
-        return parts.joined(separator: "\n")
+        for attribute in attributes {
+            parts.append(("attribute '\(attribute.name)'", "attribute:\(attribute.name):\(attribute.values.joined(separator: ","))"))
+        }
+        parts.append(("the triggers", "triggers:" + triggerNames.joined(separator: ",")))
+        return parts
+    }
+
+    /// How state kept under `running` would not fit these rules, in words ("counter 'x'
+    /// added, ..."), or nil when it fits as it is.
+    public func stateShapeChange(from running: CompiledRules) -> String? {
+        let new = stateShape, old = running.stateShape
+        guard new.map(\.signature) != old.map(\.signature) else { return nil }
+        let oldByName = Dictionary(old.map { ($0.name, $0.signature) }, uniquingKeysWith: { first, _ in first })
+        let newNames = Set(new.map(\.name))
+        var changes: [String] = []
+        for part in new {
+            switch oldByName[part.name] {
+            case nil: changes.append("\(part.name) added")
+            case part.signature: break
+            default: changes.append("\(part.name) changed")
+            }
+        }
+        changes += old.filter { !newNames.contains($0.name) }.map { "\($0.name) removed" }
+        // Same parts, another order (counters or attributes reordered).
+        if changes.isEmpty { changes.append("counters or attributes reordered") }
+        return changes.joined(separator: ", ")
     }
 }

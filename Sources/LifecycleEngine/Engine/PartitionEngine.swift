@@ -10,7 +10,7 @@
 /// falls due; timers are only set where a rule's truth can change without an event
 /// (`inactive_for`, `in_stage_for`, and counters falling when a rule needs that).
 public struct PartitionEngine: Sendable {
-    public let rules: CompiledRules
+    public private(set) var rules: CompiledRules
     public internal(set) var streamTime: Int64 = .min
     /// The largest event time seen.
     public internal(set) var eventTime: Int64 = .min
@@ -31,7 +31,7 @@ public struct PartitionEngine: Sendable {
     /// Counter values of the user being evaluated, at the evaluation time.
     private var counterValues: [Double]
     /// Each trigger's `firingLifetime`, in a plain array for the per-event sweep.
-    private let firingLifetimes: [Int64]
+    private var firingLifetimes: [Int64]
     /// Users changed since the changelog last took them; nil unless `trackChanges()`.
     var changes: ChangeSet?
     /// The changelog records of a commit cycle still being written; see `beginChangelogCut`.
@@ -51,6 +51,21 @@ public struct PartitionEngine: Sendable {
         firingLifetimes = rules.triggers.map(\.firingLifetime)
         eventNames = Self.interner(rules.eventNames)
         attributeValues = rules.attributes.map { Self.interner($0.values) }
+    }
+
+    /// Runs under `newRules` from now on, keeping the state where it is: a reload costs no
+    /// copy of it. Refused when the state's shape differs. Under another config version every
+    /// timer is re-timed, exactly as restoring a snapshot under the new rules would; returns
+    /// whether they were (every user's record then changed).
+    @discardableResult
+    public mutating func replaceRules(with newRules: CompiledRules) throws(StateShapeChanged) -> Bool {
+        if let change = newRules.stateShapeChange(from: rules) { throw StateShapeChanged(change: change) }
+        let retimed = newRules.configVersion != rules.configVersion
+        rules = newRules
+        firingLifetimes = newRules.triggers.map(\.firingLifetime)
+        eventNames = Self.interner(newRules.eventNames)
+        if retimed { rescheduleAllTimers() }
+        return retimed
     }
 
     /// An interner holding `strings` at indices 0, 1, ... (ids the compiled rules rely on).
@@ -521,4 +536,13 @@ public struct UserReport: Sendable {
     public var nextTimer: Int64?
     public var lastFired: [(trigger: String, at: Int64)]
     public var streamTime: Int64
+}
+
+/// New rules whose state would not fit the running state: counters, attributes, stages or
+/// triggers added, removed or redefined. Such a change needs every instance stopped and the
+/// state started afresh.
+public struct StateShapeChanged: Error, Sendable, CustomStringConvertible {
+    /// What differs, e.g. "counter 'logins_7d' added".
+    public let change: String
+    public var description: String { "the state's shape changed (\(change))" }
 }

@@ -203,12 +203,12 @@ public final class PipelineCoordinator {
         }
     }
 
-    /// Swaps in new rules on every worker or on none, keeping every partition's state: each
-    /// partition is checkpointed under the running rules and rebuilt under the new ones
-    /// (timers re-timed) while its worker pauses. Rules that change the state's shape
-    /// (counters, attributes, stages or triggers added, removed or redefined) are refused
-    /// with the reason, and the running rules stay. Kafka, HTTP and state settings are not
-    /// changed.
+    /// Swaps in new rules on every worker or on none, keeping every partition's state in
+    /// place: each worker pauses and checkpoints its partitions under the running rules, and
+    /// once all have, each takes the new rules (timers re-timed under a new config version).
+    /// Rules that change the state's shape (counters, attributes, stages or triggers added,
+    /// removed or redefined) are refused with the reason, and the running rules stay. Kafka,
+    /// HTTP and state settings are not changed.
     public func replaceRules(with loaded: LoadedConfig) throws {
         let restoring = restoringPartitions
         guard restoring.isEmpty else {
@@ -221,8 +221,6 @@ public final class PipelineCoordinator {
             try waitForEvents()
         }
         let failures = reload.replies.values.compactMap { $0 }
-        // Either way the workers drop a whole copy of their state: the engines replaced or abandoned.
-        trimmer.trimSoon(now: Self.monotonicMilliseconds())
         guard reload.replies.count == workers.count, failures.isEmpty else {
             for worker in workers { worker.mailbox.post(.abortRules) }
             throw ReloadRefused(reason: failures.first

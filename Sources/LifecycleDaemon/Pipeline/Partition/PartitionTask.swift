@@ -132,16 +132,12 @@ final class PartitionTask: @unchecked Sendable {
         }
     }
 
-    /// Swaps in an engine rebuilt under new rules from this task's state (whose changes were
-    /// just written to the changelog). Its timers were re-timed, so every user's record is
-    /// written again at the next cycle.
-    func replaceEngine(_ rebuilt: PartitionEngine) {
-        engine = rebuilt
-        if changelog != nil {
-            engine.trackChanges()
-            engine.markAllChanged()
-        }
-        decoder = Self.decoder(for: rebuilt.rules)
+    /// Runs under new rules from now on, its state kept in place (checkpointed just before,
+    /// under the running rules). When that re-timed the timers, every user's record changed,
+    /// so the next cycle writes each to the changelog again.
+    func replaceRules(with rules: CompiledRules) throws(StateShapeChanged) {
+        if try engine.replaceRules(with: rules) { engine.markAllChanged() }
+        decoder = Self.decoder(for: rules)
     }
 
     private static func decoder(for rules: CompiledRules) -> EventDecoder {

@@ -7,13 +7,8 @@ import Glibc
 /// burst of triggers in flight, a state array that grew by copying. In the soak benchmark
 /// resident memory wandered between 200 and 280 MiB for about 100 MiB in use. Trimming once
 /// per commit cycle keeps it near what is in use, for a few milliseconds of the
-/// coordinator's thread. A reload frees a whole copy of the state at once (the engines it
-/// replaced or abandoned), so it asks for a trim soon after.
+/// coordinator's thread.
 struct MemoryTrimmer {
-    /// How long after a reload the workers have surely dropped the replaced engines: they
-    /// swap on their next step, within milliseconds.
-    static let afterReloadMilliseconds: Int64 = 250
-
     private typealias Trim = @convention(c) (Int) -> Int32
     /// glibc's `malloc_trim`, which Swift's Glibc module does not declare; nil on a C
     /// library without it.
@@ -25,11 +20,6 @@ struct MemoryTrimmer {
     init(intervalMilliseconds: Int64, now: Int64) {
         self.intervalMilliseconds = intervalMilliseconds
         due = now + intervalMilliseconds
-    }
-
-    /// Brings the next trim forward to shortly after `now` (a reload freed a copy of the state).
-    mutating func trimSoon(now: Int64) {
-        due = min(due, now + Self.afterReloadMilliseconds)
     }
 
     /// Trims if the interval has passed since the last time (monotonic ms); returns how long

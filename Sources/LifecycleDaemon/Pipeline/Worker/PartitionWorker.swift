@@ -42,9 +42,10 @@ final class PartitionWorker {
     /// Checkpoints taken whose changelog records are still being produced, oldest first; each
     /// goes to the writer once its last record is produced.
     private var changelogsDue: [CheckpointTaken] = []
-    /// Engines built under reloaded rules, waiting for the coordinator's decision; meanwhile
-    /// nothing is consumed, so they stay exactly the state of the running ones.
-    private var pendingRules: (config: LoadedConfig, engines: [TopicPartition: PartitionEngine])?
+    /// Reloaded rules, from their checks until the coordinator's decision. Meanwhile nothing
+    /// is consumed and no time advances, so the checkpoints taken under the running rules
+    /// stay exactly the state the new rules take over.
+    private var pendingRules: PendingRules?
     private var stopped = false
     private var lastPublished = 0
     private var wakeups: Wakeups
@@ -95,11 +96,10 @@ final class PartitionWorker {
         }
         watermark.publish(output.acknowledgedBelow)
         if let failure = output.deliveryFailure { throw failure }
-        if pendingRules == nil {
-            try advanceLivePartitions()
-            try writeChangelogSlice()
-            try snapshotNextDue()
-        }
+        if pendingRules == nil { try advanceLivePartitions() }
+        try writeChangelogSlice()
+        try snapshotNextDue()
+        reportRulesPreparedIfCheckpointed()
         publishStatus(force: false)
     }
 
@@ -156,9 +156,9 @@ final class PartitionWorker {
                 let due = tasks.values.filter(\.needsSnapshot).map(\.partition).sorted(by: CoordinatorStateMachine.order)
                 snapshotsDue += due.filter { !snapshotsDue.contains($0) }
             case .prepareRules(let loaded, let reload):
-                try prepareRules(loaded, reload: reload)
+                prepareRules(loaded, reload: reload)
             case .commitRules:
-                commitRules()
+                try commitRules()
             case .abortRules:
                 pendingRules = nil
             case .lookUp(let userID, let reply):
@@ -258,36 +258,37 @@ final class PartitionWorker {
 
     // MARK: - Rules reload
 
-    private func prepareRules(_ loaded: LoadedConfig, reload: Int) throws {
-        var engines: [TopicPartition: PartitionEngine] = [:]
-        var failure: String?
+    /// Checks that the new rules fit every partition's state, then pauses and checkpoints
+    /// every changed partition under the running rules (a crash right after the swap must
+    /// replay the stretch before it under the rules and config version it ran with), in the
+    /// pooled buffers like any commit cycle: a reload copies no state beyond them.
+    private func prepareRules(_ loaded: LoadedConfig, reload: Int) {
         for task in tasks.values.sorted(by: { CoordinatorStateMachine.order($0.partition, $1.partition) }) {
-            // Checkpointed under the running rules first: a crash right after the swap must
-            // replay the stretch before it under the rules (and config version) it ran with.
-            try finishChangelog(of: task)
-            if task.needsSnapshot { try submitSnapshot(of: task, mayAllocate: true) }
-            do {
-                engines[task.partition] = try PartitionEngine(rules: loaded.compiled, snapshot: task.engine.snapshot())
-            } catch {
-                failure = "\(task.partition): the new rules cannot take over the running state: \(error.reason); restart to apply them"
-                break
+            if let change = loaded.compiled.stateShapeChange(from: task.engine.rules) {
+                let failure = "\(task.partition): the new rules do not fit the running state (\(change)); restart to apply them"
+                reports.post(.rulesPrepared(worker: handle.index, reload: reload, failure: failure))
+                return
             }
         }
-        pendingRules = (loaded, engines)
-        let event = CoordinatorEvent.rulesPrepared(worker: handle.index, reload: reload, failure: failure)
-        if failure != nil {
-            reports.post(event)
-        } else {
-            writer.submit(.flush(Set(tasks.keys), then: event))
-        }
+        pendingRules = PendingRules(config: loaded, reload: reload)
+        let due = tasks.values.filter(\.needsSnapshot).map(\.partition).sorted(by: CoordinatorStateMachine.order)
+        snapshotsDue += due.filter { !snapshotsDue.contains($0) }
     }
 
-    private func commitRules() {
-        guard let (loaded, engines) = pendingRules else { return }
+    /// Once the reload's checkpoints are all taken, asks the writer to report when they are
+    /// published (Kafka acknowledged what they reflect).
+    private func reportRulesPreparedIfCheckpointed() {
+        guard let pending = pendingRules, !pending.checkpointed, snapshotsDue.isEmpty, changelogsDue.isEmpty else { return }
+        pendingRules?.checkpointed = true
+        writer.submit(.flush(Set(tasks.keys), then: .rulesPrepared(worker: handle.index, reload: pending.reload, failure: nil)))
+    }
+
+    private func commitRules() throws {
+        guard let pending = pendingRules else { return }
         pendingRules = nil
-        for (partition, engine) in engines { tasks[partition]?.replaceEngine(engine) }
-        config = loaded
-        output.rulesChanged(loaded)
+        for task in tasks.values { try task.replaceRules(with: pending.config.compiled) }
+        config = pending.config
+        output.rulesChanged(pending.config)
     }
 
     // MARK: - Status
@@ -309,6 +310,14 @@ final class PartitionWorker {
         status.heartbeat = WallClock.milliseconds()
         handle.publish(status)
     }
+}
+
+/// A rules reload between its checks and the coordinator's decision.
+private struct PendingRules {
+    let config: LoadedConfig
+    let reload: Int
+    /// Every partition's checkpoint under the running rules is taken and handed on.
+    var checkpointed = false
 }
 
 /// A checkpoint copied on a processing thread, waiting for its changelog records.

@@ -12,10 +12,10 @@ enum WorkerCommand: Sendable {
     case release([TopicPartition])
     /// A commit cycle: snapshot every partition that changed since its last checkpoint.
     case checkpoint
-    /// Rules reload, first half: checkpoint every partition under the running rules, build
-    /// its engine under the new ones, pause, and report (`rulesPrepared`).
+    /// Rules reload, first half: check that the new rules fit every partition's state,
+    /// pause, checkpoint every partition under the running rules, and report (`rulesPrepared`).
     case prepareRules(LoadedConfig, reload: Int)
-    /// Second half: swap in the engines built, or drop them, and resume.
+    /// Second half: run under the new rules, or keep the running ones, and resume.
     case commitRules
     case abortRules
     case lookUp(String, LookupReply)
