@@ -139,17 +139,6 @@ public struct EventDecoder: ~Copyable {
     }
 
     private func renderDecimal(_ value: Int64) -> UnsafeRawBufferPointer {
-        var magnitude = value.magnitude
-        var end = scratch.count
-        repeat {
-            end -= 1
-            scratch[end] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-            magnitude /= 10
-        } while magnitude > 0
-        if value < 0 {
-            end -= 1
-            scratch[end] = UInt8(ascii: "-")
-        }
-        return UnsafeRawBufferPointer(rebasing: scratch[end...])
+        UnsafeRawBufferPointer(rebasing: scratch[writeDecimal(value, endingAt: scratch)...])
     }
 }

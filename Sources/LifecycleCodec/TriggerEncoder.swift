@@ -65,8 +65,12 @@ public struct TriggerEncoder: Sendable {
         string(arm.rawValue, &out)
     }
 
+    /// Decimal digits written straight into `out` (no intermediate String).
     static func integer(_ value: Int64, _ out: inout [UInt8]) {
-        out.append(contentsOf: String(value).utf8)
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[writeDecimal(value, endingAt: buffer)...]))
+        }
     }
 
     /// Integral values print as integers; others in Swift's shortest round-trip form;
@@ -81,25 +85,55 @@ public struct TriggerEncoder: Sendable {
         }
     }
 
-    static func string(_ value: String, _ out: inout [UInt8]) { string(value.utf8, &out) }
+    static func string(_ value: String, _ out: inout [UInt8]) {
+        var value = value
+        value.withUTF8 { string(UnsafeRawBufferPointer($0), &out) }
+    }
 
-    static func string(_ value: some Sequence<UInt8>, _ out: inout [UInt8]) {
+    static func string(_ value: ArraySlice<UInt8>, _ out: inout [UInt8]) {
+        value.withUnsafeBytes { string($0, &out) }
+    }
+
+    /// A JSON string: runs of bytes that need no escape are appended whole.
+    static func string(_ bytes: UnsafeRawBufferPointer, _ out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in value {
+        var plain = 0
+        for index in bytes.indices {
+            let byte = bytes[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[plain..<index]))
+            plain = index + 1
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
             case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
             case UInt8(ascii: "\n"): out.append(contentsOf: #"\n"#.utf8)
             case UInt8(ascii: "\r"): out.append(contentsOf: #"\r"#.utf8)
             case UInt8(ascii: "\t"): out.append(contentsOf: #"\t"#.utf8)
-            case 0..<0x20:
+            default:
                 let hex = Array("0123456789abcdef".utf8)
                 out.append(contentsOf: #"\u00"#.utf8)
                 out.append(hex[Int(byte >> 4)])
                 out.append(hex[Int(byte & 0xF)])
-            default: out.append(byte)
             }
         }
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[plain...]))
         out.append(UInt8(ascii: "\""))
     }
+}
+
+/// Writes `value` in decimal at the end of `buffer` (at least 21 bytes: a sign and the 20
+/// digits of the largest magnitude); returns the index where the text starts.
+func writeDecimal(_ value: Int64, endingAt buffer: UnsafeMutableRawBufferPointer) -> Int {
+    var magnitude = value.magnitude
+    var start = buffer.count
+    repeat {
+        start -= 1
+        buffer[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+        magnitude /= 10
+    } while magnitude > 0
+    if value < 0 {
+        start -= 1
+        buffer[start] = UInt8(ascii: "-")
+    }
+    return start
 }

@@ -10,7 +10,7 @@
 /// falls due; timers are only set where a rule's truth can change without an event
 /// (`inactive_for`, `in_stage_for`, and counters falling when a rule needs that).
 public struct PartitionEngine: Sendable {
-    public private(set) var rules: CompiledRules
+    public let rules: CompiledRules
     public internal(set) var streamTime: Int64 = .min
     /// The largest event time seen.
     public internal(set) var eventTime: Int64 = .min
@@ -31,7 +31,7 @@ public struct PartitionEngine: Sendable {
     /// Counter values of the user being evaluated, at the evaluation time.
     private var counterValues: [Double]
     /// Each trigger's `firingLifetime`, in a plain array for the per-event sweep.
-    private var firingLifetimes: [Int64]
+    private let firingLifetimes: [Int64]
     /// Users changed since the changelog last took them; nil unless `trackChanges()`.
     var changes: ChangeSet?
     /// The changelog records of a commit cycle still being written; see `beginChangelogCut`.
@@ -61,11 +61,28 @@ public struct PartitionEngine: Sendable {
     public mutating func replaceRules(with newRules: CompiledRules) throws(StateShapeChanged) -> Bool {
         if let change = newRules.stateShapeChange(from: rules) { throw StateShapeChanged(change: change) }
         let retimed = newRules.configVersion != rules.configVersion
-        rules = newRules
-        firingLifetimes = newRules.triggers.map(\.firingLifetime)
-        eventNames = Self.interner(newRules.eventNames)
+        self = PartitionEngine(rules: newRules, keepingStateOf: self)
         if retimed { rescheduleAllTimers() }
         return retimed
+    }
+
+    /// `old`'s state under `rules`, which derive the rest (event ids, firing lifetimes).
+    /// Nothing is copied: the state's arrays are shared with `old` only until it is dropped,
+    /// before anything writes to them.
+    private init(rules: CompiledRules, keepingStateOf old: consuming PartitionEngine) {
+        self.init(rules: rules)
+        streamTime = old.streamTime
+        eventTime = old.eventTime
+        stats = old.stats
+        usersPerStage = old.usersPerStage
+        armTotals = old.armTotals
+        ids = old.ids
+        users = old.users
+        buckets = old.buckets
+        timers = old.timers
+        attributeValues = old.attributeValues
+        changes = old.changes
+        cut = old.cut
     }
 
     /// An interner holding `strings` at indices 0, 1, ... (ids the compiled rules rely on).
@@ -349,6 +366,7 @@ public struct PartitionEngine: Sendable {
             evidenceRange: evidenceStart..<output.evidenceCount))
     }
 
+    @inline(__always)
     private func triggerID(_ trigger: Int, userID: UnsafeRawBufferPointer, firedAt: Int64) -> TriggerID {
         var hash = StableHash()
         hash.combine(rules.triggers[trigger].name)
@@ -359,6 +377,7 @@ public struct PartitionEngine: Sendable {
     }
 
     /// One evidence value of `user` at `now`; text goes into the output's bytes.
+    @inline(__always)
     private func evidenceValue(_ source: EvidenceSource, _ user: Int, now: Int64, into output: inout EngineOutput) -> EvidenceValue {
         switch source {
         case .counter(let index):
@@ -386,7 +405,10 @@ public struct PartitionEngine: Sendable {
     }
 
     /// Runs a condition program: each leaf pushes a truth value onto a stack of bits,
-    /// each operator combines the top of it.
+    /// each operator combines the top of it. Inlined, like the other read-only helpers of
+    /// the per-event paths: called out of line from a mutating method, each call copied the
+    /// whole engine (544 bytes) to pass it as `self`.
+    @inline(__always)
     private func holds(_ program: ConditionProgram, _ user: Int, now: Int64) -> Bool {
         var stack: UInt64 = 0
         for index in program.instructions {
@@ -419,6 +441,7 @@ public struct PartitionEngine: Sendable {
 
     /// The earliest time after (or at, if `inclusive`) `time` at which a rule that matters in
     /// the user's stage can change truth without an event; `Int64.max` if none.
+    @inline(__always)
     func nextWake(_ user: Int, from time: Int64, inclusive: Bool) -> Int64 {
         var best = Int64.max
         @inline(__always) func consider(_ candidate: Int64) {
