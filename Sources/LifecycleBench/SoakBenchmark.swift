@@ -115,7 +115,7 @@ struct SoakBenchmark {
                 nextHup += hupSeconds
             }
             if now >= nextSample {
-                daemon.sample(at: now)
+                daemon.sample(at: now, stateBytes: Self.stateBytes(port: port))
                 nextSample += 5
             }
             if now >= nextProgress {
@@ -204,28 +204,42 @@ struct SoakBenchmark {
         if let example = unexpected.first { print("not in replay, e.g. \(example)") }
 
         let samples = run.daemon.samples
-        print("\n| life | started (s) | RSS at \(Int(Self.lifeWarmUp)) s (MiB) | RSS at its end (MiB) | largest (MiB) |")
-        print("|---:|---:|---:|---:|---:|")
+        print("\n| life | started (s) | RSS at \(Int(Self.lifeWarmUp)) s (MiB) | RSS at its end (MiB) | largest (MiB) | engine state at its end (MiB) |")
+        print("|---:|---:|---:|---:|---:|---:|")
         for life in 1...run.daemon.lives {
             let own = samples.filter { $0.life == life }
             guard let first = own.first, let last = own.last else { continue }
             let settled = own.first { $0.age >= Self.lifeWarmUp } ?? last
-            print("| \(life) | \(Int(first.time - first.age)) | \(mebibytes(settled.kilobytes)) | \(mebibytes(last.kilobytes)) | \(mebibytes(own.map(\.kilobytes).max()!)) |")
+            let state = own.last { $0.stateKilobytes != nil }?.stateKilobytes.map(mebibytes) ?? "-"
+            print("| \(life) | \(Int(first.time - first.age)) | \(mebibytes(settled.kilobytes)) | \(mebibytes(last.kilobytes)) | \(mebibytes(own.map(\.kilobytes).max()!)) | \(state) |")
         }
         let judged = samples.filter { $0.time >= warmUpSeconds && $0.age >= Self.lifeWarmUp }
         // Each minute's largest sample: the envelope over the commit cycles' rise and fall.
         let minutes = Dictionary(grouping: judged) { Int($0.time / 60) }.values.map { $0.map(\.kilobytes).max()! }
-        for (what, values) in [("samples", judged.map(\.kilobytes)), ("minutes' largest samples", minutes)] {
+        // The state moves with the workload; what the process holds beyond it should not.
+        let states = judged.compactMap(\.stateKilobytes)
+        let overheads = judged.compactMap { sample in sample.stateKilobytes.map { sample.kilobytes - $0 } }
+        for (what, values) in [
+            ("samples: RSS", judged.map(\.kilobytes)), ("minutes' largest samples: RSS", minutes),
+            ("samples: engine state", states), ("samples: RSS beyond the engine state", overheads),
+        ] {
             guard let low = values.min(), let high = values.max() else { continue }
-            print("\nafter warm-up (from \(Int(warmUpSeconds)) s, each life's first \(Int(Self.lifeWarmUp)) s left out), \(values.count) \(what): RSS \(mebibytes(low))–\(mebibytes(high)) MiB, spread \(String(format: "%.1f", Double(high - low) / Double(low) * 100)) %")
+            print("\nafter warm-up (from \(Int(warmUpSeconds)) s, each life's first \(Int(Self.lifeWarmUp)) s left out), \(values.count) \(what) \(mebibytes(low))–\(mebibytes(high)) MiB, spread \(String(format: "%.1f", Double(high - low) / Double(low) * 100)) %")
         }
-        print("\nsamples (s, life, RSS KiB) in \(directory)/rss.tsv; the daemon's logs in \(directory)/daemon-*.log")
-        let table = samples.map { "\(Int($0.time))\t\($0.life)\t\($0.kilobytes)" }.joined(separator: "\n")
+        print("\nsamples (s, life, RSS KiB, engine state KiB) in \(directory)/rss.tsv; the daemon's logs in \(directory)/daemon-*.log")
+        let table = samples.map { "\(Int($0.time))\t\($0.life)\t\($0.kilobytes)\t\($0.stateKilobytes.map(String.init) ?? "-")" }.joined(separator: "\n")
         try? (table + "\n").write(toFile: "\(directory)/rss.tsv", atomically: true, encoding: .utf8)
         if !missing.isEmpty || !unexpected.isEmpty || run.exit != 0 || run.producer.failed > 0 { exit(1) }
     }
 
     private func mebibytes(_ kilobytes: Int) -> String { String(format: "%.1f", Double(kilobytes) / 1024) }
+
+    /// The daemon's `lifecycled_state_bytes`: the engines' heap, the part of RSS that is state.
+    private static func stateBytes(port: Int) -> Int? {
+        guard let metrics = get(port: port, path: "/metrics") else { return nil }
+        let line = metrics.split(separator: "\n").first { $0.hasPrefix("lifecycled_state_bytes ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) }
+    }
 
     /// GET `path` from the daemon's HTTP port: the body of a 200 answer, nil otherwise.
     static func get(port: Int, path: String) -> String? {
@@ -294,6 +308,8 @@ final class SupervisedDaemon {
         /// Seconds since this life started.
         var age: Double
         var kilobytes: Int
+        /// The engines' heap (`lifecycled_state_bytes`) in KiB, when the port answered.
+        var stateKilobytes: Int?
     }
 
     private let binary: String
@@ -344,9 +360,10 @@ final class SupervisedDaemon {
         throw SoakFailure("life \(lives) of the daemon ended by itself (status \(process.terminationStatus), reason \(process.terminationReason.rawValue)); see \(directory)/daemon-\(lives).log")
     }
 
-    func sample(at time: Double) {
+    func sample(at time: Double, stateBytes: Int?) {
         guard let kilobytes = Benchmark.statusKilobytes("VmRSS", of: "\(process.processIdentifier)") else { return }
-        samples.append(Sample(time: time, life: lives, age: Date().timeIntervalSince(started), kilobytes: kilobytes))
+        samples.append(Sample(
+            time: time, life: lives, age: Date().timeIntervalSince(started), kilobytes: kilobytes, stateKilobytes: stateBytes.map { $0 / 1024 }))
     }
 
     /// SIGTERM, and its exit status (-1 if it took longer than a minute, then killed).

@@ -56,7 +56,7 @@ struct MetricsExpositionTests {
         counters.kafkaErrors = 1
         metrics.update(counters)
         metrics.set(
-            usersTracked: 7, usersPerStage: [("new", 3), ("engaged", 4)],
+            usersTracked: 7, stateBytes: 4_096, usersPerStage: [("new", 3), ("engaged", 4)],
             lag: [("user-events[0]", 0), ("user-events[1]", 12)], assigned: ["user-events[0]", "user-events[1]"],
             lastCheckpoint: (at: 10_000, seconds: 0.25), now: 12_500, ready: true)
         lines = Self.lines(registry)
@@ -67,14 +67,14 @@ struct MetricsExpositionTests {
             "lifecycled_triggers_fired_total{trigger=\"churn_risk\",arm=\"treatment\"} 4",
             "lifecycled_trigger_conversions_total{trigger=\"churn_risk\",arm=\"control\"} 1",
             "lifecycled_trigger_conversions_total{trigger=\"churn_risk\",arm=\"treatment\"} 0",
-            "lifecycled_kafka_errors_total 1", "lifecycled_users_tracked 7.0", "lifecycled_users{stage=\"new\"} 3.0",
+            "lifecycled_kafka_errors_total 1", "lifecycled_users_tracked 7.0", "lifecycled_state_bytes 4096.0", "lifecycled_users{stage=\"new\"} 3.0",
             "lifecycled_consumer_lag{partition=\"user-events[1]\"} 12.0", "lifecycled_checkpoint_duration_seconds 0.25",
             "lifecycled_checkpoint_age_seconds 2.5", "lifecycled_ready 1.0",
         ]), "\(lines.sorted())")
 
         // A revoked partition's lag is no longer this instance's to report.
         metrics.set(
-            usersTracked: 7, usersPerStage: [], lag: [("user-events[0]", 0)], assigned: ["user-events[0]"],
+            usersTracked: 7, stateBytes: 4_096, usersPerStage: [], lag: [("user-events[0]", 0)], assigned: ["user-events[0]"],
             lastCheckpoint: nil, now: 13_000, ready: true)
         lines = Self.lines(registry)
         #expect(lines.contains("lifecycled_consumer_lag{partition=\"user-events[0]\"} 0.0"))

@@ -64,7 +64,7 @@ struct MonitoringConfigTests {
         counters.eventsRejected = ["not_json": 1]
         metrics.update(counters)
         metrics.set(
-            usersTracked: 1, usersPerStage: [("at_risk", 1)], lag: [("user-events[0]", 5)], assigned: ["user-events[0]"],
+            usersTracked: 1, stateBytes: 1_024, usersPerStage: [("at_risk", 1)], lag: [("user-events[0]", 5)], assigned: ["user-events[0]"],
             restoring: [("user-events[1]", 10)], lastCheckpoint: (at: 1_000, seconds: 0.1), now: 2_000, ready: true)
         metrics.latency.recordMilliseconds(3)
         let server = try StatusServer(host: "127.0.0.1", port: 0, board: StatusBoard(), registry: registry, clock: { 1_000_000 })

@@ -165,6 +165,9 @@ struct PipelineTests {
         for (key, count) in first.triggersByArm { #expect(totals[key.trigger]?[key.arm].fired == count, "\(key)") }
         #expect(try metrics.expectGauge("lifecycled_ready").lastValue == 1)
         #expect(try metrics.expectGauge("lifecycled_users_tracked").lastValue == 4)  // the sample's users but erin, deleted
+        // The engines' heap bytes: more than the 4 users' records, far less than a megabyte.
+        let stateBytes = try #require(try metrics.expectGauge("lifecycled_state_bytes").lastValue)
+        #expect(stateBytes > 4 * 40 && stateBytes < 1_048_576, "\(stateBytes)")
         #expect(try metrics.expectTimer(DaemonMetrics.latencyLabel).values.count == first.triggersProduced)
 
         let triggers = try Self.read(StreamFixtures.outputTopics, expecting: first.triggersProduced, cluster: cluster)

@@ -38,6 +38,7 @@ public final class DaemonMetrics {
     private let restoredRecords: Counter
     private var restoreRemaining: Labeled<String, Gauge>
     private let usersTracked: Gauge
+    private let stateBytes: Gauge
     private var usersPerStage: Labeled<String, Gauge>
     private var consumerLag: Labeled<String, Gauge>
     private var alertStates: Labeled<String, Gauge>
@@ -69,6 +70,7 @@ public final class DaemonMetrics {
         restoredRecords = Counter(label: "lifecycled_restore_records_total", factory: factory)
         restoreRemaining = Labeled { Gauge(label: "lifecycled_restore_remaining_records", dimensions: [("partition", $0)], factory: factory) }
         usersTracked = Gauge(label: "lifecycled_users_tracked", factory: factory)
+        stateBytes = Gauge(label: "lifecycled_state_bytes", factory: factory)
         usersPerStage = Labeled { Gauge(label: "lifecycled_users", dimensions: [("stage", $0)], factory: factory) }
         consumerLag = Labeled { Gauge(label: "lifecycled_consumer_lag", dimensions: [("partition", $0)], factory: factory) }
         alertStates = Labeled { Gauge(label: "lifecycled_alert_state", dimensions: [("alert", $0)], factory: factory) }
@@ -116,11 +118,12 @@ public final class DaemonMetrics {
     /// Sets the gauges. `lag` holds the assigned partitions whose high watermark is known; a
     /// partition no longer assigned loses its series (whoever owns it now reports it).
     func set(
-        usersTracked users: Int, usersPerStage stages: [(stage: String, users: Int)],
+        usersTracked users: Int, stateBytes bytes: Int, usersPerStage stages: [(stage: String, users: Int)],
         lag: [(partition: String, messages: Int64)], assigned: Set<String>, restoring: [(partition: String, remaining: Int)] = [],
         lastCheckpoint: (at: Int64, seconds: Double)?, now: Int64, ready isReady: Bool
     ) {
         usersTracked.record(users)
+        stateBytes.record(bytes)
         for (partition, remaining) in restoring { restoreRemaining[partition].record(remaining) }
         let stillRestoring = Set(restoring.map(\.partition))
         for partition in restoreRemaining.values where !stillRestoring.contains(partition) {

@@ -512,7 +512,11 @@ public struct PartitionEngine: Sendable {
         ]
     }
 
-    public var allocatedBytes: Int { memoryBreakdown.reduce(0) { $0 + $1.bytes } }
+    /// The sum of `memoryBreakdown`, without building it: the daemon publishes it often.
+    public var allocatedBytes: Int {
+        ids.allocatedBytes + users.allocatedBytes + buckets.allocatedBytes + timers.allocatedBytes
+            + attributeValues.reduce(0) { $0 + $1.allocatedBytes }
+    }
 }
 
 public enum IngestOutcome: Sendable, Equatable {

@@ -238,6 +238,7 @@ public final class PipelineCoordinator {
         let statuses = workers.map(\.status)
         var total = own
         var users = 0
+        var stateBytes = 0
         var perStage = [Int](repeating: 0, count: config.compiled.stageNames.count)
         var armTotals = [ArmTotals](repeating: ArmTotals(), count: config.compiled.triggerNames.count)
         var progress: [TopicPartition: WorkerStatus.PartitionProgress] = [:]
@@ -245,6 +246,7 @@ public final class PipelineCoordinator {
         for status in statuses {
             total += status.counters
             users += status.users
+            stateBytes += status.stateBytes
             for (stage, count) in status.usersPerStage.enumerated() where stage < perStage.count { perStage[stage] += count }
             for (trigger, totals) in status.armTotals.enumerated() where trigger < armTotals.count { armTotals[trigger] += totals }
             progress.merge(status.partitions) { $1 }
@@ -288,7 +290,7 @@ public final class PipelineCoordinator {
         metrics.setAlerts(alertStatuses)
         metrics.update(total)
         metrics.set(
-            usersTracked: users, usersPerStage: stages, lag: lag, assigned: Set(assigned.map(\.description)),
+            usersTracked: users, stateBytes: stateBytes, usersPerStage: stages, lag: lag, assigned: Set(assigned.map(\.description)),
             restoring: restores.map { ($0.key.description, max(0, $0.value.total - $0.value.records)) },
             lastCheckpoint: oldestCheckpoint.map { ($0, lastCheckpointSeconds) }, now: now, ready: ready)
         board.publish { snapshot in

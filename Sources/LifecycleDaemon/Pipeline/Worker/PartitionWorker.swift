@@ -303,6 +303,7 @@ final class PartitionWorker {
         status.armTotals = Array(repeating: ArmTotals(), count: config.compiled.triggerNames.count)
         for task in tasks.values {
             status.users += task.engine.userCount
+            status.stateBytes += task.engine.allocatedBytes
             for (stage, users) in task.engine.usersPerStage.enumerated() { status.usersPerStage[stage] += users }
             for (trigger, totals) in task.engine.armTotals.enumerated() { status.armTotals[trigger] += totals }
             status.partitions[task.partition] = .init(phase: task.phase, nextOffset: task.nextOffset)

@@ -35,6 +35,8 @@ struct WorkerStatus: Sendable {
     /// Its partitions' per-arm totals, indexed like the rules' trigger names.
     var armTotals: [ArmTotals] = []
     var users = 0
+    /// Heap bytes of its partitions' engine state.
+    var stateBytes = 0
     var partitions: [TopicPartition: PartitionProgress] = [:]
     /// Wall-clock milliseconds of the worker's last step; 0 before the first.
     var heartbeat: Int64 = 0
