@@ -88,7 +88,10 @@ final class PartitionWorker {
         var worked = try handleCommands()
         worked += try consumeBatch()
         worked += output.serveDeliveries()
-        if worked == 0 && snapshotsDue.isEmpty && changelogsDue.isEmpty && !handle.queue.hasQueued && !stopped {
+        // Messages waiting do not count while a reload pauses consumption: it waits for the
+        // coordinator's word (the mailbox wakes it) instead of spinning.
+        let consumable = handle.queue.hasQueued && pendingRules == nil
+        if worked == 0 && snapshotsDue.isEmpty && changelogsDue.isEmpty && !consumable && !stopped {
             wakeups.wait(timeoutMilliseconds: Self.idleWaitMilliseconds)
             try handleCommands()
             try consumeBatch()
