@@ -8,7 +8,18 @@ import LifecycleEngine
 /// build). Prints Markdown rows for BENCHMARKS.md; `generate` prints the events as NDJSON.
 @main
 struct Benchmark {
-    static func main() throws {
+    /// A failure (a config not found, a cluster that did not start) is said in one line with
+    /// exit status 1, not as a crash with a backtrace.
+    static func main() {
+        do {
+            try run()
+        } catch {
+            note("LifecycleBench: \(error)\n")
+            exit(1)
+        }
+    }
+
+    static func run() throws {
         var arguments = CommandLine.arguments.dropFirst()
         let mode = arguments.popFirst() ?? "throughput"
         var options: [String: String] = [:]
