@@ -88,7 +88,7 @@ public struct Daemon: Sendable {
 }
 
 /// A SIGHUP's reload, held while partitions are restored: their state is not in the workers
-/// yet, so it could not be rebuilt under the new rules. The file is read when the reload runs.
+/// yet, so it could not take the new rules. The file is read when the reload runs.
 struct PendingReload {
     enum Step: Equatable {
         case none
