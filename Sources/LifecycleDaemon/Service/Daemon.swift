@@ -100,12 +100,14 @@ struct PendingReload {
     private var requested = false
     private var announced = false
 
-    mutating func next(requested signal: Bool, restoring: [TopicPartition]) -> Step {
+    /// `restoring` is asked only while a reload is requested: the loop calls this every step.
+    mutating func next(requested signal: Bool, restoring: @autoclosure () -> [TopicPartition]) -> Step {
         if signal { requested = true }
         guard requested else { return .none }
-        guard restoring.isEmpty else {
+        let partitions = restoring()
+        guard partitions.isEmpty else {
             defer { announced = true }
-            return announced ? .none : .wait(restoring)
+            return announced ? .none : .wait(partitions)
         }
         requested = false
         announced = false

@@ -156,8 +156,7 @@ final class PartitionWorker {
             case .release(let partitions):
                 try release(partitions)
             case .checkpoint:
-                let due = tasks.values.filter(\.needsSnapshot).map(\.partition).sorted(by: CoordinatorStateMachine.order)
-                snapshotsDue += due.filter { !snapshotsDue.contains($0) }
+                scheduleSnapshotsOfChangedPartitions()
             case .prepareRules(let loaded, let reload):
                 prepareRules(loaded, reload: reload)
             case .commitRules:
@@ -187,6 +186,13 @@ final class PartitionWorker {
     }
 
     // MARK: - Checkpoints
+
+    /// Queues a snapshot of every partition changed since its last checkpoint (a commit
+    /// cycle, or a reload's checkpoints under the running rules).
+    private func scheduleSnapshotsOfChangedPartitions() {
+        let due = tasks.values.filter(\.needsSnapshot).map(\.partition).sorted(by: CoordinatorStateMachine.order)
+        snapshotsDue += due.filter { !snapshotsDue.contains($0) }
+    }
 
     /// One snapshot per step, so a commit cycle over many partitions never holds the others
     /// up for long.
@@ -274,8 +280,7 @@ final class PartitionWorker {
             }
         }
         pendingRules = PendingRules(config: loaded, reload: reload)
-        let due = tasks.values.filter(\.needsSnapshot).map(\.partition).sorted(by: CoordinatorStateMachine.order)
-        snapshotsDue += due.filter { !snapshotsDue.contains($0) }
+        scheduleSnapshotsOfChangedPartitions()
     }
 
     /// Once the reload's checkpoints are all taken, asks the writer to report when they are
