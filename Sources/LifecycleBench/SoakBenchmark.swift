@@ -133,10 +133,7 @@ struct SoakBenchmark {
         let deadline = Date().addingTimeInterval(timeout)
         var quietSince: Date?
         while Date() < deadline {
-            let lags = Self.get(port: port, path: "/metrics").map { metrics in
-                metrics.split(separator: "\n").filter { $0.hasPrefix("lifecycled_consumer_lag{") }
-                    .compactMap { Double($0.split(separator: " ").last ?? "") }
-            } ?? []
+            let lags = Self.metricValues(port: port, prefix: "lifecycled_consumer_lag{")
             if lags.count == Int(partitions) && lags.allSatisfy({ $0 == 0 }) {
                 if let since = quietSince, Date().timeIntervalSince(since) >= 3 { return true }
                 quietSince = quietSince ?? Date()
@@ -236,9 +233,14 @@ struct SoakBenchmark {
 
     /// The daemon's `lifecycled_state_bytes`: the engines' heap, the part of RSS that is state.
     private static func stateBytes(port: Int) -> Int? {
-        guard let metrics = get(port: port, path: "/metrics") else { return nil }
-        let line = metrics.split(separator: "\n").first { $0.hasPrefix("lifecycled_state_bytes ") }
-        return line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) }
+        metricValues(port: port, prefix: "lifecycled_state_bytes ").first.map { Int($0) }
+    }
+
+    /// The values of the daemon's metric lines starting with `prefix` (none if the port does
+    /// not answer).
+    private static func metricValues(port: Int, prefix: String) -> [Double] {
+        guard let metrics = get(port: port, path: "/metrics") else { return [] }
+        return metrics.split(separator: "\n").filter { $0.hasPrefix(prefix) }.compactMap { Double($0.split(separator: " ").last ?? "") }
     }
 
     /// GET `path` from the daemon's HTTP port: the body of a 200 answer, nil otherwise.
