@@ -63,6 +63,24 @@ struct SnapshotTests {
         #expect(refusal(bytes, other)?.contains("different rules") == true)
     }
 
+    @Test("a restored engine has room to grow: a few percent more users and buckets move no column")
+    func restoredColumnsHaveRoom() throws {
+        var h = Harness(try Fixture.playbook())
+        for user in 0..<2_000 {
+            for day in 0..<3 { h.send("u\(user)", "core_action", at: F.t0 + Int64(day) * F.day + Int64(user)) }
+        }
+        var restored = Harness(h.engine.rules)
+        restored.engine = try PartitionEngine(rules: h.engine.rules, snapshot: h.engine.snapshot())
+        func columns(_ engine: PartitionEngine) -> [String: Int] {
+            Dictionary(uniqueKeysWithValues: engine.memoryBreakdown.filter { $0.part != "user ids" && $0.part != "attribute values" })
+        }
+        let sized = columns(restored.engine)
+        for user in 2_000..<2_100 { restored.send("u\(user)", "core_action", at: F.t0 + 3 * F.day + Int64(user)) }
+        #expect(restored.engine.userCount == 2_100)
+        // Restored exactly sized, the first new user's record would copy the column into twice the room.
+        #expect(columns(restored.engine) == sized)
+    }
+
     @Test("new rules of the same shape taken in place give what restoring the state under them gives", arguments: [500, 2_000])
     func replaceRulesInPlace(cut: Int) throws {
         let running = try Fixture.playbook()

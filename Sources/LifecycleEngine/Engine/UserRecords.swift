@@ -109,7 +109,7 @@ extension UserRecords {
         self.init(attributeCount: attributeCount, triggerCount: triggerCount)
         let stride = Int(try reader.read(UInt32.self, "user record size"))
         guard stride == strideWords else { throw SnapshotError("user records of \(stride) words, expected \(strideWords)") }
-        words = try reader.readArray(UInt64.self, "user records")
+        words = try reader.readArray(UInt64.self, "user records", growing: true)
         guard words.count % strideWords == 0 else { throw SnapshotError("user records end in the middle of a record") }
     }
 }

@@ -443,7 +443,7 @@ extension BucketStore {
 
     init(from reader: inout SnapshotReader, layout: Layout) throws(SnapshotError) {
         self.init(layout: layout)
-        storage = try reader.readArray(UInt32.self, "bucket slab")
+        storage = try reader.readArray(UInt32.self, "bucket slab", growing: true)
         guard !storage.isEmpty else { throw SnapshotError("bucket slab without its reserved first slot") }
         let classes = Int(try reader.read(UInt32.self, "bucket size classes"))
         guard classes == freeRuns.count else { throw SnapshotError("bucket slab: \(classes) size classes, expected \(freeRuns.count)") }

@@ -209,8 +209,8 @@ extension ByteInterner {
     var snapshotBytes: Int { 56 + spans.count * 8 + arena.count + freeIndices.count * 4 + table.count * 4 }
 
     init(from reader: inout SnapshotReader, _ what: String) throws(SnapshotError) {
-        spans = try reader.readArray(UInt64.self, "\(what) spans")
-        arena = try reader.readArray(UInt8.self, "\(what) bytes")
+        spans = try reader.readArray(UInt64.self, "\(what) spans", growing: true)
+        arena = try reader.readArray(UInt8.self, "\(what) bytes", growing: true)
         freeIndices = try reader.readArray(UInt32.self, "\(what) free list")
         deadBytes = Int(try reader.read(UInt64.self, "\(what) dead bytes"))
         table = try reader.readArray(UInt32.self, "\(what) table")

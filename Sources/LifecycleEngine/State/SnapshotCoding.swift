@@ -115,14 +115,22 @@ public struct SnapshotReader {
         return bytes[try take(Int(count), what)]
     }
 
-    public mutating func readArray<T: BitwiseCopyable>(_: T.Type, _ what: String) throws(SnapshotError) -> [T] {
+    /// Room for a restored state column: a quarter more than it holds.
+    static func capacityToGrow(holding count: Int) -> Int { count + count / 4 }
+
+    /// An array as `write` wrote it. `growing`: a state column that is appended to as the
+    /// partition runs, given room to grow (`capacityToGrow`). Read back exactly sized, its
+    /// first append would copy it into twice the room, so a restored process would grow in
+    /// steps for minutes and settle at a size that depends on which columns happened to
+    /// cross their capacity.
+    public mutating func readArray<T: BitwiseCopyable>(_: T.Type, _ what: String, growing: Bool = false) throws(SnapshotError) -> [T] {
         let count = try read(UInt64.self, what)
         let size = MemoryLayout<T>.stride
         guard count <= UInt64((bytes.endIndex - position) / max(size, 1)) else {
             throw SnapshotError("truncated while reading \(what): \(count) elements announced at byte \(offset)")
         }
         let range = try take(Int(count) * size, what)
-        return [T](unsafeUninitializedCapacity: Int(count)) { buffer, initialized in
+        return [T](unsafeUninitializedCapacity: growing ? Self.capacityToGrow(holding: Int(count)) : Int(count)) { buffer, initialized in
             bytes.withUnsafeBytes { raw in
                 let start = range.lowerBound - bytes.startIndex
                 UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[start..<(start + range.count)]))

@@ -75,7 +75,8 @@ extension TimerQueue {
         let deadlines = try reader.readArray(Int64.self, "timer deadlines")
         let users = try reader.readArray(UInt32.self, "timer users")
         guard deadlines.count == users.count else { throw SnapshotError("timer heap: \(deadlines.count) deadlines for \(users.count) users") }
-        heap = zip(deadlines, users).map { Entry(deadline: $0, user: $1) }
+        heap.reserveCapacity(SnapshotReader.capacityToGrow(holding: deadlines.count))
+        heap.append(contentsOf: zip(deadlines, users).lazy.map { Entry(deadline: $0, user: $1) })
         for child in heap.indices.dropFirst() where heap[child].precedes(heap[(child - 1) / 2]) {
             throw SnapshotError("timer heap out of order")
         }
