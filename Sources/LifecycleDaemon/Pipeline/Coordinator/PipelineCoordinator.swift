@@ -92,7 +92,7 @@ public final class PipelineCoordinator {
         machine = CoordinatorStateMachine(
             workers: threads, checkpointInterval: config.settings.state.checkpointInterval,
             releaseTimeout: Self.releaseTimeoutMilliseconds, now: Self.monotonicMilliseconds())
-        trimmer = MemoryTrimmer(intervalMilliseconds: config.settings.state.checkpointInterval, now: Self.monotonicMilliseconds())
+        trimmer = MemoryTrimmer(intervalMilliseconds: MemoryTrimmer.defaultIntervalMilliseconds, now: Self.monotonicMilliseconds())
         writer = try CheckpointWriter(store: store, reports: inbox)
         wakeups = Wakeups([inbox])
 
