@@ -258,7 +258,6 @@ public struct PartitionEngine: Sendable {
 
     /// Fills `counterValues` for `user` at `now`, dropping buckets that left their window.
     private mutating func computeCounters(_ user: Int, now: Int64) {
-        for index in counterValues.indices { counterValues[index] = 0 }
         counterValues.withUnsafeMutableBufferPointer { sums in
             firingLifetimes.withUnsafeBufferPointer { lifetimes in
                 buckets.sweep(&users[run: user], now: now, firingLifetimes: lifetimes, into: sums)

@@ -276,28 +276,37 @@ struct BucketStore: Sendable {
     }
 
     /// Drops the run's buckets that left their window by `now` and its firings older than
-    /// their trigger's `firingLifetimes`, and adds each kept bucket's value to
-    /// `sums[counter]` (sums in hundredths). A bucket is in its window while its end is after
+    /// their trigger's `firingLifetimes`, and sets `sums[counter]` to the total of the kept
+    /// buckets' values (sums in hundredths). A bucket is in its window while its end is after
     /// `now - window`. One pass with no closure: it runs for every event.
     mutating func sweep(
         _ run: inout Run, now: Int64, firingLifetimes: UnsafeBufferPointer<Int64>, into sums: UnsafeMutableBufferPointer<Double>
     ) {
-        guard run != 0 else { return }
+        guard run != 0 else {
+            sums.update(repeating: 0)
+            return
+        }
         let counters = layout.resolutions.count
         let start = Self.offset(run) + 1
         let end = start + Self.used(run)
-        let write = withUnsafeTemporaryAllocation(of: Int64.self, capacity: max(counters, 1)) { firstKept in
+        let write = withUnsafeTemporaryAllocation(of: Int64.self, capacity: max(2 * counters, 1)) { scratch in
             // Per counter, the first offset still in the window: (b + 1) * r > now - w exactly
             // when b >= (now - w) / r, for now - w >= 0.
+            let firstKept = UnsafeMutableBufferPointer(rebasing: scratch[0..<counters])
+            // Totals in integers: a bucket holds at most 32 bits and a run at most 2^16 of them,
+            // so they are exact, as the doubles they become are; an integer add is a shorter
+            // chain from one entry of a counter to the next.
+            let totals = UnsafeMutableBufferPointer(rebasing: scratch[counters..<(2 * counters)])
             let base = Int64(storage[start - 1]) * Millis.minute
             for counter in 0..<counters {
                 let horizon = now - layout.windows[counter]
                 firstKept[counter] = horizon < 0
                     ? .min : layout.bucket(of: horizon, counter: counter) - layout.bucket(of: base, counter: counter)
+                totals[counter] = 0
             }
             let format = format
-            for counter in newestEntry.indices { newestEntry[counter] = -1 }
-            return newestEntry.withUnsafeMutableBufferPointer { newest in storage.withUnsafeMutableBufferPointer { slots in
+            let write = newestEntry.withUnsafeMutableBufferPointer { newest in storage.withUnsafeMutableBufferPointer { slots in
+                newest.update(repeating: -1)
                 var read = start
                 var write = start
                 while read < end {
@@ -315,7 +324,7 @@ struct BucketStore: Sendable {
                         kept = format.offset(ofKey: key) >= firstKept[counter]
                         if kept {
                             let value = format.value(slot, next: slots[read + 1])
-                            sums[counter] += format.isSigned(counter) ? Double(Int32(bitPattern: value)) : Double(value)
+                            totals[counter] &+= format.isSigned(counter) ? Int64(Int32(bitPattern: value)) : Int64(value)
                         }
                     }
                     if kept {
@@ -330,6 +339,8 @@ struct BucketStore: Sendable {
                 for index in write..<read { slots[index] = 0 }
                 return write
             } }
+            for counter in 0..<counters { sums[counter] = Double(totals[counter]) }
+            return write
         }
         if write != end {
             if write == start {
