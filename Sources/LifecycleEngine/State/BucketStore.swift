@@ -90,16 +90,24 @@ struct BucketStore: Sendable {
     /// Slot 0 is never handed out, so no run is 0, the value that means "no run".
     private(set) var storage: [UInt32] = [0]
     private var freeRuns: [[UInt32]] = Array(repeating: [], count: Self.sizeClasses)
-    /// Where each counter's newest entry starts in `hintRun`, the run swept last (-1: none):
-    /// an event adds to the bucket of the moment, its counter's newest, found here without
-    /// a scan. Any change that moves slots of that run forgets it.
-    private var newestEntry: [Int]
+    /// What the sweep learned of each counter's entries in `hintRun`, the run swept last:
+    /// an event adds to the bucket of the moment, its counter's newest entry or a new one
+    /// past the largest offset, found here without a scan. Any change that moves slots of
+    /// that run, or rewrites its offsets, forgets it.
+    private var hints: [CounterHint]
     private var hintRun: Run = 0
+
+    private struct CounterHint {
+        /// Where the counter's newest entry starts (-1: none).
+        var newest = -1
+        /// The largest offset among its entries (-1: none).
+        var largestOffset: Int64 = -1
+    }
 
     init(layout: Layout) {
         self.layout = layout
         format = SlotFormat(layout)
-        newestEntry = Array(repeating: -1, count: layout.resolutions.count)
+        hints = Array(repeating: CounterHint(), count: layout.resolutions.count)
     }
 
     static let sizeClasses = 36
@@ -215,10 +223,14 @@ struct BucketStore: Sendable {
         }
         let wanted = key(counter: counter, offset: offset)
         let format = format
-        let hinted = run == hintRun ? newestEntry[counter] : -1
-        let index = hinted >= 0 && format.key(ofSlot: storage[hinted]) == wanted ? hinted : find(wanted, in: run)
+        let end = Self.offset(run) + 1 + Self.used(run)
+        let hint = run == hintRun ? hints[counter] : CounterHint(newest: -1, largestOffset: .max)
+        let index =
+            if hint.newest >= 0 && format.key(ofSlot: storage[hint.newest]) == wanted { hint.newest }
+            else if offset > hint.largestOffset { end }  // newer than all the counter's entries
+            else { find(wanted, in: run) }
         let valueBits = format.valueBits
-        if index < Self.offset(run) + 1 + Self.used(run) {
+        if index < end {
             let old = value(at: index)
             let new = combine(old)
             if format.isWide(storage[index]) {
@@ -241,7 +253,7 @@ struct BucketStore: Sendable {
             // counter's newest.
             if hinted && slot == index {
                 hintRun = run
-                newestEntry[counter] = slot
+                hints[counter] = CounterHint(newest: slot, largestOffset: max(hint.largestOffset, offset))
             }
         } else {
             let slot = insertSlot(in: &run, at: index)
@@ -289,57 +301,62 @@ struct BucketStore: Sendable {
         let counters = layout.resolutions.count
         let start = Self.offset(run) + 1
         let end = start + Self.used(run)
-        let write = withUnsafeTemporaryAllocation(of: Int64.self, capacity: max(2 * counters, 1)) { scratch in
-            // Per counter, the first offset still in the window: (b + 1) * r > now - w exactly
-            // when b >= (now - w) / r, for now - w >= 0.
-            let firstKept = UnsafeMutableBufferPointer(rebasing: scratch[0..<counters])
-            // Totals in integers: a bucket holds at most 32 bits and a run at most 2^16 of them,
-            // so they are exact, as the doubles they become are; an integer add is a shorter
-            // chain from one entry of a counter to the next.
-            let totals = UnsafeMutableBufferPointer(rebasing: scratch[counters..<(2 * counters)])
+        let write = withUnsafeTemporaryAllocation(of: CounterSweep.self, capacity: max(counters, 1)) { sweeps in
             let base = Int64(storage[start - 1]) * Millis.minute
             for counter in 0..<counters {
                 let horizon = now - layout.windows[counter]
-                firstKept[counter] = horizon < 0
-                    ? .min : layout.bucket(of: horizon, counter: counter) - layout.bucket(of: base, counter: counter)
-                totals[counter] = 0
+                sweeps[counter] = CounterSweep(
+                    firstKept: horizon < 0
+                        ? .min : layout.bucket(of: horizon, counter: counter) - layout.bucket(of: base, counter: counter),
+                    wideMarker: format.wideMarker(counter), signShift: format.isSigned(counter) ? 32 &- format.valueBits : 0)
             }
             let format = format
-            let write = newestEntry.withUnsafeMutableBufferPointer { newest in storage.withUnsafeMutableBufferPointer { slots in
-                newest.update(repeating: -1)
+            let write = storage.withUnsafeMutableBufferPointer { slots in
                 var read = start
                 var write = start
                 while read < end {
                     let slot = slots[read]
                     let key = format.key(ofSlot: slot)
                     let counter = format.counter(ofKey: key)
-                    let width: Int
-                    let kept: Bool
                     if counter == format.firings {
-                        width = 3
-                        let time = SlotFormat.time(low: slots[read + 1], high: slots[read + 2])
-                        kept = now - time < firingLifetimes[Int(format.offset(ofKey: key))]
-                    } else {
-                        width = format.isWide(slot) ? 2 : 1
-                        kept = format.offset(ofKey: key) >= firstKept[counter]
-                        if kept {
-                            let value = format.value(slot, next: slots[read + 1])
-                            totals[counter] &+= format.isSigned(counter) ? Int64(Int32(bitPattern: value)) : Int64(value)
+                        let time = SlotFormat.time(low: slots[read &+ 1], high: slots[read &+ 2])
+                        if now - time < firingLifetimes[Int(format.offset(ofKey: key))] {
+                            if write != read { for index in 0..<3 { slots[write &+ index] = slots[read &+ index] } }
+                            write &+= 3
                         }
+                        read &+= 3
+                        continue
                     }
-                    if kept {
+                    let field = slot & format.valueMask
+                    let isWide = field == sweeps[counter].wideMarker
+                    let offset = format.offset(ofKey: key)
+                    if offset >= sweeps[counter].firstKept {
+                        // A wide value is the next slot whole; an inline one is its field,
+                        // sign-extended for sums.
+                        let shift = sweeps[counter].signShift
+                        sweeps[counter].total &+= isWide
+                            ? (shift == 0 ? Int64(slots[read &+ 1]) : Int64(Int32(bitPattern: slots[read &+ 1])))
+                            : Int64(Int32(bitPattern: field &<< shift) &>> Int32(bitPattern: shift))
+                        sweeps[counter].hint.newest = write
+                        sweeps[counter].hint.largestOffset = max(sweeps[counter].hint.largestOffset, offset)
                         if write != read {
-                            for index in 0..<width { slots[write + index] = slots[read + index] }
+                            slots[write] = slot
+                            if isWide { slots[write &+ 1] = slots[read &+ 1] }
                         }
-                        if counter != format.firings { newest[counter] = write }
-                        write += width
+                        write &+= isWide ? 2 : 1
                     }
-                    read += width
+                    read &+= isWide ? 2 : 1
                 }
                 for index in write..<read { slots[index] = 0 }
                 return write
-            } }
-            for counter in 0..<counters { sums[counter] = Double(totals[counter]) }
+            }
+            hints.withUnsafeMutableBufferPointer { hints in
+                for counter in 0..<counters {
+                    // Exact: a bucket holds at most 32 bits and a run at most 2^16 of them.
+                    sums[counter] = Double(sweeps[counter].total)
+                    hints[counter] = sweeps[counter].hint
+                }
+            }
             return write
         }
         if write != end {
@@ -350,6 +367,20 @@ struct BucketStore: Sendable {
             }
         }
         hintRun = run
+    }
+
+    /// One counter's part of a sweep: its window's first offset, the total of its kept
+    /// buckets (in integers, exact, and a short chain from one entry to the next), its hint,
+    /// and how its inline values read.
+    private struct CounterSweep {
+        /// The first offset still in the window: (b + 1) * r > now - w exactly when
+        /// b >= (now - w) / r, for now - w >= 0.
+        var firstKept: Int64
+        var total: Int64 = 0
+        var hint = CounterHint()
+        var wideMarker: UInt32
+        /// 32 - value bits for sums, whose fields are sign-extended; 0 for counts.
+        var signShift: UInt32
     }
 
     /// The earliest instant after `time` (or at it, if `inclusive`) when one of the run's
@@ -404,6 +435,7 @@ struct BucketStore: Sendable {
             index += width(slot)
         }
         storage[start - 1] = oldest
+        if run == hintRun { hintRun = 0 }
     }
 
     /// Opens a zero slot at `index` (at most the run's end), moving the run to the next
