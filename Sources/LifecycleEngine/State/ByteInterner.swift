@@ -25,12 +25,24 @@ struct ByteInterner: Sendable {
     var capacity: Int { spans.count }
 
     func find(_ key: UnsafeRawBufferPointer) -> UInt32? {
+        // A short key (every lookup of an event, as a rule) is read once and then compared as
+        // a whole span.
+        if key.count <= Self.inlineLimit {
+            let bytes = Self.inlineBytes(key)
+            let span = bytes << 8 | UInt64(key.count)
+            return probe(Self.finishHash(Self.hashSeed(key.count), tail: bytes)) { spans[$0] == span }
+        }
+        return probe(Self.hash(key)) { equalsLongKey($0, key) }
+    }
+
+    /// The index the table holds for `hash` whose key `matches`.
+    @inline(__always) private func probe(_ hash: UInt64, _ matches: (Int) -> Bool) -> UInt32? {
         let mask = table.count - 1
-        var slot = Int(truncatingIfNeeded: Self.hash(key)) & mask
+        var slot = Int(truncatingIfNeeded: hash) & mask
         while true {
             let entry = table[slot]
             if entry == 0 { return nil }
-            if entry != Self.tombstone, equals(Int(entry - 1), key) { return entry - 1 }
+            if entry != Self.tombstone, matches(Int(entry - 1)) { return entry - 1 }
             slot = (slot + 1) & mask
         }
     }
@@ -106,16 +118,31 @@ struct ByteInterner: Sendable {
     /// Up to 7 bytes, little-endian, zero-padded.
     @inline(__always)
     private static func inlineBytes(_ key: UnsafeRawBufferPointer) -> UInt64 {
-        var value: UInt64 = 0
-        for index in 0..<key.count { value |= UInt64(key[index]) << (8 * UInt64(index)) }
-        return value
+        littleEndian(key, from: 0, count: key.count)
     }
 
-    private func equals(_ index: Int, _ key: UnsafeRawBufferPointer) -> Bool {
+    /// `count` (below 8) bytes from `start` as a little-endian number, zero-padded: two
+    /// overlapping loads instead of a step per byte.
+    @inline(__always)
+    private static func littleEndian(_ bytes: UnsafeRawBufferPointer, from start: Int, count: Int) -> UInt64 {
+        switch count {
+        case 4...7:
+            let low = UInt64(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
+            let high = UInt64(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: start + count - 4, as: UInt32.self)))
+            return low | high << UInt64(8 * (count - 4))
+        case 2...3:
+            let low = UInt64(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: start, as: UInt16.self)))
+            let high = UInt64(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: start + count - 2, as: UInt16.self)))
+            return low | high << UInt64(8 * (count - 2))
+        case 1: return UInt64(bytes[start])
+        default: return 0
+        }
+    }
+
+    private func equalsLongKey(_ index: Int, _ key: UnsafeRawBufferPointer) -> Bool {
         let span = spans[index]
         let length = Int(span & 0xFF)
-        guard length == key.count else { return false }
-        if length <= Self.inlineLimit { return span >> 8 == Self.inlineBytes(key) }
+        guard length == key.count, length > Self.inlineLimit else { return false }
         let start = Int(span >> 8)
         return arena.withUnsafeBytes { memcmpEqual($0.baseAddress! + start, key.baseAddress!, length) }
     }
@@ -155,7 +182,7 @@ struct ByteInterner: Sendable {
 
     /// A fast non-cryptographic hash of a short byte string (8 bytes per step).
     static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0x9e37_79b9_7f4a_7c15 ^ UInt64(key.count)
+        var h = hashSeed(key.count)
         var index = 0
         while index + 8 <= key.count {
             let word = key.loadUnaligned(fromByteOffset: index, as: UInt64.self)
@@ -163,14 +190,14 @@ struct ByteInterner: Sendable {
             h ^= h >> 29
             index += 8
         }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while index < key.count {
-            tail |= UInt64(key[index]) << shift
-            shift += 8
-            index += 1
-        }
-        h = (h ^ tail) &* 0x94d0_49bb_1331_11eb
+        return finishHash(h, tail: littleEndian(key, from: index, count: key.count - index))
+    }
+
+    @inline(__always) private static func hashSeed(_ count: Int) -> UInt64 { 0x9e37_79b9_7f4a_7c15 ^ UInt64(count) }
+
+    /// Mixes in the last (up to 7) bytes, `tail` as from `littleEndian`.
+    @inline(__always) private static func finishHash(_ state: UInt64, tail: UInt64) -> UInt64 {
+        var h = (state ^ tail) &* 0x94d0_49bb_1331_11eb
         h ^= h >> 31
         h = h &* 0xbf58_476d_1ce4_e5b9
         return h ^ (h >> 32)
