@@ -4,33 +4,54 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <string>
 #include <vector>
 
+// The paths as a tree of keys, so that one pass over an object's fields finds every path
+// through it (looking each path up by itself walked the fields once per path).
+struct key_node {
+    std::string key;
+    std::vector<size_t> paths;        // paths that end at this key
+    std::vector<key_node> children;   // keys below it
+    std::vector<unsigned char> found; // per child, while reading: its first field was seen
+};
+
 struct lc_json_reader {
     simdjson::dom::parser parser;
-    std::vector<std::vector<std::string>> paths;  // each path split into keys
-    std::vector<char> input;                       // length + SIMDJSON_PADDING
+    key_node root;
+    size_t path_count = 0;
+    std::vector<char> input;  // length + SIMDJSON_PADDING
 };
+
+static key_node &child_named(key_node &node, const std::string &key) {
+    for (auto &child : node.children) {
+        if (child.key == key) return child;
+    }
+    node.children.push_back(key_node{key, {}, {}, {}});
+    node.found.push_back(0);
+    return node.children.back();
+}
 
 extern "C" lc_json_reader *lc_json_reader_new(const char *const *paths, size_t count) {
     auto *reader = new (std::nothrow) lc_json_reader();
     if (reader == nullptr) return nullptr;
     try {
         for (size_t i = 0; i < count; i++) {
-            std::vector<std::string> keys;
+            key_node *node = &reader->root;
             std::string path(paths[i]);
             size_t start = 0;
             while (true) {
                 size_t dot = path.find('.', start);
-                keys.push_back(path.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+                node = &child_named(*node, path.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
                 if (dot == std::string::npos) break;
                 start = dot + 1;
             }
-            reader->paths.push_back(std::move(keys));
+            node->paths.push_back(i);
         }
+        reader->path_count = count;
     } catch (...) {
         delete reader;
         return nullptr;
@@ -76,6 +97,31 @@ static void fill(simdjson::dom::element element, lc_json_value *value) {
     }
 }
 
+// Fills the values of the paths below `node` from `object`. As with `at_key`, a key's first
+// field is the one read, and a path through a value that is not an object is missing.
+static void read_fields(simdjson::dom::object object, key_node &node, lc_json_value *values) {
+    std::fill(node.found.begin(), node.found.end(), 0);
+    size_t remaining = node.children.size();
+    for (auto field : object) {
+        for (size_t c = 0; c < node.children.size(); c++) {
+            key_node &child = node.children[c];
+            if (node.found[c] || field.key.size() != child.key.size() ||
+                std::memcmp(field.key.data(), child.key.data(), child.key.size()) != 0) {
+                continue;
+            }
+            node.found[c] = 1;
+            remaining--;
+            for (size_t path : child.paths) fill(field.value, &values[path]);
+            simdjson::dom::object inner;
+            if (!child.children.empty() && field.value.get_object().get(inner) == simdjson::SUCCESS) {
+                read_fields(inner, child, values);
+            }
+            break;
+        }
+        if (remaining == 0) return;
+    }
+}
+
 extern "C" lc_json_status lc_json_reader_read(lc_json_reader *reader, const void *bytes, size_t length,
                                               lc_json_value *values) {
     size_t needed = length + simdjson::SIMDJSON_PADDING;
@@ -96,19 +142,7 @@ extern "C" lc_json_status lc_json_reader_read(lc_json_reader *reader, const void
     simdjson::dom::object object;
     if (root.get_object().get(object) != simdjson::SUCCESS) return LC_JSON_NOT_OBJECT;
 
-    for (size_t i = 0; i < reader->paths.size(); i++) {
-        values[i] = lc_json_value{LC_JSON_MISSING, 0, 0, nullptr, 0};
-        simdjson::dom::object current = object;
-        const auto &keys = reader->paths[i];
-        for (size_t k = 0; k < keys.size(); k++) {
-            simdjson::dom::element child;
-            if (current.at_key(keys[k]).get(child) != simdjson::SUCCESS) break;
-            if (k + 1 == keys.size()) {
-                fill(child, &values[i]);
-            } else if (child.get_object().get(current) != simdjson::SUCCESS) {
-                break;  // an intermediate key that is not an object: the path is missing
-            }
-        }
-    }
+    for (size_t i = 0; i < reader->path_count; i++) values[i] = lc_json_value{LC_JSON_MISSING, 0, 0, nullptr, 0};
+    read_fields(object, reader->root, values);
     return LC_JSON_OK;
 }
