@@ -21,6 +21,9 @@ struct BucketStoreTests {
         return found
     }
 
+    /// Firing lifetimes for `layout`'s three triggers that keep every firing.
+    static let keepFirings = [Int64](repeating: .max, count: 3)
+
     /// Sweeps as the engine does, with `now` chosen so that buckets before `bucketHorizon`
     /// (1-minute buckets, 30-day windows) and firings before `firingHorizon` go; returns the sums.
     static func sweep(
@@ -29,10 +32,8 @@ struct BucketStoreTests {
         let now = bucketHorizon * F.minute + 30 * F.day
         let lifetime = firingHorizon == .min ? Int64.max : now - firingHorizon + 1
         var sums = [0.0, 0.0]
-        let lifetimes = [Int64](repeating: lifetime, count: 3)
-        sums.withUnsafeMutableBufferPointer { sums in
-            lifetimes.withUnsafeBufferPointer { store.sweep(&run, now: now, firingLifetimes: $0, into: sums) }
-        }
+        store.firingLifetimes = [Int64](repeating: lifetime, count: 3)
+        sums.withUnsafeMutableBufferPointer { store.sweep(&run, now: now, into: $0) }
         return sums
     }
 
@@ -45,7 +46,7 @@ struct BucketStoreTests {
     @Test("the layout leaves a 14-bit value here; counts past it and sums of any size keep their exact values")
     func wideValues() {
         #expect(Self.layout.valueBits == 14 && Self.layout.offsetBits == 16 && Self.layout.counterBits == 2)
-        var store = BucketStore(layout: Self.layout)
+        var store = BucketStore(layout: Self.layout, firingLifetimes: Self.keepFirings)
         var run: BucketStore.Run = 0
         let bucket = F.t0 / F.minute
         for _ in 0..<40_000 { store.add(to: &run, counter: 0, bucket: bucket) { ($0 ?? 0) + 1 } }
@@ -66,7 +67,7 @@ struct BucketStoreTests {
     @Test("random adds, firings, sweeps and clears across many users match dictionaries; freed slots are zero", arguments: [1, 2, 3])
     func modelled(seed: UInt64) {
         var rng = SplitMix64(seed: seed)
-        var store = BucketStore(layout: Self.layout)
+        var store = BucketStore(layout: Self.layout, firingLifetimes: Self.keepFirings)
         var runs = [BucketStore.Run](repeating: 0, count: 50)
         var models = [[Key: UInt32]](repeating: [:], count: 50)
         var firings = [[Int: Int64]](repeating: [:], count: 50)
@@ -132,7 +133,7 @@ struct BucketStoreTests {
     @Test("a bucket older than the run's base, or beyond its reach, rebases the run without changing a value")
     func rebasing() {
         let layout = BucketStore.Layout(resolutions: [F.hour], windows: [F.day], signed: [false], triggers: 1)!
-        var store = BucketStore(layout: layout)
+        var store = BucketStore(layout: layout, firingLifetimes: [.max])
         var run: BucketStore.Run = 0
         let bucket = F.t0 / F.hour
         store.add(to: &run, counter: 0, bucket: bucket) { _ in 7 }
@@ -141,9 +142,7 @@ struct BucketStoreTests {
         #expect(Self.contents(store, run) == [Key(counter: 0, bucket: bucket): 7, Key(counter: 0, bucket: bucket - 20): 70_000_000,
                                              Key(counter: 0, bucket: bucket - 21): 3])
         var sums = [0.0]
-        sums.withUnsafeMutableBufferPointer { sums in
-            [Int64.max].withUnsafeBufferPointer { store.sweep(&run, now: F.t0 + F.day, firingLifetimes: $0, into: sums) }
-        }
+        sums.withUnsafeMutableBufferPointer { store.sweep(&run, now: F.t0 + F.day, into: $0) }
         #expect(sums == [7])
         store.add(to: &run, counter: 0, bucket: bucket + 25) { _ in 1 }  // beyond the old base's reach
         #expect(Self.contents(store, run) == [Key(counter: 0, bucket: bucket): 7, Key(counter: 0, bucket: bucket + 25): 1])
@@ -151,14 +150,14 @@ struct BucketStoreTests {
 
     @Test("a snapshot's slab round-trips; a run reaching past the slab or into a class that does not exist is invalid")
     func snapshots() throws {
-        var store = BucketStore(layout: Self.layout)
+        var store = BucketStore(layout: Self.layout, firingLifetimes: Self.keepFirings)
         var run: BucketStore.Run = 0
         store.add(to: &run, counter: 0, bucket: 100) { _ in 1 }
         store.add(to: &run, counter: 1, bucket: 101) { _ in 1_000_000 }
         var writer = SnapshotWriter()
         store.write(to: &writer)
         var reader = SnapshotReader(writer.finish())
-        let read = try BucketStore(from: &reader, layout: Self.layout)
+        let read = try BucketStore(from: &reader, layout: Self.layout, firingLifetimes: Self.keepFirings)
         #expect(Self.contents(read, run) == Self.contents(store, run))
         #expect(read.isValid(run))
         #expect(!read.isValid(run + (UInt64(read.storage.count) << 32)))

@@ -78,7 +78,7 @@ extension PartitionEngine {
         ids = try ByteInterner(from: &reader, "user ids")
         users = try UserRecords(
             from: &reader, attributeCount: rules.attributes.count, triggerCount: rules.triggers.count)
-        buckets = try BucketStore(from: &reader, layout: rules.bucketLayout)
+        buckets = try BucketStore(from: &reader, layout: rules.bucketLayout, firingLifetimes: rules.firingLifetimes)
         timers = try TimerQueue(from: &reader)
         attributeValues = try rules.attributes.map { (attribute) throws(SnapshotError) in
             try ByteInterner(from: &reader, "values of attribute '\(attribute.name)'")

@@ -30,8 +30,6 @@ public struct PartitionEngine: Sendable {
     var attributeValues: [ByteInterner]
     /// Counter values of the user being evaluated, at the evaluation time.
     private var counterValues: [Double]
-    /// Each trigger's `firingLifetime`, in a plain array for the per-event sweep.
-    private let firingLifetimes: [Int64]
     /// Users changed since the changelog last took them; nil unless `trackChanges()`.
     var changes: ChangeSet?
     /// The changelog records of a commit cycle still being written; see `beginChangelogCut`.
@@ -46,9 +44,8 @@ public struct PartitionEngine: Sendable {
         usersPerStage = Array(repeating: 0, count: rules.stageNames.count)
         armTotals = Array(repeating: ArmTotals(), count: rules.triggers.count)
         users = UserRecords(attributeCount: rules.attributes.count, triggerCount: rules.triggers.count)
-        buckets = BucketStore(layout: rules.bucketLayout)
+        buckets = BucketStore(layout: rules.bucketLayout, firingLifetimes: rules.firingLifetimes)
         counterValues = Array(repeating: 0, count: rules.counters.count)
-        firingLifetimes = rules.triggers.map(\.firingLifetime)
         eventNames = Self.interner(rules.eventNames)
         attributeValues = rules.attributes.map { Self.interner($0.values) }
     }
@@ -79,6 +76,7 @@ public struct PartitionEngine: Sendable {
         ids = old.ids
         users = old.users
         buckets = old.buckets
+        buckets.firingLifetimes = rules.firingLifetimes
         timers = old.timers
         attributeValues = old.attributeValues
         changes = old.changes
@@ -259,9 +257,7 @@ public struct PartitionEngine: Sendable {
     /// Fills `counterValues` for `user` at `now`, dropping buckets that left their window.
     private mutating func computeCounters(_ user: Int, now: Int64) {
         counterValues.withUnsafeMutableBufferPointer { sums in
-            firingLifetimes.withUnsafeBufferPointer { lifetimes in
-                buckets.sweep(&users[run: user], now: now, firingLifetimes: lifetimes, into: sums)
-            }
+            buckets.sweep(&users[run: user], now: now, into: sums)
         }
     }
 
@@ -280,7 +276,10 @@ public struct PartitionEngine: Sendable {
     /// last evaluation (a window emptied), so the condition can fire again when it returns.
     /// `counterValues` must be current for `user` at `now`.
     private mutating func rearmConditions(_ user: Int, now: Int64) {
-        for trigger in rules.conditionTriggers where users.flag(user, UserRecords.conditionBit(trigger)) {
+        // By index: a for-in loop would retain the rules' array for its duration, per event.
+        for position in 0..<rules.conditionTriggers.count {
+            let trigger = rules.conditionTriggers[position]
+            guard users.flag(user, UserRecords.conditionBit(trigger)) else { continue }
             if let condition = rules.triggers[trigger].condition, !holds(condition, user, now: now) {
                 users.setFlag(user, UserRecords.conditionBit(trigger), false)
             }
@@ -328,13 +327,14 @@ public struct PartitionEngine: Sendable {
                 fire(rules.onEnterTriggers[item: triggerItem], user, now: now, transition: item, into: &output)
             }
         }
-        for trigger in rules.conditionTriggers {
+        for position in 0..<rules.conditionTriggers.count {
+            let trigger = rules.conditionTriggers[position]
             guard let condition = rules.triggers[trigger].condition else { continue }
             let isTrue = holds(condition, user, now: now)
             let bit = UserRecords.conditionBit(trigger)
-            if isTrue && !users.flag(user, bit) {
-                fire(trigger, user, now: now, transition: nil, into: &output)
-            }
+            // Written only when it changes: a write checks that the records are not shared.
+            guard isTrue != users.flag(user, bit) else { continue }
+            if isTrue { fire(trigger, user, now: now, transition: nil, into: &output) }
             users.setFlag(user, bit, isTrue)
         }
     }

@@ -45,6 +45,8 @@ public final class CompiledRules: Sendable {
     let wakesOnCounterExpiry: Bool
     /// Which arm each user is in, per trigger.
     let holdouts: HoldoutPlan
+    /// Each trigger's `firingLifetime`, for the bucket store's sweep.
+    let firingLifetimes: [Int64]
 
     static let maxCounters = 64
     static let maxStages = 255
@@ -242,6 +244,7 @@ public final class CompiledRules: Sendable {
                 max(trigger.cooldown, trigger.goal?.within ?? 0) + rules.events.allowedLateness
         }
         triggers = compiledTriggers
+        firingLifetimes = compiledTriggers.map(\.firingLifetime)
         triggerNames = compiledTriggers.map(\.name)
         if let problem = Self.holdoutProblem(rules.holdout.global, "holdout.global") { problems.append(problem) }
         triggerHoldouts = compiledTriggers.map(\.holdout)

@@ -87,6 +87,10 @@ struct BucketStore: Sendable {
 
     let layout: Layout
     private let format: SlotFormat
+    /// How long the sweep keeps each trigger's last firing (`CompiledTrigger.firingLifetime`).
+    /// Held here rather than passed per sweep: an array passed from the engine was retained
+    /// and released around every call.
+    var firingLifetimes: [Int64]
     /// Slot 0 is never handed out, so no run is 0, the value that means "no run".
     private(set) var storage: [UInt32] = [0]
     private var freeRuns: [[UInt32]] = Array(repeating: [], count: Self.sizeClasses)
@@ -104,8 +108,9 @@ struct BucketStore: Sendable {
         var largestOffset: Int64 = -1
     }
 
-    init(layout: Layout) {
+    init(layout: Layout, firingLifetimes: [Int64]) {
         self.layout = layout
+        self.firingLifetimes = firingLifetimes
         format = SlotFormat(layout)
         hints = Array(repeating: CounterHint(), count: layout.resolutions.count)
     }
@@ -292,7 +297,7 @@ struct BucketStore: Sendable {
     /// buckets' values (sums in hundredths). A bucket is in its window while its end is after
     /// `now - window`. One pass with no closure: it runs for every event.
     mutating func sweep(
-        _ run: inout Run, now: Int64, firingLifetimes: UnsafeBufferPointer<Int64>, into sums: UnsafeMutableBufferPointer<Double>
+        _ run: inout Run, now: Int64, into sums: UnsafeMutableBufferPointer<Double>
     ) {
         guard run != 0 else {
             sums.update(repeating: 0)
@@ -484,8 +489,8 @@ extension BucketStore {
         for runs in freeRuns { writer.write(runs) }
     }
 
-    init(from reader: inout SnapshotReader, layout: Layout) throws(SnapshotError) {
-        self.init(layout: layout)
+    init(from reader: inout SnapshotReader, layout: Layout, firingLifetimes: [Int64]) throws(SnapshotError) {
+        self.init(layout: layout, firingLifetimes: firingLifetimes)
         storage = try reader.readArray(UInt32.self, "bucket slab", growing: true)
         guard !storage.isEmpty else { throw SnapshotError("bucket slab without its reserved first slot") }
         let classes = Int(try reader.read(UInt32.self, "bucket size classes"))
