@@ -98,7 +98,7 @@ public struct TriggerEncoder: Sendable {
     static func string(_ bytes: UnsafeRawBufferPointer, _ out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var plain = 0
-        for index in bytes.indices {
+        for index in bytes.indices[firstEscapeCandidate(bytes)...] {
             let byte = bytes[index]
             guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[plain..<index]))
@@ -119,6 +119,25 @@ public struct TriggerEncoder: Sendable {
         out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[plain...]))
         out.append(UInt8(ascii: "\""))
     }
+}
+
+/// Where the first 8-byte word of `bytes` that may need an escape starts (or the start of
+/// the tail shorter than a word): the words before it are checked 8 bytes at a time, since
+/// names, reasons and ids rarely need one.
+private func firstEscapeCandidate(_ bytes: UnsafeRawBufferPointer) -> Int {
+    let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+    @inline(__always) func hasZeroByte(_ word: UInt64) -> Bool { (word &- ones) & ~word & highs != 0 }
+    var index = 0
+    while index + 8 <= bytes.count {
+        let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+        // A byte below 0x20 (its top three bits clear), a quote or a backslash: possibly one here.
+        let control = hasZeroByte(word & 0xE0E0_E0E0_E0E0_E0E0)
+        let quote = hasZeroByte(word ^ (ones &* UInt64(UInt8(ascii: "\""))))
+        let backslash = hasZeroByte(word ^ (ones &* UInt64(UInt8(ascii: "\\"))))
+        if control || quote || backslash { break }
+        index += 8
+    }
+    return index
 }
 
 /// Writes `value` in decimal at the end of `buffer` (at least 21 bytes: a sign and the 20

@@ -38,12 +38,17 @@ public struct StableHash: Sendable {
         return String(decoding: digits, as: UTF8.self)
     }
 
-    /// Appends `value` as 16 lowercase hex digits.
+    /// Appends `value` as 16 lowercase hex digits, written into a local buffer and appended
+    /// at once (an append per digit checked the array's capacity 16 times).
     @inline(__always)
     public static func appendHex(_ value: UInt64, to out: inout [UInt8]) {
-        for shift in stride(from: 60, through: 0, by: -4) {
-            let digit = UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0xF
-            out.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") - 10 + digit)
+        var digits: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            for index in 0..<16 {
+                let digit = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * index)) & 0xF
+                buffer[index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") - 10 + digit
+            }
+            out.append(contentsOf: UnsafeRawBufferPointer(buffer))
         }
     }
 }
