@@ -33,32 +33,40 @@ struct TimerQueue: Sendable {
     var first: Entry? { heap.first }
     var allocatedBytes: Int { heap.capacity * MemoryLayout<Entry>.stride }
 
+    // Both sifts move entries into a hole instead of swapping pairs, and work on the heap's
+    // buffer: each step is then a load and a store, with no bounds or uniqueness checks. The
+    // heap ends up exactly as with swaps (a snapshot writes it as it is).
+
     mutating func push(_ entry: Entry) {
         heap.append(entry)
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard heap[child].precedes(heap[parent]) else { break }
-            heap.swapAt(child, parent)
-            child = parent
+        heap.withUnsafeMutableBufferPointer { heap in
+            var hole = heap.count - 1
+            while hole > 0 {
+                let parent = (hole - 1) / 2
+                guard entry.precedes(heap[parent]) else { break }
+                heap[hole] = heap[parent]
+                hole = parent
+            }
+            heap[hole] = entry
         }
     }
 
     mutating func popFirst() -> Entry? {
         guard let top = heap.first else { return nil }
         let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var parent = 0
+        heap.withUnsafeMutableBufferPointer { heap in
+            guard !heap.isEmpty else { return }
+            var hole = 0
             while true {
-                let left = 2 * parent + 1
+                let left = 2 * hole + 1
                 guard left < heap.count else { break }
                 let right = left + 1
                 let child = right < heap.count && heap[right].precedes(heap[left]) ? right : left
-                guard heap[child].precedes(heap[parent]) else { break }
-                heap.swapAt(child, parent)
-                parent = child
+                guard heap[child].precedes(last) else { break }
+                heap[hole] = heap[child]
+                hole = child
             }
+            heap[hole] = last
         }
         return top
     }
