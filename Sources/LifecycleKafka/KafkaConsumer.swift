@@ -101,10 +101,11 @@ public final class KafkaConsumer {
         settings["enable.auto.offset.store"] = "false"
         settings["auto.offset.reset"] = settings["auto.offset.reset"] ?? "earliest"
         // librdkafka 2.0 stops fetching for a whole second once `queued.min.messages` are
-        // waiting (librdkafka#2879), and here they are counted over all partitions together,
-        // on the one consumer queue: with the default 100,000, a consumer doing real work per
-        // message starved for input. Prefetch memory stays bounded by
-        // `queued.max.messages.kbytes` (64 MB by default). Measured in BENCHMARKS.md.
+        // waiting (librdkafka#2879), and they are counted on the queue a partition forwards
+        // to, which all of a worker's partitions share: with the default 100,000, a consumer
+        // doing real work per message starved for input. Prefetch memory stays bounded by
+        // `queued.max.messages.kbytes` (64 MB by default) per such queue. Measured in
+        // BENCHMARKS.md.
         settings["queued.min.messages"] = settings["queued.min.messages"] ?? "1000000"
         let conf = try KafkaProperties.make(settings)
         let box = HandleContext(logger: logger)
