@@ -29,7 +29,7 @@ struct ByteInterner: Sendable {
         // a whole span.
         if key.count <= Self.inlineLimit {
             let bytes = Self.inlineBytes(key)
-            let span = bytes << 8 | UInt64(key.count)
+            let span = Self.inlineSpan(bytes, count: key.count)
             return probe(Self.finishHash(Self.hashSeed(key.count), tail: bytes)) { spans[$0] == span }
         }
         return probe(Self.hash(key)) { equalsLongKey($0, key) }
@@ -54,7 +54,7 @@ struct ByteInterner: Sendable {
         if (tableUsed + 1) * 4 > table.count * 3 { rehash(to: count * 2 >= table.count / 2 ? table.count * 2 : table.count) }
         let span: UInt64
         if key.count <= Self.inlineLimit {
-            span = Self.inlineBytes(key) << 8 | UInt64(key.count)
+            span = Self.inlineSpan(Self.inlineBytes(key), count: key.count)
         } else {
             span = UInt64(arena.count) << 8 | UInt64(key.count)
             arena.append(contentsOf: key)
@@ -114,6 +114,11 @@ struct ByteInterner: Sendable {
     var allocatedBytes: Int {
         spans.capacity * 8 + arena.capacity + table.capacity * 4 + freeIndices.capacity * 4
     }
+
+    /// The span of a key of at most `inlineLimit` bytes: its bytes (from `inlineBytes`),
+    /// then its length.
+    @inline(__always)
+    private static func inlineSpan(_ bytes: UInt64, count: Int) -> UInt64 { bytes << 8 | UInt64(count) }
 
     /// Up to 7 bytes, little-endian, zero-padded.
     @inline(__always)
