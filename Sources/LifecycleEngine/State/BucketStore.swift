@@ -313,7 +313,7 @@ struct BucketStore: Sendable {
                 sweeps[counter] = CounterSweep(
                     firstKept: horizon < 0
                         ? .min : layout.bucket(of: horizon, counter: counter) - layout.bucket(of: base, counter: counter),
-                    wideMarker: format.wideMarker(counter), signShift: format.isSigned(counter) ? 32 &- format.valueBits : 0)
+                    wideMarker: format.wideMarker(counter), signShift: format.signShift(counter))
             }
             let format = format
             let write = storage.withUnsafeMutableBufferPointer { slots in
@@ -341,7 +341,7 @@ struct BucketStore: Sendable {
                         let shift = sweeps[counter].signShift
                         sweeps[counter].total &+= isWide
                             ? (shift == 0 ? Int64(slots[read &+ 1]) : Int64(Int32(bitPattern: slots[read &+ 1])))
-                            : Int64(Int32(bitPattern: field &<< shift) &>> Int32(bitPattern: shift))
+                            : Int64(Int32(bitPattern: SlotFormat.inlineValue(field, signShift: shift)))
                         sweeps[counter].hint.newest = write
                         sweeps[counter].hint.largestOffset = max(sweeps[counter].hint.largestOffset, offset)
                         if write != read {
@@ -384,7 +384,7 @@ struct BucketStore: Sendable {
         var total: Int64 = 0
         var hint = CounterHint()
         var wideMarker: UInt32
-        /// 32 - value bits for sums, whose fields are sign-extended; 0 for counts.
+        /// `SlotFormat.signShift` of the counter.
         var signShift: UInt32
     }
 
@@ -540,6 +540,13 @@ private struct SlotFormat {
     /// most negative field value for sums (so -1 stays inline).
     @inline(__always) func wideMarker(_ counter: Int) -> UInt32 { isSigned(counter) ? 1 &<< (valueBits &- 1) : valueMask }
     @inline(__always) func isWide(_ slot: UInt32) -> Bool { slot & valueMask == wideMarker(counter(ofKey: key(ofSlot: slot))) }
+    /// How far an inline field is shifted to sign-extend it: 32 - value bits for sums, 0 for
+    /// counts (read as they are).
+    @inline(__always) func signShift(_ counter: Int) -> UInt32 { isSigned(counter) ? 32 &- valueBits : 0 }
+    /// An inline field as its value's 32 bits, sign-extended by `signShift`.
+    @inline(__always) static func inlineValue(_ field: UInt32, signShift shift: UInt32) -> UInt32 {
+        UInt32(bitPattern: Int32(bitPattern: field &<< shift) &>> Int32(bitPattern: shift))
+    }
     /// Slots taken by the entry starting with `slot`.
     @inline(__always) func width(_ slot: UInt32) -> Int {
         counter(ofKey: key(ofSlot: slot)) == firings ? 3 : isWide(slot) ? 2 : 1
@@ -565,9 +572,6 @@ private struct SlotFormat {
     /// inline field sign-extended for sums).
     @inline(__always) func value(_ slot: UInt32, next: @autoclosure () -> UInt32) -> UInt32 {
         if isWide(slot) { return next() }
-        let field = slot & valueMask
-        guard isSigned(counter(ofKey: key(ofSlot: slot))) else { return field }
-        let shift = 32 &- valueBits
-        return UInt32(bitPattern: Int32(bitPattern: field &<< shift) &>> Int32(shift))
+        return Self.inlineValue(slot & valueMask, signShift: signShift(counter(ofKey: key(ofSlot: slot))))
     }
 }
