@@ -193,7 +193,10 @@ struct SoakBenchmark {
         let unexpected = seen.subtracting(run.expected.ids)
         let logs = run.daemon.logs()
         let reloaded = logs.components(separatedBy: "SIGHUP: rules reloaded").count - 1
-        print("\nsoak of `lifecycled run`: \(String(format: "%.1f", run.elapsed / 60)) min, \(run.producer.sent) events (\(Int(Double(run.producer.sent) / seconds))/s) of \(users) users into \(partitions) partitions; \(run.daemon.hangUps) SIGHUPs sent (\(reloaded) reloads logged), \(run.daemon.lives - 1) kill -9 and restarts; caught up at the end: \(run.caughtUp), SIGTERM exit status \(run.exit)\n")
+        // Input waits while a reload checkpoints; librdkafka's prefetch grows meanwhile.
+        let pauses = logs.matches(of: /input paused (\d+) ms/).compactMap { Int($0.output.1) }.sorted()
+        let pauseSummary = pauses.isEmpty ? "" : ", input paused \(pauses[pauses.count / 2]) ms (median), \(pauses.last!) ms (longest)"
+        print("\nsoak of `lifecycled run`: \(String(format: "%.1f", run.elapsed / 60)) min, \(run.producer.sent) events (\(Int(Double(run.producer.sent) / seconds))/s) of \(users) users into \(partitions) partitions; \(run.daemon.hangUps) SIGHUPs sent (\(reloaded) reloads logged\(pauseSummary)), \(run.daemon.lives - 1) kill -9 and restarts; caught up at the end: \(run.caughtUp), SIGTERM exit status \(run.exit)\n")
         print("| triggers by replay of each partition | distinct ids on the output topics | messages on the output topics (repeats) | missing | not in replay | events not acknowledged by the mock |")
         print("|---:|---:|---:|---:|---:|---:|")
         print("| \(run.expected.ids.count) | \(seen.count) | \(run.collector.messages) (\(run.collector.messages - seen.count)) | \(missing.count) | \(unexpected.count) | \(run.producer.failed) |")

@@ -204,7 +204,7 @@ struct RunCommandTests {
         #expect(!stopped || second.terminationStatus == 0)
         let log = (try? String(contentsOfFile: "\(directory)-second.log", encoding: .utf8)) ?? ""
         #expect(log.contains("stopped cleanly"), "\(log)")
-        #expect(log.contains("SIGHUP: rules reloaded"), "\(log)")
+        #expect(log.contains(/SIGHUP: rules reloaded \(config [^)]+\), state kept; input paused \d+ ms/), "\(log)")
         #expect(log.contains("SIGHUP: rules not reloaded"), "\(log)")
         let after = try FileManager.default.attributesOfItem(atPath: checkpoint)[.modificationDate] as? Date
         #expect(after != nil && after! >= before!, "final checkpoint written")

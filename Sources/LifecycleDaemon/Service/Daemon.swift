@@ -75,11 +75,14 @@ public struct Daemon: Sendable {
     private func reloadRules(_ pipeline: PipelineCoordinator, from path: String) {
         do {
             let loaded = try ConfigLoader.load(path: path)
+            let started = MonotonicClock.microseconds()
             try pipeline.replaceRules(with: loaded)
+            // Consumption stops for this long, and librdkafka prefetches meanwhile: worth seeing.
+            let paused = (MonotonicClock.microseconds() - started) / 1000
             if loaded.settings != config.settings {
                 logger.warning("SIGHUP: rules reloaded; changes to kafka, http or state settings take effect on restart")
             }
-            logger.info("SIGHUP: rules reloaded (config \(loaded.configVersion)), state kept")
+            logger.info("SIGHUP: rules reloaded (config \(loaded.configVersion)), state kept; input paused \(paused) ms")
             notifier.notify("STATUS=rules reloaded (config \(loaded.configVersion))")
         } catch {
             logger.error("SIGHUP: rules not reloaded, the running rules stay: \(error)")
