@@ -460,7 +460,7 @@ final class Samples: PipelineObserver {
         taken.withLock { $0.snapshots.append((bytes, microseconds)) }
     }
 
-    func changelogWritten(_ partition: String, records: Int, microseconds: Int) {
+    func changelogWritten(_ partition: String, records: Int, microseconds: Int, unacknowledged: Int) {
         taken.withLock { $0.changelogSlices.append((records, microseconds)) }
     }
 

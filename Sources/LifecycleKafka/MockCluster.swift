@@ -7,6 +7,7 @@ public final class MockCluster {
     private let owner: OpaquePointer
     private let cluster: OpaquePointer
     public let bootstrapServers: String
+    private let brokers: Int32
 
     public init(brokers: Int32 = 1) throws(KafkaError) {
         // The mock's sockets take their options from this handle. Without TCP_NODELAY (which
@@ -25,6 +26,7 @@ public final class MockCluster {
         }
         self.owner = owner
         self.cluster = cluster
+        self.brokers = brokers
         bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(cluster))
     }
 
@@ -37,6 +39,14 @@ public final class MockCluster {
     public func setBroker(_ id: Int32, up: Bool) throws(KafkaError) {
         let result = up ? rd_kafka_mock_broker_set_up(cluster, id) : rd_kafka_mock_broker_set_down(cluster, id)
         guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: "setting mock broker \(id) \(up ? "up" : "down")") }
+    }
+
+    /// Delays every broker's responses by `milliseconds`, to test what waits for Kafka.
+    public func setRoundTrip(milliseconds: Int32) throws(KafkaError) {
+        for id in 1...brokers {
+            let result = rd_kafka_mock_broker_set_rtt(cluster, id, milliseconds)
+            guard result == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(result, while: "setting mock broker \(id)'s round trip") }
+        }
     }
 
     /// Makes the next `errorCodes.count` requests of Kafka API `apiKey` (8 OffsetCommit, 12

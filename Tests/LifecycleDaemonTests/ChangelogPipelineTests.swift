@@ -1,6 +1,6 @@
 import Foundation
 import LifecycleConfig
-import LifecycleDaemon
+@testable import LifecycleDaemon
 import LifecycleEngine
 import LifecycleKafka
 import LifecycleTestSupport
@@ -168,5 +168,37 @@ struct ChangelogPipelineTests {
         try pipeline.stop()
         // What the other instance had not consumed yet, and the new event: never the deleted stretch.
         #expect(consumed >= 1 && consumed <= 70_001 - 10_000, "\(consumed)")
+    }
+
+    /// What each changelog slice left waiting for Kafka's acknowledgement.
+    final class Slices: PipelineObserver {
+        private let seen = Mutex((records: 0, mostUnacknowledged: 0))
+        var records: Int { seen.withLock { $0.records } }
+        var mostUnacknowledged: Int { seen.withLock { $0.mostUnacknowledged } }
+        func changelogWritten(_ partition: String, records: Int, microseconds: Int, unacknowledged: Int) {
+            seen.withLock { $0 = ($0.records + records, max($0.mostUnacknowledged, unacknowledged)) }
+        }
+    }
+
+    @Test("a commit cycle's changelog cut keeps a bounded number of records waiting for Kafka, however many users changed")
+    func changelogInFlightBounded() throws {
+        let users = 12_000
+        let cluster = try MockCluster()
+        try cluster.createTopic("user-events", partitions: 1)
+        try StreamFixtures.createOutputTopics(cluster: cluster, partitions: 1)
+        try StreamFixtures.produce((0..<users).map { #"{"user_id":"u\#($0)","event":"core_action","ts":\#(Self.lastTime)}"# }, cluster: cluster)
+        // Acknowledgements take 100 ms: a cut produced without a bound has all its records waiting.
+        try cluster.setRoundTrip(milliseconds: 100)
+        let config = try PipelineTests.config(cluster: cluster, group: "in-flight", stateDirectory: PipelineTests.temporaryDirectory(), partitions: 1) {
+            $0.replacingOccurrences(of: "checkpoint_interval: 10s", with: "checkpoint_interval: 1s")
+        }
+        let slices = Slices()
+        let pipeline = try PipelineCoordinator(config: config, logger: PipelineTests.logger, wallClock: { 0 }, observer: slices)
+        let deadline = Date().addingTimeInterval(60)
+        while (pipeline.counters.eventsConsumed < users || slices.records < users) && Date() < deadline { try pipeline.step() }
+        try pipeline.stop()
+        #expect(slices.records >= users, "every user's record went out in slices")
+        #expect(slices.mostUnacknowledged <= PartitionWorker.changelogRecordsInFlight + PartitionWorker.changelogRecordsPerStep)
+        #expect(slices.mostUnacknowledged >= PartitionWorker.changelogRecordsInFlight, "the bound was reached")
     }
 }

@@ -16,8 +16,9 @@ public protocol PipelineObserver: Sendable {
     /// paused the partitions of that thread for `microseconds`.
     func snapshotTaken(_ partition: String, bytes: Int, microseconds: Int)
     /// A slice of a commit cycle's changelog records of `partition` was produced on its
-    /// processing thread, which paused the partitions of that thread for `microseconds`.
-    func changelogWritten(_ partition: String, records: Int, microseconds: Int)
+    /// processing thread, which paused the partitions of that thread for `microseconds`;
+    /// `unacknowledged` of the thread's messages then waited for Kafka's acknowledgement.
+    func changelogWritten(_ partition: String, records: Int, microseconds: Int, unacknowledged: Int)
     /// A partition's state was rebuilt (checkpoint and changelog) in `microseconds`.
     func partitionRestored(_ partition: TopicPartition, changelogRecords: Int, users: Int, microseconds: Int)
 }
@@ -27,6 +28,6 @@ extension PipelineObserver {
     public func triggerAcknowledged(afterMicroseconds latency: Int) {}
     public func eventConsumed(_ partition: TopicPartition, ageMilliseconds age: Int64?) {}
     public func snapshotTaken(_ partition: String, bytes: Int, microseconds: Int) {}
-    public func changelogWritten(_ partition: String, records: Int, microseconds: Int) {}
+    public func changelogWritten(_ partition: String, records: Int, microseconds: Int, unacknowledged: Int) {}
     public func partitionRestored(_ partition: TopicPartition, changelogRecords: Int, users: Int, microseconds: Int) {}
 }
