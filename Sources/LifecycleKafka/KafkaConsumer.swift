@@ -406,6 +406,27 @@ public final class KafkaConsumer {
         try Self.check(rd_kafka_seek_partitions(handle, list, 0), while: "seeking \(partition) to \(offset)")
     }
 
+    /// Stops fetching assigned partitions whose messages must wait (a rules reload holds
+    /// its input until its checkpoints are published): left fetching, librdkafka would go on
+    /// prefetching them all that while.
+    public func hold(_ partitions: [TopicPartition]) throws(KafkaError) {
+        let list = Self.partitionList(Dictionary(uniqueKeysWithValues: partitions.map { ($0, 0) }))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        try Self.check(rd_kafka_pause_partitions(handle, list), while: "holding \(partitions.map(\.description).joined(separator: ", "))")
+    }
+
+    /// Fetches held partitions again, each from the offset its owner consumes next: given
+    /// explicitly, so that where fetching resumes never depends on what librdkafka had
+    /// queued and dropped.
+    public func resume(at positions: [TopicPartition: Int64]) throws(KafkaError) {
+        guard !positions.isEmpty else { return }
+        let list = Self.partitionList(positions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        try Self.check(rd_kafka_seek_partitions(handle, list, 0), while: "seeking held partitions")
+        try Self.check(rd_kafka_resume_partitions(handle, list), while: "resuming held partitions")
+        scheduleFetcherWakeUps()
+    }
+
     /// Starts fetching a partition assigned with `startLater`, at `offset`.
     /// `offset` may be `earliestOffset`: the partition's first offset is then asked for here,
     /// so that the seek is to a concrete offset (see the assignment in `handleRebalance`).

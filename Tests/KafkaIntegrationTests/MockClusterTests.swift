@@ -121,6 +121,37 @@ struct MockClusterTests {
         try consumer.close()
     }
 
+    @Test("a held partition fetches nothing until resumed, then goes on exactly from the offset given")
+    func holdAndResume() throws {
+        let cluster = try MockCluster()
+        try cluster.createTopic("reloading", partitions: 1)
+        #expect(try produce(100, to: "reloading", cluster: cluster) == 100)
+        let consumer = try groupMember(of: cluster, group: "g-hold") { rebalance in
+            guard case .assigned(let partitions) = rebalance else { return [:] }
+            return Dictionary(uniqueKeysWithValues: partitions.map { ($0, 0) })
+        }
+        var offsets: [Int64] = []
+        func poll(for seconds: Double, until done: () -> Bool) throws {
+            let deadline = Date().addingTimeInterval(seconds)
+            while !done() && Date() < deadline { try consumer.poll(timeoutMilliseconds: 50) { offsets.append($0.offset) } }
+        }
+        try consumer.subscribe(["reloading"])
+        try poll(for: 20) { offsets.count == 100 }
+        try #require(offsets == Array(0..<100))
+
+        let partition = TopicPartition(topic: "reloading", partition: 0)
+        try consumer.hold([partition])
+        #expect(try produce(50, to: "reloading", cluster: cluster) == 50)
+        try poll(for: 1.5) { false }
+        #expect(offsets.count == 100, "held: nothing fetched while the 50 new messages wait")
+
+        // Resumed behind where it stopped: the offset given wins over librdkafka's own position.
+        try consumer.resume(at: [partition: 90])
+        try poll(for: 20) { offsets.count == 160 }
+        #expect(Array(offsets.dropFirst(100)) == Array(90..<150))
+        try consumer.close()
+    }
+
     @Test("a refused offset commit and a lost assignment count as Kafka errors (librdkafka only logs them)")
     func uncountedErrors() throws {
         let cluster = try MockCluster()

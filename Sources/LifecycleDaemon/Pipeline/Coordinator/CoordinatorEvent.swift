@@ -12,6 +12,8 @@ enum CoordinatorEvent: Sendable {
     case checkpointFailed(any Error)
     /// A partition being released has nothing left waiting in the writer.
     case released(TopicPartition)
+    /// A worker stopped consuming for a reload; the offsets its partitions consume next.
+    case inputHeld(reload: Int, positions: [TopicPartition: Int64])
     /// A worker checkpointed its partitions under the running rules and built them under the
     /// new ones (or could not: `failure`).
     case rulesPrepared(worker: Int, reload: Int, failure: String?)

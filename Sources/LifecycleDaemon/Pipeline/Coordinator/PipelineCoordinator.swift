@@ -58,7 +58,7 @@ public final class PipelineCoordinator {
     /// The coordinator's own counts (rebalances, checkpoints, the consumer's errors).
     private var own = PipelineCounters()
     private var failure: (any Error)?
-    private var reload = (number: 0, replies: [Int: String?]())
+    private var reload = ReloadRound()
     private let metrics: DaemonMetrics
     private let alerts: AlertMonitor
     private var stopped = false
@@ -214,12 +214,14 @@ public final class PipelineCoordinator {
         guard restoring.isEmpty else {
             throw ReloadRefused(reason: "\(restoring.map(\.description).joined(separator: ", ")) still restoring; try the reload again")
         }
-        reload = (reload.number + 1, [:])
+        reload = ReloadRound(number: reload.number + 1, underWay: true)
         for worker in workers { worker.mailbox.post(.prepareRules(loaded, reload: reload.number)) }
         let deadline = Self.monotonicMilliseconds() + Self.releaseTimeoutMilliseconds
         while reload.replies.count < workers.count && Self.monotonicMilliseconds() < deadline {
             try waitForEvents()
         }
+        reload.underWay = false
+        resumeHeldInput()
         let failures = reload.replies.values.compactMap { $0 }
         guard reload.replies.count == workers.count, failures.isEmpty else {
             for worker in workers { worker.mailbox.post(.abortRules) }
@@ -231,6 +233,33 @@ public final class PipelineCoordinator {
         config.compiled = loaded.compiled
         config.configVersion = loaded.configVersion
         alerts.rulesChanged(loaded)
+    }
+
+    /// Stops fetching a paused worker's partitions while the reload waits for checkpoints:
+    /// left fetching, librdkafka would prefetch their input for as long as the checkpoints
+    /// take (up to `queued.max.messages.kbytes` per worker). A partition its worker never
+    /// consumed has no offset to resume from and is left fetching; a failed hold only costs
+    /// that memory.
+    private func holdInput(_ positions: [TopicPartition: Int64]) {
+        let held = positions.filter { $0.value >= 0 && machine.partitions[$0.key]?.phase == .active }
+        do {
+            try consumer.hold(Array(held.keys))
+            reload.held.merge(held) { $1 }
+        } catch {
+            logger.warning("reload: input not held while checkpointing (\(error)); librdkafka prefetches it meanwhile")
+        }
+    }
+
+    /// Fetches what the reload held again, each partition from the offset its worker consumes
+    /// next. Not resuming would stop those partitions for good, so a failure stops the daemon.
+    private func resumeHeldInput() {
+        guard !reload.held.isEmpty else { return }
+        do {
+            try consumer.resume(at: reload.held)
+        } catch {
+            failure = failure ?? error
+        }
+        reload.held = [:]
     }
 
     /// Posts what the HTTP port shows (metrics included), and passes on the user lookups it queued.
@@ -358,6 +387,8 @@ public final class PipelineCoordinator {
                 perform(machine.handle(.checkpointed(partition, nextOffset: nextOffset), now: Self.monotonicMilliseconds()))
             case .released(let partition):
                 perform(machine.handle(.released(partition), now: Self.monotonicMilliseconds()))
+            case .inputHeld(let number, let positions):
+                if number == reload.number && reload.underWay { holdInput(positions) }
             case .rulesPrepared(let worker, let number, let failure):
                 if number == reload.number { reload.replies[worker] = failure }
             }
@@ -524,4 +555,14 @@ public final class PipelineCoordinator {
 public struct ReloadRefused: Error, CustomStringConvertible {
     public var reason: String
     public var description: String { reason }
+}
+
+/// One rules reload's progress: which workers replied (with a failure or nil), and the
+/// partitions held meanwhile with the offsets their workers consume next.
+private struct ReloadRound {
+    var number = 0
+    /// From the workers being asked until their replies are in (or late).
+    var underWay = false
+    var replies: [Int: String?] = [:]
+    var held: [TopicPartition: Int64] = [:]
 }

@@ -280,7 +280,8 @@ final class PartitionWorker {
     /// Checks that the new rules fit every partition's state, then pauses and checkpoints
     /// every changed partition under the running rules (a crash right after the swap must
     /// replay the stretch before it under the rules and config version it ran with), in the
-    /// pooled buffers like any commit cycle: a reload copies no state beyond them.
+    /// pooled buffers like any commit cycle: a reload copies no state beyond them. Where each
+    /// partition stopped goes to the coordinator at once, which stops fetching them meanwhile.
     private func prepareRules(_ loaded: LoadedConfig, reload: Int) {
         for task in tasks.values.sorted(by: { CoordinatorStateMachine.order($0.partition, $1.partition) }) {
             if let change = loaded.compiled.stateShapeChange(from: task.engine.rules) {
@@ -290,6 +291,7 @@ final class PartitionWorker {
             }
         }
         pendingRules = PendingRules(config: loaded, reload: reload)
+        reports.post(.inputHeld(reload: reload, positions: tasks.mapValues(\.nextOffset)))
         scheduleSnapshotsOfChangedPartitions()
     }
 

@@ -13,7 +13,8 @@ enum WorkerCommand: Sendable {
     /// A commit cycle: snapshot every partition that changed since its last checkpoint.
     case checkpoint
     /// Rules reload, first half: check that the new rules fit every partition's state,
-    /// pause, checkpoint every partition under the running rules, and report (`rulesPrepared`).
+    /// pause (saying where each partition stopped: `inputHeld`), checkpoint every partition
+    /// under the running rules, and report (`rulesPrepared`).
     case prepareRules(LoadedConfig, reload: Int)
     /// Second half: run under the new rules, or keep the running ones, and resume.
     case commitRules
