@@ -1,4 +1,5 @@
 @testable import LifecycleDaemon
+import Glibc
 import Testing
 
 @Suite("Memory trimmer")
@@ -11,5 +12,32 @@ struct MemoryTrimmerTests {
         #expect(trimmer.trimIfDue(now: 11_001) == nil)
         #expect(trimmer.trimIfDue(now: 20_999) == nil)
         #expect(trimmer.trimIfDue(now: 21_000) != nil)
+    }
+}
+
+@Suite("Malloc policy")
+struct MallocPolicyTests {
+    /// Whether glibc served `pointer` by mmap: the IS_MMAPPED bit of its chunk's size word.
+    static func isMapped(_ pointer: UnsafeMutableRawPointer) -> Bool {
+        pointer.load(fromByteOffset: -MemoryLayout<Int>.size, as: Int.self) & 2 != 0
+    }
+
+    @Test("a large block freed does not move the mmap threshold up: the next one is mapped too")
+    func fixedThreshold() throws {
+        #expect(MallocPolicy.apply(environment: { _ in nil }))
+        let size = Int(MallocPolicy.mmapThreshold) * 2
+        let first = try #require(malloc(size))
+        #expect(Self.isMapped(first))
+        free(first)
+        // glibc's own policy would now serve this size from the heap.
+        let second = try #require(malloc(size))
+        #expect(Self.isMapped(second))
+        free(second)
+    }
+
+    @Test("an operator's GLIBC_TUNABLES malloc settings are left alone")
+    func operatorWins() {
+        #expect(!MallocPolicy.apply(environment: { $0 == "GLIBC_TUNABLES" ? "glibc.malloc.mmap_threshold=65536" : nil }))
+        #expect(!MallocPolicy.apply(environment: { $0 == "MALLOC_MMAP_THRESHOLD_" ? "65536" : nil }))
     }
 }

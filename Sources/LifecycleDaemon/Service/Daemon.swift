@@ -40,6 +40,8 @@ public struct Daemon: Sendable {
     /// validates and keeps the state's shape replaces the rules, state kept; anything else is
     /// logged and ignored.
     public func run(until stop: SignalFlag, reload: SignalFlag, configPath: String, board: StatusBoard) throws {
+        // Before the pipeline's threads allocate anything.
+        MallocPolicy.apply()
         let pipeline = try PipelineCoordinator(config: config, logger: logger, wallClock: WallClock.milliseconds, metrics: metrics)
         pipeline.publish(to: board, now: WallClock.milliseconds())
         notifier.notify("READY=1\nSTATUS=consuming \(config.settings.kafka.inputTopics.joined(separator: ", "))")
