@@ -278,11 +278,9 @@ public struct PartitionEngine: Sendable {
     private mutating func rearmConditions(_ user: Int, now: Int64) {
         // By index: a for-in loop would retain the rules' array for its duration, per event.
         for position in 0..<rules.conditionTriggers.count {
-            let trigger = rules.conditionTriggers[position]
+            let trigger = rules.conditionTriggers[position].trigger, condition = rules.conditionTriggers[position].condition
             guard users.flag(user, UserRecords.conditionBit(trigger)) else { continue }
-            if let condition = rules.triggers[trigger].condition, !holds(condition, user, now: now) {
-                users.setFlag(user, UserRecords.conditionBit(trigger), false)
-            }
+            if !holds(condition, user, now: now) { users.setFlag(user, UserRecords.conditionBit(trigger), false) }
         }
     }
 
@@ -328,8 +326,7 @@ public struct PartitionEngine: Sendable {
             }
         }
         for position in 0..<rules.conditionTriggers.count {
-            let trigger = rules.conditionTriggers[position]
-            guard let condition = rules.triggers[trigger].condition else { continue }
+            let trigger = rules.conditionTriggers[position].trigger, condition = rules.conditionTriggers[position].condition
             let isTrue = holds(condition, user, now: now)
             let bit = UserRecords.conditionBit(trigger)
             // Written only when it changes: a write checks that the records are not shared.
@@ -403,17 +400,16 @@ public struct PartitionEngine: Sendable {
         base == .lastSeen ? users[user, .lastSeen] : users[user, .stageSince]
     }
 
-    /// Runs a condition program: each leaf pushes a truth value onto a stack of bits,
-    /// each operator combines the top of it. Inlined, like the other read-only helpers of
-    /// the per-event paths: called out of line from a mutating method, each call copied the
-    /// whole engine (544 bytes) to pass it as `self`.
+    /// Runs a condition's steps from its entry until one decides it. Inlined, like the
+    /// other read-only helpers of the per-event paths: called out of line from a mutating
+    /// method, each call copied the whole engine (544 bytes) to pass it as `self`.
     @inline(__always)
     private func holds(_ program: ConditionProgram, _ user: Int, now: Int64) -> Bool {
-        var stack: UInt64 = 0
-        for index in program.instructions {
+        var next = program.entry
+        while next >= 0 {
+            let step = rules.steps[Int(next)]
             let value: Bool
-            switch rules.instructions[index] {
-            case .constant(let constant): value = constant
+            switch step.test {
             case .counter(let counter, let op, let threshold): value = op.holds(counterValues[counter], threshold)
             case .counters(let lhs, let lhsScale, let op, let rhs, let rhsScale):
                 value = op.holds(counterValues[lhs] * lhsScale, counterValues[rhs] * rhsScale)
@@ -421,19 +417,10 @@ public struct PartitionEngine: Sendable {
                 value = (users[attribute: user, attribute] == wanted) == equal
             case .stage(let equal, let stage): value = (users[stage: user] == stage) == equal
             case .elapsed(let base, let op, let threshold): value = op.holds(now - baseTime(base, user), threshold)
-            case .not:
-                stack ^= 1
-                continue
-            case .and:
-                stack = (stack >> 1) & ~1 | (stack & (stack >> 1) & 1)
-                continue
-            case .or:
-                stack = (stack >> 1) & ~1 | ((stack | (stack >> 1)) & 1)
-                continue
             }
-            stack = stack << 1 | (value ? 1 : 0)
+            next = value ? step.ifTrue : step.ifFalse
         }
-        return stack & 1 == 1
+        return next == ConditionProgram.holds
     }
 
     // MARK: - Timers

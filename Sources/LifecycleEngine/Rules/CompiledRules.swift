@@ -21,15 +21,15 @@ public final class CompiledRules: Sendable {
     let initialStage: UInt8
     let counters: [CompiledCounter]
     let attributes: [CompiledAttribute]
-    /// All condition programs, back to back.
-    let instructions: [Instruction]
+    /// The steps of every condition (see `ConditionProgram`).
+    let steps: [Step]
     /// Transitions out of each stage, in config order (first match wins).
     let transitionsFrom: FlatLists<CompiledTransition>
     let triggers: [CompiledTrigger]
     /// `on_enter` triggers of each stage.
     let onEnterTriggers: FlatLists<Int>
-    /// Indices of `when:` triggers, in config order.
-    let conditionTriggers: [Int]
+    /// The `when:` triggers, in config order, with their conditions.
+    let conditionTriggers: [ConditionTrigger]
     /// Known event names; an event's id is its index here, unknown names get `eventNames.count`.
     let eventNames: [String]
     /// What an event does, by event id (the last entry is for names the rules never mention):
@@ -194,7 +194,7 @@ public final class CompiledRules: Sendable {
         // Triggers.
         var compiledTriggers: [CompiledTrigger] = []
         var onEnter = Array(repeating: [Int](), count: stageNames.count)
-        var conditionTriggers: [Int] = []
+        var conditionTriggers: [ConditionTrigger] = []
         var triggerTrees: [Condition] = []
         for trigger in rules.triggers {
             do throws(RuleError) {
@@ -222,7 +222,7 @@ public final class CompiledRules: Sendable {
                     compiled.condition = condition.program
                     compiled.evidence = evidence(condition.evidence)
                     triggerTrees.append(condition.tree)
-                    conditionTriggers.append(compiledTriggers.count)
+                    conditionTriggers.append(ConditionTrigger(trigger: compiledTriggers.count, condition: condition.program))
                     if trigger.reason == nil { compiled.reason = text.value }
                 }
                 if let holdout = trigger.holdout, let problem = Self.holdoutProblem(holdout, "trigger '\(trigger.name)' holdout") {
@@ -263,7 +263,7 @@ public final class CompiledRules: Sendable {
         alerts = compiledAlerts
         self.conditionTriggers = conditionTriggers
         attributes = compiler.attributes
-        instructions = compiler.instructions
+        steps = compiler.steps
 
         // Event plans: which counters, attributes, goals and erasure each event name touches.
         var eventNames: [String] = []
@@ -439,6 +439,12 @@ struct CompiledTrigger: Sendable {
     var goal: CompiledGoal?
     /// Basis points held out (0: none).
     var holdout: Int
+}
+
+/// A `when:` trigger's index and condition, side by side for the loops that run them per event.
+struct ConditionTrigger: Sendable {
+    var trigger: Int
+    var condition: ConditionProgram
 }
 
 struct CompiledGoal: Sendable {

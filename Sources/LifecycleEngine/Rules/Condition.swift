@@ -20,32 +20,28 @@ indirect enum Condition: Sendable {
         }
     }
 
-    /// Appends the condition in postfix order (operands before their operator).
-    func emit(into program: inout [Instruction], scales: [Double]) {
+    /// Appends the condition's tests in branch form, each leading to `ifTrue` or `ifFalse`
+    /// by its outcome; returns where evaluation starts. The right operand is appended
+    /// first so the left one can lead to it: `and` and `or` skip it once the left decides.
+    func emit(into steps: inout [Step], ifTrue: Int32, ifFalse: Int32, scales: [Double]) -> Int32 {
+        let test: ConditionTest
         switch self {
-        case .constant(let value): program.append(.constant(value))
-        case .not(let inner):
-            inner.emit(into: &program, scales: scales)
-            program.append(.not)
-        case .and(let lhs, let rhs), .or(let lhs, let rhs):
-            lhs.emit(into: &program, scales: scales)
-            rhs.emit(into: &program, scales: scales)
-            if case .and = self { program.append(.and) } else { program.append(.or) }
-        case .counter(let index, let op, let value): program.append(.counter(index, op, value))
-        case .counters(let lhs, let op, let rhs): program.append(.counters(lhs, scales[rhs], op, rhs, scales[lhs]))
-        case .attribute(let index, let equal, let value): program.append(.attribute(index, equal: equal, value))
-        case .stage(let equal, let stage): program.append(.stage(equal: equal, stage))
-        case .elapsed(let base, let op, let threshold): program.append(.elapsed(base, op, threshold))
+        case .constant(let value): return value ? ifTrue : ifFalse
+        case .not(let inner): return inner.emit(into: &steps, ifTrue: ifFalse, ifFalse: ifTrue, scales: scales)
+        case .and(let lhs, let rhs):
+            let right = rhs.emit(into: &steps, ifTrue: ifTrue, ifFalse: ifFalse, scales: scales)
+            return lhs.emit(into: &steps, ifTrue: right, ifFalse: ifFalse, scales: scales)
+        case .or(let lhs, let rhs):
+            let right = rhs.emit(into: &steps, ifTrue: ifTrue, ifFalse: ifFalse, scales: scales)
+            return lhs.emit(into: &steps, ifTrue: ifTrue, ifFalse: right, scales: scales)
+        case .counter(let index, let op, let value): test = .counter(index, op, value)
+        case .counters(let lhs, let op, let rhs): test = .counters(lhs, scales[rhs], op, rhs, scales[lhs])
+        case .attribute(let index, let equal, let value): test = .attribute(index, equal: equal, value)
+        case .stage(let equal, let stage): test = .stage(equal: equal, stage)
+        case .elapsed(let base, let op, let threshold): test = .elapsed(base, op, threshold)
         }
-    }
-
-    /// The most truth values a postfix evaluation holds at once.
-    var stackDepth: Int {
-        switch self {
-        case .constant, .counter, .counters, .attribute, .stage, .elapsed: 1
-        case .not(let inner): inner.stackDepth
-        case .and(let lhs, let rhs), .or(let lhs, let rhs): max(lhs.stackDepth, rhs.stackDepth + 1)
-        }
+        steps.append(Step(test: test, ifTrue: ifTrue, ifFalse: ifFalse))
+        return Int32(steps.count - 1)
     }
 
     /// Whether some counter comparison can turn true (for the whole condition) as a counter
@@ -90,10 +86,9 @@ indirect enum Condition: Sendable {
     }
 }
 
-/// One step of a condition in postfix form. The payloads are plain values, so evaluating
-/// a program touches no reference counts and needs no recursion.
-enum Instruction: Sendable {
-    case constant(Bool)
+/// One comparison of a condition. The payloads are plain values, so evaluating a
+/// condition touches no reference counts and needs no recursion.
+enum ConditionTest: Sendable {
     /// A counter's stored value against a threshold in the same units.
     case counter(Int, Comparison, Double)
     /// Two counters, each stored value multiplied by the other's scale so units agree.
@@ -101,14 +96,22 @@ enum Instruction: Sendable {
     case attribute(Int, equal: Bool, UInt16)
     case stage(equal: Bool, UInt8)
     case elapsed(TimeBase, Comparison, Int64)
-    case not, and, or
 }
 
-/// A compiled condition: its instructions in `CompiledRules.instructions`.
+/// A test and where evaluation goes on after it: the index of the next step in
+/// `CompiledRules.steps`, or `ConditionProgram.holds` / `.fails` once the outcome is known.
+struct Step: Sendable {
+    var test: ConditionTest
+    var ifTrue: Int32
+    var ifFalse: Int32
+}
+
+/// A compiled condition: where its steps start in `CompiledRules.steps` (or its outcome,
+/// for a condition that needs no test).
 struct ConditionProgram: Sendable {
-    var instructions: Range<Int>
-    /// Truth values are kept in the bits of one `UInt64` while evaluating.
-    static let maxStackDepth = 64
+    var entry: Int32
+    static let holds: Int32 = -1
+    static let fails: Int32 = -2
 }
 
 /// A compiled condition with what the rule compiler needs to know about it.
@@ -127,8 +130,8 @@ struct ConditionCompiler {
     let counterNames: [String]
     /// What a counter's stored value is multiplied by (sums are kept in hundredths).
     let counterScales: [Double]
-    /// Every program compiled so far, back to back.
-    private(set) var instructions: [Instruction] = []
+    /// The steps of every condition compiled so far.
+    private(set) var steps: [Step] = []
 
     private enum Name {
         case counter(Int), attribute(Int), stage, elapsed(TimeBase)
@@ -143,13 +146,9 @@ struct ConditionCompiler {
         }
         var evidence: [EvidenceSource] = []
         let condition = try lower(expression, text.location, &evidence)
-        guard condition.stackDepth <= ConditionProgram.maxStackDepth else {
-            throw RuleError("condition nests too deeply (more than \(ConditionProgram.maxStackDepth) levels)", at: text.location)
-        }
-        let start = instructions.count
-        condition.emit(into: &instructions, scales: counterScales)
-        return CompiledCondition(
-            program: ConditionProgram(instructions: start..<instructions.count), tree: condition, evidence: evidence)
+        let entry = condition.emit(
+            into: &steps, ifTrue: ConditionProgram.holds, ifFalse: ConditionProgram.fails, scales: counterScales)
+        return CompiledCondition(program: ConditionProgram(entry: entry), tree: condition, evidence: evidence)
     }
 
     private mutating func lower(
