@@ -364,8 +364,7 @@ public struct PartitionEngine: Sendable {
 
     @inline(__always)
     private func triggerID(_ trigger: Int, userID: UnsafeRawBufferPointer, firedAt: Int64) -> TriggerID {
-        var hash = StableHash()
-        hash.combine(rules.triggers[trigger].name)
+        var hash = rules.triggerIDSeeds[trigger]
         hash.combine(userID)
         hash.combine(firedAt)
         hash.combine(rules.configVersion)

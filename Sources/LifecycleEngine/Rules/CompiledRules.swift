@@ -47,6 +47,8 @@ public final class CompiledRules: Sendable {
     let holdouts: HoldoutPlan
     /// Each trigger's `firingLifetime`, for the bucket store's sweep.
     let firingLifetimes: [Int64]
+    /// Each trigger's id hash after its name, so a firing hashes only what varies.
+    let triggerIDSeeds: [StableHash]
 
     static let maxCounters = 64
     static let maxStages = 255
@@ -246,6 +248,11 @@ public final class CompiledRules: Sendable {
         triggers = compiledTriggers
         firingLifetimes = compiledTriggers.map(\.firingLifetime)
         triggerNames = compiledTriggers.map(\.name)
+        triggerIDSeeds = triggerNames.map { name in
+            var seed = StableHash()
+            seed.combine(name)
+            return seed
+        }
         if let problem = Self.holdoutProblem(rules.holdout.global, "holdout.global") { problems.append(problem) }
         triggerHoldouts = compiledTriggers.map(\.holdout)
         holdouts = HoldoutPlan(
