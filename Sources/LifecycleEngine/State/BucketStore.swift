@@ -319,38 +319,43 @@ struct BucketStore: Sendable {
             let write = storage.withUnsafeMutableBufferPointer { slots in
                 var read = start
                 var write = start
+                // Firings lead the run, so the loop over buckets need not look for them.
+                while read < end, format.counter(ofKey: format.key(ofSlot: slots[read])) == format.firings {
+                    let time = SlotFormat.time(low: slots[read &+ 1], high: slots[read &+ 2])
+                    if now - time < firingLifetimes[Int(format.offset(ofKey: format.key(ofSlot: slots[read])))] {
+                        if write != read { for index in 0..<3 { slots[write &+ index] = slots[read &+ index] } }
+                        write &+= 3
+                    }
+                    read &+= 3
+                }
                 while read < end {
                     let slot = slots[read]
                     let key = format.key(ofSlot: slot)
                     let counter = format.counter(ofKey: key)
-                    if counter == format.firings {
-                        let time = SlotFormat.time(low: slots[read &+ 1], high: slots[read &+ 2])
-                        if now - time < firingLifetimes[Int(format.offset(ofKey: key))] {
-                            if write != read { for index in 0..<3 { slots[write &+ index] = slots[read &+ index] } }
-                            write &+= 3
-                        }
-                        read &+= 3
-                        continue
-                    }
-                    let field = slot & format.valueMask
-                    let isWide = field == sweeps[counter].wideMarker
                     let offset = format.offset(ofKey: key)
+                    let field = slot & format.valueMask
+                    // A wide value is the next slot whole; an inline one is its field,
+                    // sign-extended for sums. Inline is the common case, so it has its own branch.
+                    let isWide = field == sweeps[counter].wideMarker
+                    let width = isWide ? 2 : 1
                     if offset >= sweeps[counter].firstKept {
-                        // A wide value is the next slot whole; an inline one is its field,
-                        // sign-extended for sums.
                         let shift = sweeps[counter].signShift
-                        sweeps[counter].total &+= isWide
-                            ? (shift == 0 ? Int64(slots[read &+ 1]) : Int64(Int32(bitPattern: slots[read &+ 1])))
-                            : Int64(Int32(bitPattern: SlotFormat.inlineValue(field, signShift: shift)))
+                        if !isWide {
+                            sweeps[counter].total &+= Int64(Int32(bitPattern: SlotFormat.inlineValue(field, signShift: shift)))
+                            if write != read { slots[write] = slot }
+                        } else {
+                            let value = slots[read &+ 1]
+                            sweeps[counter].total &+= shift == 0 ? Int64(value) : Int64(Int32(bitPattern: value))
+                            if write != read {
+                                slots[write] = slot
+                                slots[write &+ 1] = value
+                            }
+                        }
                         sweeps[counter].hint.newest = write
                         sweeps[counter].hint.largestOffset = max(sweeps[counter].hint.largestOffset, offset)
-                        if write != read {
-                            slots[write] = slot
-                            if isWide { slots[write &+ 1] = slots[read &+ 1] }
-                        }
-                        write &+= isWide ? 2 : 1
+                        write &+= width
                     }
-                    read &+= isWide ? 2 : 1
+                    read &+= width
                 }
                 for index in write..<read { slots[index] = 0 }
                 return write
