@@ -100,6 +100,9 @@ struct BucketStore: Sendable {
     /// that run, or rewrites its offsets, forgets it.
     private var hints: [CounterHint]
     private var hintRun: Run = 0
+    /// Each counter's sweep state as a sweep starts, but for `firstKept` (which moves with
+    /// the time): copied whole rather than built field by field, counter by counter.
+    private let sweepStarts: [CounterSweep]
 
     private struct CounterHint {
         /// Where the counter's newest entry starts (-1: none).
@@ -113,6 +116,9 @@ struct BucketStore: Sendable {
         self.firingLifetimes = firingLifetimes
         format = SlotFormat(layout)
         hints = Array(repeating: CounterHint(), count: layout.resolutions.count)
+        sweepStarts = layout.resolutions.indices.map { [format] counter in
+            CounterSweep(firstKept: 0, wideMarker: format.wideMarker(counter), signShift: format.signShift(counter))
+        }
     }
 
     static let sizeClasses = 36
@@ -308,12 +314,11 @@ struct BucketStore: Sendable {
         let end = start + Self.used(run)
         let write = withUnsafeTemporaryAllocation(of: CounterSweep.self, capacity: max(counters, 1)) { sweeps in
             let base = Int64(storage[start - 1]) * Millis.minute
+            _ = sweepStarts.withUnsafeBufferPointer { sweeps.initialize(fromContentsOf: $0) }
             for counter in 0..<counters {
                 let horizon = now - layout.windows[counter]
-                sweeps[counter] = CounterSweep(
-                    firstKept: horizon < 0
-                        ? .min : layout.bucket(of: horizon, counter: counter) - layout.bucket(of: base, counter: counter),
-                    wideMarker: format.wideMarker(counter), signShift: format.signShift(counter))
+                sweeps[counter].firstKept = horizon < 0
+                    ? .min : layout.bucket(of: horizon, counter: counter) - layout.bucket(of: base, counter: counter)
             }
             let format = format
             let write = storage.withUnsafeMutableBufferPointer { slots in
