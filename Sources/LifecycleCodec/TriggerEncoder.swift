@@ -9,25 +9,25 @@ public struct TriggerEncoder: Sendable {
     /// `arm` only for triggers with a holdout, `transition` only for stage-entry triggers. No trailing newline.
     /// Written from `output`'s buffers and the `rules` that fired the trigger: nothing is allocated.
     public func encode(_ trigger: FiredTrigger, of output: borrowing EngineOutput, rules: CompiledRules, into out: inout [UInt8]) {
-        out.append(contentsOf: #"{"id":""#.utf8)
+        Self.literal(#"{"id":""#, &out)
         trigger.id.appendHex(to: &out)
-        out.append(contentsOf: #"","trigger":"#.utf8)
+        Self.literal(#"","trigger":"#, &out)
         Self.string(rules.triggerNames[trigger.trigger], &out)
         Self.arm(trigger.arm, &out)
-        out.append(contentsOf: #","user_id":"#.utf8)
+        Self.literal(#","user_id":"#, &out)
         Self.string(output.userID(of: trigger), &out)
-        out.append(contentsOf: #","fired_at":"#.utf8)
+        Self.literal(#","fired_at":"#, &out)
         Self.integer(trigger.firedAt, &out)
         if let change = rules.stageChange(of: trigger) {
-            out.append(contentsOf: #","transition":{"from":"#.utf8)
+            Self.literal(#","transition":{"from":"#, &out)
             Self.string(change.from, &out)
-            out.append(contentsOf: #","to":"#.utf8)
+            Self.literal(#","to":"#, &out)
             Self.string(change.to, &out)
             out.append(UInt8(ascii: "}"))
         }
-        out.append(contentsOf: #","reason":"#.utf8)
+        Self.literal(#","reason":"#, &out)
         Self.string(rules.reason(of: trigger), &out)
-        out.append(contentsOf: #","evidence":{"#.utf8)
+        Self.literal(#","evidence":{"#, &out)
         for (index, (name, value)) in zip(rules.evidenceNames(of: trigger), output.evidence(of: trigger)).enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             Self.string(name, &out)
@@ -38,30 +38,37 @@ public struct TriggerEncoder: Sendable {
             case .text(let range): Self.string(output.text(range), &out)
             }
         }
-        out.append(contentsOf: #"},"config_version":"#.utf8)
+        Self.literal(#"},"config_version":"#, &out)
         Self.string(rules.configVersion, &out)
         out.append(UInt8(ascii: "}"))
     }
 
     /// `{"conversion":…,"arm":…,"trigger_id":…,"user_id":…,"fired_at":…,"converted_at":…}`, `arm` as for triggers.
     public func encode(_ conversion: Conversion, into out: inout [UInt8]) {
-        out.append(contentsOf: #"{"conversion":"#.utf8)
+        Self.literal(#"{"conversion":"#, &out)
         Self.string(conversion.trigger, &out)
         Self.arm(conversion.arm, &out)
-        out.append(contentsOf: #","trigger_id":"#.utf8)
+        Self.literal(#","trigger_id":"#, &out)
         Self.string(conversion.triggerID, &out)
-        out.append(contentsOf: #","user_id":"#.utf8)
+        Self.literal(#","user_id":"#, &out)
         Self.string(conversion.userID, &out)
-        out.append(contentsOf: #","fired_at":"#.utf8)
+        Self.literal(#","fired_at":"#, &out)
         Self.integer(conversion.firedAt, &out)
-        out.append(contentsOf: #","converted_at":"#.utf8)
+        Self.literal(#","converted_at":"#, &out)
         Self.integer(conversion.convertedAt, &out)
         out.append(UInt8(ascii: "}"))
     }
 
+    /// A literal's bytes in one copy: appending a `String.UTF8View` walks the string, about
+    /// 170 instructions for a key.
+    @inline(__always)
+    private static func literal(_ text: StaticString, _ out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
     private static func arm(_ arm: Arm?, _ out: inout [UInt8]) {
         guard let arm else { return }
-        out.append(contentsOf: #","arm":"#.utf8)
+        Self.literal(#","arm":"#, &out)
         string(arm.rawValue, &out)
     }
 
@@ -77,7 +84,7 @@ public struct TriggerEncoder: Sendable {
     /// NaN and infinities, which JSON cannot hold, as null.
     static func number(_ value: Double, _ out: inout [UInt8]) {
         if !value.isFinite {
-            out.append(contentsOf: "null".utf8)
+            Self.literal("null", &out)
         } else if value.rounded(.towardZero) == value, abs(value) < 9_007_199_254_740_992 {
             integer(Int64(value), &out)
         } else {
@@ -85,9 +92,13 @@ public struct TriggerEncoder: Sendable {
         }
     }
 
+    /// Borrows the string's UTF-8 where it is contiguous (always, for native strings): a
+    /// copy to call `withUTF8` on costs a retain and a release.
     static func string(_ value: String, _ out: inout [UInt8]) {
-        var value = value
-        value.withUTF8 { string(UnsafeRawBufferPointer($0), &out) }
+        if value.utf8.withContiguousStorageIfAvailable({ string(UnsafeRawBufferPointer($0), &out) }) == nil {
+            var value = value
+            value.withUTF8 { string(UnsafeRawBufferPointer($0), &out) }
+        }
     }
 
     static func string(_ value: ArraySlice<UInt8>, _ out: inout [UInt8]) {
@@ -104,14 +115,14 @@ public struct TriggerEncoder: Sendable {
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[plain..<index]))
             plain = index + 1
             switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
-            case UInt8(ascii: "\n"): out.append(contentsOf: #"\n"#.utf8)
-            case UInt8(ascii: "\r"): out.append(contentsOf: #"\r"#.utf8)
-            case UInt8(ascii: "\t"): out.append(contentsOf: #"\t"#.utf8)
+            case UInt8(ascii: "\""): Self.literal(#"\""#, &out)
+            case UInt8(ascii: "\\"): Self.literal(#"\\"#, &out)
+            case UInt8(ascii: "\n"): Self.literal(#"\n"#, &out)
+            case UInt8(ascii: "\r"): Self.literal(#"\r"#, &out)
+            case UInt8(ascii: "\t"): Self.literal(#"\t"#, &out)
             default:
                 let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: #"\u00"#.utf8)
+                Self.literal(#"\u00"#, &out)
                 out.append(hex[Int(byte >> 4)])
                 out.append(hex[Int(byte & 0xF)])
             }

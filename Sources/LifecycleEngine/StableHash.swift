@@ -48,11 +48,17 @@ public struct StableHash: Sendable {
     public static func appendHex(_ value: UInt64, to out: inout [UInt8]) {
         var digits: (UInt64, UInt64) = (0, 0)
         withUnsafeMutableBytes(of: &digits) { buffer in
-            for index in 0..<16 {
-                let digit = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * index)) & 0xF
-                buffer[index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") - 10 + digit
-            }
+            writeHex(value, into: buffer, at: 0)
             out.append(contentsOf: UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    /// Writes `value` as 16 lowercase hex digits into `buffer` from `start`.
+    @inline(__always)
+    static func writeHex(_ value: UInt64, into buffer: UnsafeMutableRawBufferPointer, at start: Int) {
+        for index in 0..<16 {
+            let digit = UInt8(truncatingIfNeeded: value >> UInt64(60 - 4 * index)) & 0xF
+            buffer[start + index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") - 10 + digit
         }
     }
 }
@@ -64,9 +70,14 @@ public struct TriggerID: Sendable, Hashable, CustomStringConvertible {
 
     init(_ hash: StableHash) { (high, low) = hash.value128 }
 
+    /// Both halves in one buffer, appended at once.
     public func appendHex(to out: inout [UInt8]) {
-        StableHash.appendHex(high, to: &out)
-        StableHash.appendHex(low, to: &out)
+        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            StableHash.writeHex(high, into: buffer, at: 0)
+            StableHash.writeHex(low, into: buffer, at: 16)
+            out.append(contentsOf: UnsafeRawBufferPointer(buffer))
+        }
     }
 
     public var description: String {
