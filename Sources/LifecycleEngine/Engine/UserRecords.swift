@@ -34,19 +34,24 @@ struct UserRecords: Sendable {
 
     var count: Int { words.count / strideWords }
 
+    // Record offsets use wrapping arithmetic: user indices come from the interner, below
+    // `count`, and an overflow check per operation on every field access costs a branch
+    // each. The word accessors are bounds-checked by the array; the byte accessors read
+    // raw buffers, unchecked in release builds whether or not the offset was.
+
     @inline(__always) subscript(user: Int, field: Field) -> Int64 {
-        get { Int64(bitPattern: words[user * strideWords + field.rawValue]) }
-        set { words[user * strideWords + field.rawValue] = UInt64(bitPattern: newValue) }
+        get { Int64(bitPattern: words[user &* strideWords &+ field.rawValue]) }
+        set { words[user &* strideWords &+ field.rawValue] = UInt64(bitPattern: newValue) }
     }
 
     /// The user's window buckets (see `BucketStore.Run`).
     @inline(__always) subscript(run user: Int) -> BucketStore.Run {
-        get { words[user * strideWords + 3] }
-        set { words[user * strideWords + 3] = newValue }
+        get { words[user &* strideWords &+ 3] }
+        set { words[user &* strideWords &+ 3] = newValue }
     }
 
     @inline(__always) private func byteOffset(_ user: Int, _ offset: Int) -> Int {
-        user * strideWords * 8 + smallFieldsByte + offset
+        user &* strideWords &* 8 &+ smallFieldsByte &+ offset
     }
 
     @inline(__always) subscript(stage user: Int) -> UInt8 {
