@@ -1,12 +1,13 @@
 import Glibc
 
-/// How glibc's malloc serves the daemon: blocks of 128 KiB and more come straight from the
-/// kernel and go back to it whole when freed.
+/// How glibc's malloc serves the daemon: a block of 128 KiB or more that the heap cannot
+/// serve from memory it holds is mapped from the kernel, and unmapped whole when freed,
+/// instead of growing the heap.
 ///
 /// glibc starts with that threshold but raises it to the size of each large block freed (up
 /// to 32 MiB). After the first snapshot buffer or grown column is freed, librdkafka's
-/// fetch and produce buffers and the state's columns come from the heap instead, where
-/// freed memory stays resident until a trim finds whole free pages, and the heap fragments.
+/// fetch and produce buffers grow the heap instead, where freed memory stays resident until
+/// a trim finds whole free pages, and the heap fragments.
 /// In the soak benchmark the fixed threshold held resident memory 4–11 MiB lower, with
 /// narrower swings (BENCHMARKS.md). An operator's own malloc settings (`GLIBC_TUNABLES`)
 /// are left to win.
