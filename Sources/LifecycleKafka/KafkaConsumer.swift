@@ -395,17 +395,6 @@ public final class KafkaConsumer {
         assignment.subtract(partitions)
     }
 
-    /// Moves an assigned partition to `offset`. The seek is handed to the partition's fetcher
-    /// without waiting for it (a partition still looking up its first offset can take
-    /// seconds to answer): messages fetched before it carry an older version and are
-    /// dropped when served, and an offset outside the partition comes back as that
-    /// partition's error, like any fetch position.
-    public func seek(_ partition: TopicPartition, to offset: Int64) throws(KafkaError) {
-        let list = Self.partitionList([partition: offset])
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        try Self.check(rd_kafka_seek_partitions(handle, list, 0), while: "seeking \(partition) to \(offset)")
-    }
-
     /// Stops fetching assigned partitions whose messages must wait (a rules reload holds
     /// its input until its checkpoints are published): left fetching, librdkafka would go on
     /// prefetching them all that while.
@@ -415,15 +404,19 @@ public final class KafkaConsumer {
         try Self.check(rd_kafka_pause_partitions(handle, list), while: "holding \(partitions.map(\.description).joined(separator: ", "))")
     }
 
-    /// Fetches held partitions again, each from the offset its owner consumes next: given
-    /// explicitly, so that where fetching resumes never depends on what librdkafka had
-    /// queued and dropped.
+    /// Fetches paused partitions (held, or assigned with `startLater`) from the offsets
+    /// given: where its owner goes on, never what librdkafka had queued and dropped. The seek
+    /// is handed to each partition's fetcher without waiting for it (a partition still
+    /// looking up its first offset can take seconds to answer): messages fetched before it
+    /// carry an older version and are dropped when served, and an offset outside the
+    /// partition comes back as that partition's error, like any fetch position.
     public func resume(at positions: [TopicPartition: Int64]) throws(KafkaError) {
         guard !positions.isEmpty else { return }
+        let names = positions.map { "\($0.key) at \($0.value)" }.sorted().joined(separator: ", ")
         let list = Self.partitionList(positions)
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        try Self.check(rd_kafka_seek_partitions(handle, list, 0), while: "seeking held partitions")
-        try Self.check(rd_kafka_resume_partitions(handle, list), while: "resuming held partitions")
+        try Self.check(rd_kafka_seek_partitions(handle, list, 0), while: "seeking \(names)")
+        try Self.check(rd_kafka_resume_partitions(handle, list), while: "resuming \(names)")
         scheduleFetcherWakeUps()
     }
 
@@ -437,11 +430,7 @@ public final class KafkaConsumer {
         } else {
             try checkWithinEnd(partition, offset: offset)
         }
-        try seek(partition, to: from)
-        let list = Self.partitionList([partition: from])
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        try Self.check(rd_kafka_resume_partitions(handle, list), while: "resuming \(partition)")
-        scheduleFetcherWakeUps()
+        try resume(at: [partition: from])
     }
 
     /// Throws, as an offset outside the partition, if `offset` lies beyond the partition's
