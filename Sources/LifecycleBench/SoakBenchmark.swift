@@ -193,7 +193,7 @@ struct SoakBenchmark {
         let unexpected = seen.subtracting(run.expected.ids)
         let logs = run.daemon.logs()
         let reloaded = logs.components(separatedBy: "SIGHUP: rules reloaded").count - 1
-        // Input waits while a reload checkpoints; librdkafka's prefetch grows meanwhile.
+        // Input waits while a reload checkpoints: how long, per reload.
         let pauses = logs.matches(of: /input paused (\d+) ms/).compactMap { Int($0.output.1) }.sorted()
         let pauseSummary = pauses.isEmpty ? "" : ", input paused \(pauses[pauses.count / 2]) ms (median), \(pauses.last!) ms (longest)"
         print("\nsoak of `lifecycled run`: \(String(format: "%.1f", run.elapsed / 60)) min, \(run.producer.sent) events (\(Int(Double(run.producer.sent) / seconds))/s) of \(users) users into \(partitions) partitions; \(run.daemon.hangUps) SIGHUPs sent (\(reloaded) reloads logged\(pauseSummary)), \(run.daemon.lives - 1) kill -9 and restarts; caught up at the end: \(run.caughtUp), SIGTERM exit status \(run.exit)\n")

@@ -79,7 +79,7 @@ public struct Daemon: Sendable {
             let loaded = try ConfigLoader.load(path: path)
             let started = MonotonicClock.microseconds()
             try pipeline.replaceRules(with: loaded)
-            // Consumption stops for this long, and librdkafka prefetches meanwhile: worth seeing.
+            // Consumption stops for this long (the checkpoints' writes and acknowledgements): worth seeing.
             let paused = (MonotonicClock.microseconds() - started) / 1000
             if loaded.settings != config.settings {
                 logger.warning("SIGHUP: rules reloaded; changes to kafka, http or state settings take effect on restart")

@@ -39,7 +39,9 @@ struct DeliveryTracker {
     private(set) var produced = 0
     private(set) var acknowledgedBelow = 0
 
-    var isFull: Bool { produced - acknowledgedBelow >= Self.capacity }
+    /// Messages produced and not yet known to be acknowledged (an upper bound on those in flight).
+    var unacknowledged: Int { produced - acknowledgedBelow }
+    var isFull: Bool { unacknowledged >= Self.capacity }
 
     /// Numbers a message about to be produced; the number is its delivery ticket.
     mutating func register(_ kind: Kind) -> Int {

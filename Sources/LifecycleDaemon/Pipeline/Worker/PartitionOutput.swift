@@ -82,6 +82,7 @@ final class PartitionOutput {
     var acknowledgedBelow: Int { deliveries.acknowledgedBelow }
     /// The number the next message will get.
     var produced: Int { deliveries.produced }
+    var unacknowledged: Int { deliveries.unacknowledged }
 
     /// Produces the triggers in `output` (then emptied), fired under `rules`, and counts its
     /// conversions: a held-out user's trigger goes to the holdout topic, never to the trigger's

@@ -247,13 +247,13 @@ final class PartitionWorker {
     /// they are all produced.
     private func writeChangelogSlice() throws {
         guard let taken = changelogsDue.first,
-              output.produced - output.acknowledgedBelow < Self.changelogRecordsInFlight else { return }
+              output.unacknowledged < Self.changelogRecordsInFlight else { return }
         let started = MonotonicClock.microseconds()
         let before = output.counters.changelogRecords
         let done = try taken.task.writeChangelog(maxRecords: Self.changelogRecordsPerStep, out: output)
         observer?.changelogWritten(
             taken.task.partition.description, records: output.counters.changelogRecords - before, microseconds: MonotonicClock.microseconds() - started,
-            unacknowledged: output.produced - output.acknowledgedBelow)
+            unacknowledged: output.unacknowledged)
         if done {
             changelogsDue.removeFirst()
             submit(taken)
