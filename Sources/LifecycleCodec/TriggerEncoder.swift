@@ -92,13 +92,8 @@ public struct TriggerEncoder: Sendable {
         }
     }
 
-    /// Borrows the string's UTF-8 where it is contiguous (always, for native strings): a
-    /// copy to call `withUTF8` on costs a retain and a release.
     static func string(_ value: String, _ out: inout [UInt8]) {
-        if value.utf8.withContiguousStorageIfAvailable({ string(UnsafeRawBufferPointer($0), &out) }) == nil {
-            var value = value
-            value.withUTF8 { string(UnsafeRawBufferPointer($0), &out) }
-        }
+        value.withUTF8Bytes { string($0, &out) }
     }
 
     static func string(_ value: ArraySlice<UInt8>, _ out: inout [UInt8]) {

@@ -19,11 +19,7 @@ public struct StableHash: Sendable {
         lanes.1 = (lanes.1 ^ 0xfe) &* Self.prime
     }
 
-    /// Through the string's UTF-8 buffer: iterating `utf8` costs several times as much per byte.
-    public mutating func combine(_ string: String) {
-        var string = string
-        string.withUTF8 { combine(UnsafeRawBufferPointer($0)) }
-    }
+    public mutating func combine(_ string: String) { string.withUTF8Bytes { combine($0) } }
 
     public mutating func combine(_ value: Int64) {
         withUnsafeBytes(of: value.littleEndian) { combine($0) }
