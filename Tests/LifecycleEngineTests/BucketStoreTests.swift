@@ -117,6 +117,30 @@ struct BucketStoreTests {
         #expect(store.storage.allSatisfy { $0 == 0 }, "an emptied store holds no values")
     }
 
+    @Test("a run that empties out moves down its size classes, so users busy in turn share the slab's slots")
+    func shrinking() {
+        var store = BucketStore(layout: Self.layout, firingLifetimes: Self.keepFirings)
+        var runs = [BucketStore.Run](repeating: 0, count: 20)
+        var minute = F.t0 / F.minute
+        for user in 0..<20 {
+            // A busy stretch of 40 buckets, then all but the newest leave the window.
+            for _ in 0..<40 {
+                minute += 1
+                store.add(to: &runs[user], counter: 0, bucket: minute) { ($0 ?? 0) + 1 }
+            }
+            #expect(BucketStore.capacity(ofClass: BucketStore.sizeClass(runs[user])) == 48)
+            #expect(Self.sweep(&store, &runs[user], bucketHorizon: minute) == [1, 0])
+            #expect(BucketStore.capacity(ofClass: BucketStore.sizeClass(runs[user])) == 3)
+            // An add right after the move finds the entry it moved.
+            store.add(to: &runs[user], counter: 0, bucket: minute) { ($0 ?? 0) + 1 }
+            #expect(Self.contents(store, runs[user]) == [Key(counter: 0, bucket: minute): 2])
+            #expect(store.isValid(runs[user]))
+        }
+        // The reserved slot, one climb through the classes (2 + 3 + ... + 48 = 155 slots) and
+        // the users' small runs. Keeping each user's busiest class took over 1,000.
+        #expect(store.storage.count < 1 + 155 + 20 * 3 + 48)
+    }
+
     @Test("bucket numbers by multiplying with a reciprocal equal those of a division, up to 2^48 ms")
     func reciprocalDivision() {
         var rng = SplitMix64(seed: 7)

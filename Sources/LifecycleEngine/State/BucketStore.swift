@@ -6,8 +6,9 @@
 /// counter's buckets from the base. A value too large for its field (how large depends on
 /// the rules: a count over 524,286 or a sum beyond ±2,621.43 for the reference playbook)
 /// takes a second slot holding it whole, so values keep the full 32-bit range with 4 bytes
-/// in the common case. Runs come in size classes 2, 3, 4, 6, 8, 12,
-/// ... with free lists, so users grow and shrink without a heap allocation each.
+/// in the common case. Runs come in size classes 2, 3, 4, 6, 8, 12, ... with free lists: a
+/// full run moves up a class, one that fits two classes down moves down, so users grow and
+/// shrink without a heap allocation each and the slab follows current activity.
 ///
 /// Offsets stay small because a run only ever holds buckets that were inside their windows
 /// together: before a bucket is added, the engine drops those that left their window, so a
@@ -374,14 +375,33 @@ struct BucketStore: Sendable {
             }
             return write
         }
+        var moved = false
         if write != end {
             if write == start {
                 clear(&run)
             } else {
                 run = Self.makeRun(offset: Self.offset(run), used: write - start, sizeClass: Self.sizeClass(run))
+                moved = shrinkIfSparse(&run)
             }
         }
-        hintRun = run
+        // The notes point into where the run was; a moved run's next add scans it instead.
+        hintRun = moved ? 0 : run
+    }
+
+    /// Moves a run that fits two size classes down into the class just above its tight fit;
+    /// returns whether it moved. Without this a run kept the class of its user's busiest
+    /// stretch, and the slab the sum of every user's peak. The class of headroom keeps a run
+    /// that shrinks and grows back from moving each time.
+    private mutating func shrinkIfSparse(_ run: inout Run) -> Bool {
+        let slots = Self.used(run) + 1
+        let sizeClass = Self.sizeClass(run)
+        guard sizeClass >= 2, slots <= Self.capacity(ofClass: sizeClass - 2) else { return false }
+        var tight = 0
+        while Self.capacity(ofClass: tight) < slots { tight += 1 }
+        let old = run
+        run = allocate(sizeClass: tight + 1, used: Self.used(old), base: storage[Self.offset(old)])
+        move(from: old, to: run)
+        return true
     }
 
     /// One counter's part of a sweep: its window's first offset, the total of its kept
@@ -461,12 +481,7 @@ struct BucketStore: Sendable {
         if Self.used(run) + 1 == Self.capacity(ofClass: Self.sizeClass(run)) {
             let old = run
             run = allocate(sizeClass: Self.sizeClass(old) + 1, used: Self.used(old), base: storage[Self.offset(old)])
-            let from = Self.offset(old)
-            let to = Self.offset(run)
-            for slot in 1...Self.used(old) { storage[to + slot] = storage[from + slot] }
-            for slot in 0...Self.used(old) { storage[from + slot] = 0 }
-            freeRuns[Self.sizeClass(old)].append(UInt32(from))
-            index += to - from
+            index += move(from: old, to: run)
         }
         let end = Self.offset(run) + Self.used(run) + 1
         var slot = end
@@ -477,6 +492,22 @@ struct BucketStore: Sendable {
         storage[index] = 0
         run = Self.makeRun(offset: Self.offset(run), used: Self.used(run) + 1, sizeClass: Self.sizeClass(run))
         return index
+    }
+
+    /// Copies `old`'s entries into `new` (allocated with its base), zeroes and frees `old`;
+    /// returns how far the slots moved.
+    @discardableResult
+    private mutating func move(from old: Run, to new: Run) -> Int {
+        let from = Self.offset(old)
+        let to = Self.offset(new)
+        let entries = Self.used(old)
+        storage.withUnsafeMutableBufferPointer { slots in
+            precondition(from != to && max(from, to) + entries < slots.count, "a run moves within the slab")
+            (slots.baseAddress! + to + 1).update(from: slots.baseAddress! + from + 1, count: entries)
+            (slots.baseAddress! + from).update(repeating: 0, count: entries + 1)
+        }
+        freeRuns[Self.sizeClass(old)].append(UInt32(from))
+        return to - from
     }
 
     private mutating func allocate(sizeClass: Int, used: Int, base: UInt32) -> Run {
