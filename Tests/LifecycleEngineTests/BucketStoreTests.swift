@@ -130,15 +130,46 @@ struct BucketStoreTests {
             }
             #expect(BucketStore.capacity(ofClass: BucketStore.sizeClass(runs[user])) == 48)
             #expect(Self.sweep(&store, &runs[user], bucketHorizon: minute) == [1, 0])
-            #expect(BucketStore.capacity(ofClass: BucketStore.sizeClass(runs[user])) == 3)
-            // An add right after the move finds the entry it moved.
+            // Two slots (base and entry): two classes above their tight fit of 2.
+            #expect(BucketStore.capacity(ofClass: BucketStore.sizeClass(runs[user])) == 4)
             store.add(to: &runs[user], counter: 0, bucket: minute) { ($0 ?? 0) + 1 }
             #expect(Self.contents(store, runs[user]) == [Key(counter: 0, bucket: minute): 2])
             #expect(store.isValid(runs[user]))
         }
         // The reserved slot, one climb through the classes (2 + 3 + ... + 48 = 155 slots) and
         // the users' small runs. Keeping each user's busiest class took over 1,000.
-        #expect(store.storage.count < 1 + 155 + 20 * 3 + 48)
+        #expect(store.storage.count <= 1 + 155 + 20 * 4 + 48)
+    }
+
+    @Test("a run moved by its sweep is added to where it went; entries that come and go do not move a run each time")
+    func shrinkingEdges() {
+        var store = BucketStore(layout: Self.layout, firingLifetimes: Self.keepFirings)
+        let minute = F.t0 / F.minute
+        // Three firings, then a bucket at the run's base minute: its key is 0, as is every
+        // slot a moved run leaves behind, so an add guided by where it was would go astray.
+        var run: BucketStore.Run = 0
+        for trigger in 0..<3 { store.setFiring(&run, trigger: trigger, time: minute * F.minute) }
+        store.add(to: &run, counter: 0, bucket: minute) { ($0 ?? 0) + 1 }
+        let before = run
+        #expect(Self.sweep(&store, &run, bucketHorizon: minute, firingHorizon: (minute + 1) * F.minute) == [1, 0])
+        #expect(BucketStore.offset(run) != BucketStore.offset(before), "the sweep moved the run")
+        store.add(to: &run, counter: 0, bucket: minute) { ($0 ?? 0) + 1 }
+        #expect(Self.contents(store, run) == [Key(counter: 0, bucket: minute): 2])
+
+        // Seven buckets that stay, and two firings (six slots) that each sweep drops.
+        var busy: BucketStore.Run = 0
+        for offset in 0..<7 { store.add(to: &busy, counter: 1, bucket: minute + Int64(offset)) { _ in 1 } }
+        for round in 0..<5 {
+            let time = (minute + 10 + Int64(round)) * F.minute
+            for trigger in 0..<2 { store.setFiring(&busy, trigger: trigger, time: time) }
+            let grown = busy
+            _ = Self.sweep(&store, &busy, bucketHorizon: minute, firingHorizon: time + 1)
+            if round > 0 {
+                #expect(BucketStore.offset(busy) == BucketStore.offset(grown), "round \(round): the run stays where it grew")
+                #expect(BucketStore.sizeClass(busy) == BucketStore.sizeClass(grown))
+            }
+            #expect(store.entryCount(busy) == 7)
+        }
     }
 
     @Test("bucket numbers by multiplying with a reciprocal equal those of a division, up to 2^48 ms")

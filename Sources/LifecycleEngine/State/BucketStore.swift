@@ -7,8 +7,10 @@
 /// the rules: a count over 524,286 or a sum beyond ±2,621.43 for the reference playbook)
 /// takes a second slot holding it whole, so values keep the full 32-bit range with 4 bytes
 /// in the common case. Runs come in size classes 2, 3, 4, 6, 8, 12, ... with free lists: a
-/// full run moves up a class, one that fits two classes down moves down, so users grow and
-/// shrink without a heap allocation each and the slab follows current activity.
+/// full run moves up a class, and a sweep that leaves a run far below its class moves it
+/// down. Users grow and shrink without a heap allocation each, and the slab holds about
+/// what current activity needs rather than every user's busiest stretch (it never returns
+/// slots, which free lists hand out again).
 ///
 /// Offsets stay small because a run only ever holds buckets that were inside their windows
 /// together: before a bucket is added, the engine drops those that left their window, so a
@@ -123,6 +125,8 @@ struct BucketStore: Sendable {
     }
 
     static let sizeClasses = 36
+    /// Runs below this class (8 slots) stay where they are: a few slots are not worth a move.
+    static let smallestShrinking = 4
     @inline(__always) static func used(_ run: Run) -> Int { Int((run >> 8) & 0xFF_FFFF) }
     @inline(__always) static func offset(_ run: Run) -> Int { Int(run >> 32) }
     @inline(__always) static func sizeClass(_ run: Run) -> Int { Int(run & 0xFF) }
@@ -384,22 +388,23 @@ struct BucketStore: Sendable {
                 moved = shrinkIfSparse(&run)
             }
         }
-        // The notes point into where the run was; a moved run's next add scans it instead.
+        // The hints point into where the run was; a moved run's next add scans it instead.
         hintRun = moved ? 0 : run
     }
 
-    /// Moves a run that fits two size classes down into the class just above its tight fit;
-    /// returns whether it moved. Without this a run kept the class of its user's busiest
-    /// stretch, and the slab the sum of every user's peak. The class of headroom keeps a run
-    /// that shrinks and grows back from moving each time.
+    /// Moves a run of 8 slots or more that fits three size classes down into the class two
+    /// above its tight fit; returns whether it moved. Without this a run kept the class of
+    /// its user's busiest stretch, and the slab the sum of every user's peak. The gap keeps
+    /// a run whose entries come and go between sweeps from moving each time: it moves back
+    /// up only once it has about doubled, and down again once it has halved that.
     private mutating func shrinkIfSparse(_ run: inout Run) -> Bool {
         let slots = Self.used(run) + 1
         let sizeClass = Self.sizeClass(run)
-        guard sizeClass >= 2, slots <= Self.capacity(ofClass: sizeClass - 2) else { return false }
+        guard sizeClass >= Self.smallestShrinking, slots <= Self.capacity(ofClass: sizeClass - 3) else { return false }
         var tight = 0
         while Self.capacity(ofClass: tight) < slots { tight += 1 }
         let old = run
-        run = allocate(sizeClass: tight + 1, used: Self.used(old), base: storage[Self.offset(old)])
+        run = allocate(sizeClass: tight + 2, used: Self.used(old), base: storage[Self.offset(old)])
         move(from: old, to: run)
         return true
     }
