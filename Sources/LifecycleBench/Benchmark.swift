@@ -149,6 +149,8 @@ struct Benchmark {
         print("| \(users) | \(events) | \(growth / (1 << 20)) MiB | \(growth / max(users, 1)) | \(engine.allocatedBytes / max(users, 1)) |")
         print("")
         print("Engine allocations per user: " + engine.memoryBreakdown.map { "\($0.part) \($0.bytes / max(users, 1))" }.joined(separator: ", "))
+        let slab = engine.bucketSlabUse
+        print("\nBucket slab: \(slab.slots) slots; \(slab.inRuns) in runs, \(slab.holdingEntries) of them holding bases and entries; \(slab.free) on free lists")
         try snapshots(of: engine, rules: rules)
     }
 

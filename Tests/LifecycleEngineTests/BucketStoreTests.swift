@@ -111,6 +111,9 @@ struct BucketStoreTests {
                     #expect((0..<3).map { store.lastFiring(runs[user], trigger: $0) } == (0..<3).map { firings[user][$0] })
                     #expect(store.isValid(runs[user]))
                 }
+                let slab = store.slabUse(of: runs)
+                #expect(slab.slots == 1 + slab.inRuns + slab.free, "every slot but the first is in a run or free, once")
+                #expect(slab.holdingEntries == runs.reduce(0) { $0 + ($1 == 0 ? 0 : BucketStore.used($1) + 1) })
             }
         }
         for user in 0..<50 { store.clear(&runs[user]) }

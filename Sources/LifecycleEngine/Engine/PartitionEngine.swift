@@ -497,6 +497,11 @@ public struct PartitionEngine: Sendable {
         ]
     }
 
+    /// How the window buckets' slab is used (walks every user: for reports, not for metrics).
+    public var bucketSlabUse: BucketSlabUse {
+        buckets.slabUse(of: (0..<users.count).lazy.map { users[run: $0] })
+    }
+
     /// The sum of `memoryBreakdown`, without building it: the daemon publishes it often.
     public var allocatedBytes: Int {
         ids.allocatedBytes + users.allocatedBytes + buckets.allocatedBytes + timers.allocatedBytes

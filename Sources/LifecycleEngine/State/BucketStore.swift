@@ -444,6 +444,19 @@ struct BucketStore: Sendable {
         run = 0
     }
 
+    /// Where the slab's slots are, for `runs` (every user's): what a memory report needs
+    /// to tell the runs' room and the free lists from the entries.
+    func slabUse(of runs: some Sequence<Run>) -> BucketSlabUse {
+        var inRuns = 0
+        var holdingEntries = 0
+        for run in runs where run != 0 {
+            inRuns += Self.capacity(ofClass: Self.sizeClass(run))
+            holdingEntries += Self.used(run) + 1
+        }
+        let free = freeRuns.indices.reduce(0) { $0 + freeRuns[$1].count * Self.capacity(ofClass: $1) }
+        return BucketSlabUse(slots: storage.count, inRuns: inRuns, holdingEntries: holdingEntries, free: free)
+    }
+
     var allocatedBytes: Int { storage.capacity * 4 + freeRuns.reduce(0) { $0 + $1.capacity * 4 } }
     /// Bytes `write` writes.
     var snapshotBytes: Int { 12 + storage.count * 4 + freeRuns.reduce(0) { $0 + 8 + $1.count * 4 } }
@@ -554,6 +567,15 @@ extension BucketStore {
         let capacity = Self.capacity(ofClass: Self.sizeClass(run))
         return Self.used(run) < capacity && Self.offset(run) >= 1 && Self.offset(run) + capacity <= storage.count
     }
+}
+
+/// The bucket slab's slots: in all, in runs (their size classes), holding a run's base or
+/// entries, and on the free lists. The rest of `slots` is slot 0, which is never handed out.
+public struct BucketSlabUse: Sendable, Equatable {
+    public let slots: Int
+    public let inRuns: Int
+    public let holdingEntries: Int
+    public let free: Int
 }
 
 /// How one 4-byte slot reads, as plain scalars: copied into a local, the loops over a run
