@@ -144,6 +144,35 @@ struct BucketStoreTests {
         #expect(store.storage.count <= 1 + 155 + 20 * 4 + 48)
     }
 
+    @Test("a free run two or four classes up serves the runs of a class whose free list is empty, without growing the slab")
+    func splitting() {
+        var store = BucketStore(layout: Self.layout, firingLifetimes: Self.keepFirings)
+        var minute = F.t0 / F.minute
+        // One user climbs to 48 slots and is erased: one free run of each class up to 48.
+        var first: BucketStore.Run = 0
+        for _ in 0..<40 {
+            minute += 1
+            store.add(to: &first, counter: 0, bucket: minute) { _ in 1 }
+        }
+        store.clear(&first)
+        let slab = store.storage.count
+        // Seven users of 10 buckets (12 slots): the free 12, the halves of the free 24 and the
+        // quarters of the free 48. The smaller classes they pass through come free as they grow.
+        var runs = [BucketStore.Run](repeating: 0, count: 7)
+        for user in runs.indices {
+            for offset in 0..<10 { store.add(to: &runs[user], counter: 0, bucket: minute + Int64(offset)) { _ in UInt32(user + 1) } }
+            #expect(BucketStore.capacity(ofClass: BucketStore.sizeClass(runs[user])) == 12)
+        }
+        #expect(store.storage.count == slab)
+        for user in runs.indices {
+            #expect(Self.contents(store, runs[user]) == Dictionary(uniqueKeysWithValues: (0..<10).map {
+                (Key(counter: 0, bucket: minute + Int64($0)), UInt32(user + 1))
+            }))
+        }
+        let use = store.slabUse(of: runs)
+        #expect(use.slots == 1 + use.inRuns + use.free)
+    }
+
     @Test("a run moved by its sweep is added to where it went; entries that come and go do not move a run each time")
     func shrinkingEdges() {
         var store = BucketStore(layout: Self.layout, firingLifetimes: Self.keepFirings)
