@@ -9,8 +9,8 @@
 /// in the common case. Runs come in size classes 2, 3, 4, 6, 8, 12, ... with free lists: a
 /// full run moves up a class, and a sweep that leaves a run far below its class moves it
 /// down. Users grow and shrink without a heap allocation each, and the slab holds about
-/// what current activity needs rather than every user's busiest stretch (it never returns
-/// slots, which free lists hand out again).
+/// what current activity needs rather than every user's busiest stretch. It never returns
+/// slots: free lists hand them out again, a larger free run split for a class that has none.
 ///
 /// Offsets stay small because a run only ever holds buckets that were inside their windows
 /// together: before a bucket is added, the engine drops those that left their window, so a
