@@ -403,9 +403,7 @@ struct BucketStore: Sendable {
         guard sizeClass >= Self.smallestShrinking, slots <= Self.capacity(ofClass: sizeClass - 3) else { return false }
         var tight = 0
         while Self.capacity(ofClass: tight) < slots { tight += 1 }
-        let old = run
-        run = allocate(sizeClass: tight + 2, used: Self.used(old), base: storage[Self.offset(old)])
-        move(from: old, to: run)
+        move(&run, toClass: tight + 2)
         return true
     }
 
@@ -497,9 +495,7 @@ struct BucketStore: Sendable {
         if run == hintRun { hintRun = 0 }
         var index = index
         if Self.used(run) + 1 == Self.capacity(ofClass: Self.sizeClass(run)) {
-            let old = run
-            run = allocate(sizeClass: Self.sizeClass(old) + 1, used: Self.used(old), base: storage[Self.offset(old)])
-            index += move(from: old, to: run)
+            index += move(&run, toClass: Self.sizeClass(run) + 1)
         }
         let end = Self.offset(run) + Self.used(run) + 1
         var slot = end
@@ -512,12 +508,14 @@ struct BucketStore: Sendable {
         return index
     }
 
-    /// Copies `old`'s entries into `new` (allocated with its base), zeroes and frees `old`;
-    /// returns how far the slots moved.
+    /// Moves `run` into a run of `sizeClass` with the same base and entries, and zeroes and
+    /// frees where it was; returns how far its slots moved.
     @discardableResult
-    private mutating func move(from old: Run, to new: Run) -> Int {
+    private mutating func move(_ run: inout Run, toClass sizeClass: Int) -> Int {
+        let old = run
+        run = allocate(sizeClass: sizeClass, used: Self.used(old), base: storage[Self.offset(old)])
         let from = Self.offset(old)
-        let to = Self.offset(new)
+        let to = Self.offset(run)
         let entries = Self.used(old)
         storage.withUnsafeMutableBufferPointer { slots in
             precondition(from != to && max(from, to) + entries < slots.count, "a run moves within the slab")
