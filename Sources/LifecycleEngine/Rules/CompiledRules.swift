@@ -204,7 +204,7 @@ public final class CompiledRules: Sendable {
                     throw RuleError("trigger '\(trigger.name)' is defined twice", at: trigger.location)
                 }
                 var compiled = CompiledTrigger(
-                    name: trigger.name, cooldown: trigger.cooldown, condition: nil, evidence: evidence([]), reason: trigger.reason ?? "",
+                    name: trigger.name, cooldown: trigger.cooldown, evidence: evidence([]), reason: trigger.reason ?? "",
                     goal: nil, holdout: trigger.holdout?.value ?? 0)
                 switch trigger.fire {
                 case .onEnter(let stageName):
@@ -221,7 +221,6 @@ public final class CompiledRules: Sendable {
                     }
                 case .when(let text):
                     let condition = try compiler.compile(text)
-                    compiled.condition = condition.program
                     compiled.evidence = evidence(condition.evidence)
                     triggerTrees.append(condition.tree)
                     conditionTriggers.append(ConditionTrigger(trigger: compiledTriggers.count, condition: condition.program))
@@ -437,8 +436,6 @@ struct CompiledTrigger: Sendable {
     /// converted (goal), measured from any later evaluation, which is at most the allowed
     /// lateness before the time it was last checked.
     var firingLifetime: Int64 = 0
-    /// nil for `on_enter` triggers.
-    var condition: ConditionProgram?
     var evidence: EvidenceList
     var reason: String
     /// An `on_enter` trigger without a reason of its own says the transition's (`CompiledTransition.reason`).
