@@ -86,7 +86,7 @@ struct SoakBenchmark {
             ("properties", "{session.timeout.ms: \"6000\"}"),
         ] {
             guard let range = text.range(of: #"(?m)^( +)\#(key):[^#\n]*"#, options: .regularExpression) else {
-                throw SoakFailure("\(config): no '\(key):' line to point at the soak's cluster")
+                throw BenchmarkFailure("\(config): no '\(key):' line to point at the soak's cluster")
             }
             let indent = text[range].prefix { $0 == " " }
             text.replaceSubrange(range, with: "\(indent)\(key): \(value) ")
@@ -171,7 +171,7 @@ struct SoakBenchmark {
             }
             process.waitUntilExit()
             guard process.terminationStatus == 0 else {
-                throw SoakFailure("replay of partition \(partition) exited \(process.terminationStatus)")
+                throw BenchmarkFailure("replay of partition \(partition) exited \(process.terminationStatus)")
             }
         }
         return (ids, lines)
@@ -287,14 +287,9 @@ struct SoakBenchmark {
                 bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
             }
         }
-        guard found else { throw SoakFailure("no free port for the daemon's HTTP listener") }
+        guard found else { throw BenchmarkFailure("no free port for the daemon's HTTP listener") }
         return Int(UInt16(bigEndian: address.sin_port))
     }
-}
-
-struct SoakFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// The id of a trigger's JSON (`{"id":"…",…}`), read without parsing the rest.
@@ -335,7 +330,7 @@ final class SupervisedDaemon {
 
     private static func launch(binary: String, config: String, log: String) throws -> Process {
         guard FileManager.default.createFile(atPath: log, contents: nil), let output = FileHandle(forWritingAtPath: log) else {
-            throw SoakFailure("cannot write \(log)")
+            throw BenchmarkFailure("cannot write \(log)")
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
@@ -362,7 +357,7 @@ final class SupervisedDaemon {
     /// Fails when the daemon ended on its own.
     func checkAlive() throws {
         guard !process.isRunning else { return }
-        throw SoakFailure("life \(lives) of the daemon ended by itself (status \(process.terminationStatus), reason \(process.terminationReason.rawValue)); see \(directory)/daemon-\(lives).log")
+        throw BenchmarkFailure("life \(lives) of the daemon ended by itself (status \(process.terminationStatus), reason \(process.terminationReason.rawValue)); see \(directory)/daemon-\(lives).log")
     }
 
     func sample(at time: Double, stateBytes: Int?) {
@@ -439,7 +434,7 @@ final class SoakProducer: @unchecked Sendable {
             }
         let files = try (0..<partitions).map { partition in
             guard let file = fopen(Self.eventsFile(directory, partition), "w") else {
-                throw SoakFailure("cannot write \(Self.eventsFile(directory, partition)): \(String(cString: strerror(errno)))")
+                throw BenchmarkFailure("cannot write \(Self.eventsFile(directory, partition)): \(String(cString: strerror(errno)))")
             }
             return file
         }
