@@ -195,7 +195,8 @@ public struct PartitionEngine: Sendable {
         for item in rules.eventCounters.range(of: eventID) {
             let counterIndex = rules.eventCounters[item: item]
             let counter = rules.counters[counterIndex]
-            let bucket = event.time / counter.resolution
+            // A multiply, not a division (tens of cycles): `ingest` keeps times in [0, maxEventTime].
+            let bucket = buckets.layout.bucket(of: event.time, counter: counterIndex)
             // A bucket already out of its window can never count again.
             guard (bucket + 1) * counter.resolution > now - counter.window else { continue }
             // Keep `counterValues` equal to what a fresh `computeCounters` would give.
