@@ -97,7 +97,7 @@ struct Benchmark {
             }
         }
 
-        let encoder = TriggerEncoder()
+        var encoder = TriggerEncoder()
         var sink: [UInt8] = []
         var users = 0
         var triggers: Int?

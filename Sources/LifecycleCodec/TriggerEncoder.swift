@@ -3,44 +3,82 @@ import LifecycleEngine
 /// Writes triggers and conversions as compact JSON, with a fixed key order so the same
 /// trigger always gives the same bytes (replay output is compared byte for byte).
 public struct TriggerEncoder: Sendable {
+    /// The parts of each trigger form's JSON that only the rules decide, quoted at a form's
+    /// first firing: quoting the name, reason and evidence names every time was about half
+    /// of encoding a trigger.
+    private var forms: [Int: QuotedForm] = [:]
+    /// The rules `forms` were quoted from; other rules start them afresh.
+    private var formsRules: CompiledRules?
+
     public init() {}
 
     /// `{"id":…,"trigger":…,"arm":…,"user_id":…,"fired_at":…,"transition":{…},"reason":…,"evidence":{…},"config_version":…}`;
     /// `arm` only for triggers with a holdout, `transition` only for stage-entry triggers. No trailing newline.
-    /// Written from `output`'s buffers and the `rules` that fired the trigger: nothing is allocated.
-    public func encode(_ trigger: FiredTrigger, of output: borrowing EngineOutput, rules: CompiledRules, into out: inout [UInt8]) {
+    /// Written from `output`'s buffers and the `rules` that fired the trigger: once each form is
+    /// quoted, nothing is allocated.
+    public mutating func encode(_ trigger: FiredTrigger, of output: borrowing EngineOutput, rules: CompiledRules, into out: inout [UInt8]) {
+        if formsRules !== rules {
+            forms.removeAll()
+            formsRules = rules
+        }
+        let form = forms[trigger.form] ?? quote(trigger, rules: rules)
         Self.literal(#"{"id":""#, &out)
         trigger.id.appendHex(to: &out)
-        Self.literal(#"","trigger":"#, &out)
-        Self.string(rules.triggerNames[trigger.trigger], &out)
+        out.append(contentsOf: form.trigger)
         Self.arm(trigger.arm, &out)
         Self.literal(#","user_id":"#, &out)
         Self.string(output.userID(of: trigger), &out)
         Self.literal(#","fired_at":"#, &out)
         Self.integer(trigger.firedAt, &out)
-        if let change = rules.stageChange(of: trigger) {
-            Self.literal(#","transition":{"from":"#, &out)
-            Self.string(change.from, &out)
-            Self.literal(#","to":"#, &out)
-            Self.string(change.to, &out)
-            out.append(UInt8(ascii: "}"))
-        }
-        Self.literal(#","reason":"#, &out)
-        Self.string(rules.reason(of: trigger), &out)
-        Self.literal(#","evidence":{"#, &out)
-        for (index, (name, value)) in zip(rules.evidenceNames(of: trigger), output.evidence(of: trigger)).enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            Self.string(name, &out)
-            out.append(UInt8(ascii: ":"))
+        out.append(contentsOf: form.transitionToEvidence)
+        for (key, value) in zip(form.evidenceKeys, output.evidence(of: trigger)) {
+            out.append(contentsOf: key)
             switch value {
             case .integer(let value): Self.integer(value, &out)
             case .number(let value): Self.number(value, &out)
             case .text(let range): Self.string(output.text(range), &out)
             }
         }
-        Self.literal(#"},"config_version":"#, &out)
-        Self.string(rules.configVersion, &out)
-        out.append(UInt8(ascii: "}"))
+        out.append(contentsOf: form.end)
+    }
+
+    /// A form's constant parts, in the order `encode` writes them.
+    private struct QuotedForm: Sendable {
+        /// `","trigger":"…"`, closing the id.
+        var trigger: [UInt8] = []
+        /// `,"transition":{…}` if any, `,"reason":"…","evidence":{`.
+        var transitionToEvidence: [UInt8] = []
+        /// `"name":`, after a comma but for the first.
+        var evidenceKeys: [[UInt8]] = []
+        /// `},"config_version":"…"}`.
+        var end: [UInt8] = []
+    }
+
+    private mutating func quote(_ trigger: FiredTrigger, rules: CompiledRules) -> QuotedForm {
+        var form = QuotedForm()
+        Self.literal(#"","trigger":"#, &form.trigger)
+        Self.string(rules.triggerNames[trigger.trigger], &form.trigger)
+        if let change = rules.stageChange(of: trigger) {
+            Self.literal(#","transition":{"from":"#, &form.transitionToEvidence)
+            Self.string(change.from, &form.transitionToEvidence)
+            Self.literal(#","to":"#, &form.transitionToEvidence)
+            Self.string(change.to, &form.transitionToEvidence)
+            form.transitionToEvidence.append(UInt8(ascii: "}"))
+        }
+        Self.literal(#","reason":"#, &form.transitionToEvidence)
+        Self.string(rules.reason(of: trigger), &form.transitionToEvidence)
+        Self.literal(#","evidence":{"#, &form.transitionToEvidence)
+        form.evidenceKeys = rules.evidenceNames(of: trigger).enumerated().map { index, name in
+            var key: [UInt8] = index > 0 ? [UInt8(ascii: ",")] : []
+            Self.string(name, &key)
+            key.append(UInt8(ascii: ":"))
+            return key
+        }
+        Self.literal(#"},"config_version":"#, &form.end)
+        Self.string(rules.configVersion, &form.end)
+        form.end.append(UInt8(ascii: "}"))
+        forms[trigger.form] = form
+        return form
     }
 
     /// `{"conversion":…,"arm":…,"trigger_id":…,"user_id":…,"fired_at":…,"converted_at":…}`, `arm` as for triggers.

@@ -55,10 +55,13 @@ struct TriggerEncoderTests {
             EventRecord(userID: "b", name: "visit", time: t0 + 20 * day),
         ]
         for event in events { engine.ingest(event, into: &output) }
+        // One encoder for all, as the daemon and replay keep one: later firings of a form
+        // reuse the parts quoted at its first.
+        var encoder = TriggerEncoder()
         var lines: [String] = []
         for trigger in output.triggers {
             var bytes: [UInt8] = []
-            TriggerEncoder().encode(trigger, of: output, rules: rules, into: &bytes)
+            encoder.encode(trigger, of: output, rules: rules, into: &bytes)
             lines.append(String(decoding: bytes, as: UTF8.self))
         }
         return lines
@@ -80,6 +83,32 @@ struct TriggerEncoderTests {
             #"{"id":"c6c7587e5735837e313fa35d955344b3","trigger":"visitor","arm":"control","user_id":"b","fired_at":1797120000000,"reason":"visits_7d >= 1","evidence":{"visits_7d":1,"last_seen":1797120000000},"config_version":"v1"}"#,
         ]
         #expect(try Self.encodedTriggers() == expected)
+    }
+
+    @Test("an encoder given other rules quotes their names and reasons, not the first rules'")
+    func rulesChange() throws {
+        func rules(reason: String, version: String) throws -> CompiledRules {
+            try CompiledRules(Rules(
+                version: version,
+                counters: [CounterRule(name: "visits_7d", events: .names([Located("visit")]), window: 7 * Self.day)],
+                lifecycle: LifecycleRule(stages: [Located("new")], initial: Located("new"), transitions: []),
+                triggers: [TriggerRule(name: "visitor", fire: .when(Located("visits_7d >= 1")), reason: reason)]))
+        }
+        let first = try rules(reason: "first", version: "v1"), second = try rules(reason: "second", version: "v2")
+        var encoder = TriggerEncoder()
+        func encoded(_ rules: CompiledRules) -> String {
+            var engine = PartitionEngine(rules: rules)
+            var output = EngineOutput()
+            engine.ingest(EventRecord(userID: "a", name: "visit", time: Self.t0), into: &output)
+            var bytes: [UInt8] = []
+            encoder.encode(output.triggers[0], of: output, rules: rules, into: &bytes)
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        for (rules, reason, version) in [(first, "first", "v1"), (second, "second", "v2"), (first, "first", "v1")] {
+            let object = try #require(JSONSerialization.jsonObject(with: Data(encoded(rules).utf8)) as? [String: Any])
+            #expect(object["reason"] as? String == reason)
+            #expect(object["config_version"] as? String == version)
+        }
     }
 
     @Test("parses back as the same values")

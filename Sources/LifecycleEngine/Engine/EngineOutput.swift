@@ -56,6 +56,10 @@ public struct FiredTrigger: Sendable {
     public let arm: Arm?
     /// The item of `CompiledRules.transitionsFrom` that fired an `on_enter` trigger; nil for a condition trigger.
     let transition: Int?
+
+    /// The trigger and the transition that fired it, as one number: the rules decide the same
+    /// name, reason and evidence names for every firing of one form.
+    public var form: Int { trigger | (transition.map { $0 + 1 } ?? 0) << 32 }
     /// Where its user id and evidence values are in its output's buffers.
     let userIDRange: Range<Int>
     let evidenceRange: Range<Int>

@@ -33,7 +33,7 @@ struct ReplayCommand: ParsableCommand {
         let progress = ProgressReporter(enabled: !quiet)
         var session = ReplaySession(rules: loaded.compiled, maxFuture: events.maxFutureMillis)
         var stdout = OutputWriter(descriptor: STDOUT_FILENO, name: "standard output")
-        let encoder = TriggerEncoder()
+        var encoder = TriggerEncoder()
         func print(_ output: borrowing EngineOutput) throws {
             for trigger in output.triggers {
                 try stdout.append { buffer in

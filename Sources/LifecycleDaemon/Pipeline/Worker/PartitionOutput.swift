@@ -33,7 +33,7 @@ final class PartitionOutput {
     /// Per changelog topic and partition: the offset after the last record acknowledged.
     private var changelogEnds: [[Int32: Int64]]
     private var maxEventBytes: Int
-    private let encoder = TriggerEncoder()
+    private var encoder = TriggerEncoder()
     private var encoded: [UInt8] = []
 
     init(
