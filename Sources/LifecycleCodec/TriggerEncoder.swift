@@ -42,41 +42,51 @@ public struct TriggerEncoder: Sendable {
         out.append(contentsOf: form.end)
     }
 
-    /// A form's constant parts, in the order `encode` writes them.
-    private struct QuotedForm: Sendable {
+    /// A form's constant parts, in the order `encode` writes them. A class: a struct's
+    /// arrays were each retained and released whenever `forms` gave one out.
+    private final class QuotedForm: Sendable {
         /// `","trigger":"…"`, closing the id.
-        var trigger: [UInt8] = []
+        let trigger: [UInt8]
         /// `,"transition":{…}` if any, `,"reason":"…","evidence":{`.
-        var transitionToEvidence: [UInt8] = []
+        let transitionToEvidence: [UInt8]
         /// `"name":`, after a comma but for the first.
-        var evidenceKeys: [[UInt8]] = []
+        let evidenceKeys: [[UInt8]]
         /// `},"config_version":"…"}`.
-        var end: [UInt8] = []
+        let end: [UInt8]
+
+        init(_ fired: FiredTrigger, rules: CompiledRules) {
+            var trigger: [UInt8] = []
+            TriggerEncoder.literal(#"","trigger":"#, &trigger)
+            TriggerEncoder.string(rules.triggerNames[fired.trigger], &trigger)
+            self.trigger = trigger
+            var middle: [UInt8] = []
+            if let change = rules.stageChange(of: fired) {
+                TriggerEncoder.literal(#","transition":{"from":"#, &middle)
+                TriggerEncoder.string(change.from, &middle)
+                TriggerEncoder.literal(#","to":"#, &middle)
+                TriggerEncoder.string(change.to, &middle)
+                middle.append(UInt8(ascii: "}"))
+            }
+            TriggerEncoder.literal(#","reason":"#, &middle)
+            TriggerEncoder.string(rules.reason(of: fired), &middle)
+            TriggerEncoder.literal(#","evidence":{"#, &middle)
+            transitionToEvidence = middle
+            evidenceKeys = rules.evidenceNames(of: fired).enumerated().map { index, name in
+                var key: [UInt8] = index > 0 ? [UInt8(ascii: ",")] : []
+                TriggerEncoder.string(name, &key)
+                key.append(UInt8(ascii: ":"))
+                return key
+            }
+            var end: [UInt8] = []
+            TriggerEncoder.literal(#"},"config_version":"#, &end)
+            TriggerEncoder.string(rules.configVersion, &end)
+            end.append(UInt8(ascii: "}"))
+            self.end = end
+        }
     }
 
     private mutating func quote(_ trigger: FiredTrigger, rules: CompiledRules) -> QuotedForm {
-        var form = QuotedForm()
-        Self.literal(#"","trigger":"#, &form.trigger)
-        Self.string(rules.triggerNames[trigger.trigger], &form.trigger)
-        if let change = rules.stageChange(of: trigger) {
-            Self.literal(#","transition":{"from":"#, &form.transitionToEvidence)
-            Self.string(change.from, &form.transitionToEvidence)
-            Self.literal(#","to":"#, &form.transitionToEvidence)
-            Self.string(change.to, &form.transitionToEvidence)
-            form.transitionToEvidence.append(UInt8(ascii: "}"))
-        }
-        Self.literal(#","reason":"#, &form.transitionToEvidence)
-        Self.string(rules.reason(of: trigger), &form.transitionToEvidence)
-        Self.literal(#","evidence":{"#, &form.transitionToEvidence)
-        form.evidenceKeys = rules.evidenceNames(of: trigger).enumerated().map { index, name in
-            var key: [UInt8] = index > 0 ? [UInt8(ascii: ",")] : []
-            Self.string(name, &key)
-            key.append(UInt8(ascii: ":"))
-            return key
-        }
-        Self.literal(#"},"config_version":"#, &form.end)
-        Self.string(rules.configVersion, &form.end)
-        form.end.append(UInt8(ascii: "}"))
+        let form = QuotedForm(trigger, rules: rules)
         forms[trigger.form] = form
         return form
     }
@@ -105,9 +115,11 @@ public struct TriggerEncoder: Sendable {
     }
 
     private static func arm(_ arm: Arm?, _ out: inout [UInt8]) {
-        guard let arm else { return }
-        Self.literal(#","arm":"#, &out)
-        string(arm.rawValue, &out)
+        switch arm {
+        case nil: break
+        case .treatment: Self.literal(#","arm":"treatment""#, &out)
+        case .control: Self.literal(#","arm":"control""#, &out)
+        }
     }
 
     /// Decimal digits written straight into `out` (no intermediate String).
