@@ -277,6 +277,8 @@ public struct PartitionEngine: Sendable {
     /// last evaluation (a window emptied), so the condition can fire again when it returns.
     /// `counterValues` must be current for `user` at `now`.
     private mutating func rearmConditions(_ user: Int, now: Int64) {
+        // Most users have no condition that held: one look at their flags instead of one per trigger.
+        guard users.hasConditionFlags(user) else { return }
         // By index: a for-in loop would retain the rules' array for its duration, per event.
         for position in 0..<rules.conditionTriggers.count {
             let trigger = rules.conditionTriggers[position].trigger, condition = rules.conditionTriggers[position].condition

@@ -80,6 +80,14 @@ struct UserRecords: Sendable {
         words.withUnsafeMutableBytes { $0[offset] = value ? $0[offset] | mask : $0[offset] & ~mask }
     }
 
+    /// Whether any trigger's condition bit is set: the even bits of the flag bytes.
+    @inline(__always) func hasConditionFlags(_ user: Int) -> Bool {
+        let start = byteOffset(user, 1)
+        return words.withUnsafeBytes { bytes in
+            (start..<(start &+ flagBytes)).contains { bytes[$0] & 0x55 != 0 }
+        }
+    }
+
     @inline(__always) static func conditionBit(_ trigger: Int) -> Int { trigger * 2 }
     @inline(__always) static func convertedBit(_ trigger: Int) -> Int { trigger * 2 + 1 }
 
