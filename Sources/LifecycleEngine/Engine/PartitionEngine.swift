@@ -288,6 +288,8 @@ public struct PartitionEngine: Sendable {
     }
 
     private mutating func checkGoals(eventID: Int, event: EventInput, user: Int, into output: inout EngineOutput) {
+        // A goal counts only after its trigger fired: a user without firings has none to reach.
+        guard buckets.hasFirings(users[run: user]) else { return }
         for item in rules.eventGoals.range(of: eventID) {
             let trigger = rules.eventGoals[item: item]
             guard let firedAt = buckets.lastFiring(users[run: user], trigger: trigger),

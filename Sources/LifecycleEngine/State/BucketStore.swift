@@ -186,6 +186,11 @@ struct BucketStore: Sendable {
         SlotFormat.time(low: storage[index + 1], high: storage[index + 2])
     }
 
+    /// Whether the run keeps any firing: they lead it, so its first entry tells.
+    func hasFirings(_ run: Run) -> Bool {
+        run != 0 && Self.used(run) > 0 && isFiring(storage[Self.offset(run) + 1])
+    }
+
     /// The time `trigger` last fired, if the run keeps it. Firings lead the run, so a user
     /// without any costs one slot read.
     func lastFiring(_ run: Run, trigger: Int) -> Int64? {
