@@ -316,10 +316,17 @@ public struct PartitionEngine: Sendable {
         // Each step enters a new stage; a cycle of always-true transitions stops after one lap.
         for _ in 0..<rules.stageNames.count {
             let from = users[stage: user]
-            guard let item = rules.transitionsFrom.range(of: Int(from)).first(where: { item in
-                if let condition = rules.transitionsFrom[item: item].condition { return holds(condition, user, now: now) }
-                return activityUnused
-            }) else { break }
+            // A loop, not `first(where:)`: from its closure, `holds` was called out of line
+            // with a copy of the whole engine.
+            var taken: Int?
+            for item in rules.transitionsFrom.range(of: Int(from)) {
+                let fires = if let condition = rules.transitionsFrom[item: item].condition { holds(condition, user, now: now) } else { activityUnused }
+                if fires {
+                    taken = item
+                    break
+                }
+            }
+            guard let item = taken else { break }
             let to = rules.transitionsFrom[item: item].to
             if rules.transitionsFrom[item: item].condition == nil { activityUnused = false }
             usersPerStage[Int(from)] -= 1
@@ -405,10 +412,11 @@ public struct PartitionEngine: Sendable {
     }
 
     /// Runs a condition's steps from its entry until one decides it. Inlined, like the
-    /// other read-only helpers of the per-event paths: called out of line from a mutating
-    /// method, each call copied the whole engine (544 bytes) to pass it as `self`.
+    /// other read-only helpers of the per-event paths, and mutating though it changes
+    /// nothing: called out of line from a mutating method, a non-mutating one was given a
+    /// copy of the whole engine (552 bytes) as `self` at each call.
     @inline(__always)
-    private func holds(_ program: ConditionProgram, _ user: Int, now: Int64) -> Bool {
+    private mutating func holds(_ program: ConditionProgram, _ user: Int, now: Int64) -> Bool {
         var next = program.entry
         while next >= 0 {
             let step = rules.steps[Int(next)]

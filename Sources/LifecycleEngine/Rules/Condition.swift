@@ -34,11 +34,11 @@ indirect enum Condition: Sendable {
         case .or(let lhs, let rhs):
             let right = rhs.emit(into: &steps, ifTrue: ifTrue, ifFalse: ifFalse, scales: scales)
             return lhs.emit(into: &steps, ifTrue: ifTrue, ifFalse: right, scales: scales)
-        case .counter(let index, let op, let value): test = .counter(index, op, value)
-        case .counters(let lhs, let op, let rhs): test = .counters(lhs, scales[rhs], op, rhs, scales[lhs])
+        case .counter(let index, let op, let value): test = .counter(index, SatisfyingOrderings(op), value)
+        case .counters(let lhs, let op, let rhs): test = .counters(lhs, scales[rhs], SatisfyingOrderings(op), rhs, scales[lhs])
         case .attribute(let index, let equal, let value): test = .attribute(index, equal: equal, value)
         case .stage(let equal, let stage): test = .stage(equal: equal, stage)
-        case .elapsed(let base, let op, let threshold): test = .elapsed(base, op, threshold)
+        case .elapsed(let base, let op, let threshold): test = .elapsed(base, SatisfyingOrderings(op), threshold)
         }
         steps.append(Step(test: test, ifTrue: ifTrue, ifFalse: ifFalse))
         return Int32(steps.count - 1)
@@ -90,12 +90,43 @@ indirect enum Condition: Sendable {
 /// condition touches no reference counts and needs no recursion.
 enum ConditionTest: Sendable {
     /// A counter's stored value against a threshold in the same units.
-    case counter(Int, Comparison, Double)
+    case counter(Int, SatisfyingOrderings, Double)
     /// Two counters, each stored value multiplied by the other's scale so units agree.
-    case counters(Int, Double, Comparison, Int, Double)
+    case counters(Int, Double, SatisfyingOrderings, Int, Double)
     case attribute(Int, equal: Bool, UInt16)
     case stage(equal: Bool, UInt8)
-    case elapsed(TimeBase, Comparison, Int64)
+    case elapsed(TimeBase, SatisfyingOrderings, Int64)
+}
+
+/// A comparison as the orderings of its operands that satisfy it. A test is then a few
+/// flag instructions, where a switch on the operator jumped through a table in every test
+/// of the per-event condition loops.
+struct SatisfyingOrderings: Sendable, Equatable {
+    /// 1: less, 2: equal, 4: greater, 8: unordered (a NaN, which only `!=` accepts).
+    private let bits: UInt8
+
+    init(_ comparison: Comparison) {
+        bits = switch comparison {
+        case .less: 1
+        case .lessOrEqual: 3
+        case .greater: 4
+        case .greaterOrEqual: 6
+        case .equal: 2
+        case .notEqual: 13
+        }
+    }
+
+    /// `Comparison.holds`, without a branch on the operator.
+    @inline(__always) func holds(_ lhs: Double, _ rhs: Double) -> Bool {
+        let less: UInt8 = lhs < rhs ? 1 : 0, equal: UInt8 = lhs == rhs ? 2 : 0, greater: UInt8 = lhs > rhs ? 4 : 0
+        let ordering = less | equal | greater
+        return bits & (ordering == 0 ? 8 : ordering) != 0
+    }
+
+    @inline(__always) func holds(_ lhs: Int64, _ rhs: Int64) -> Bool {
+        let less: UInt8 = lhs < rhs ? 1 : 0, equal: UInt8 = lhs == rhs ? 2 : 0, greater: UInt8 = lhs > rhs ? 4 : 0
+        return bits & (less | equal | greater) != 0
+    }
 }
 
 /// A test and where evaluation goes on after it: the index of the next step in
