@@ -6,8 +6,9 @@ public struct TriggerEncoder: Sendable {
     /// The parts of each trigger form's JSON that only the rules decide, quoted at a form's
     /// first firing: quoting the name, reason and evidence names every time was about half
     /// of encoding a trigger.
-    private var forms: [Int: QuotedForm] = [:]
-    /// The rules `forms` were quoted from; other rules start them afresh.
+    private var forms: [UInt64: QuotedForm] = [:]
+    /// The rules `forms` were quoted from; other rules start them afresh. Held strongly, so
+    /// a new rules object can never be taken for them (until then they stay alive).
     private var formsRules: CompiledRules?
 
     public init() {}

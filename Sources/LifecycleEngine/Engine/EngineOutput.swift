@@ -59,7 +59,7 @@ public struct FiredTrigger: Sendable {
 
     /// The trigger and the transition that fired it, as one number: the rules decide the same
     /// name, reason and evidence names for every firing of one form.
-    public var form: Int { trigger | (transition.map { $0 + 1 } ?? 0) << 32 }
+    public var form: UInt64 { UInt64(trigger) | UInt64(transition.map { $0 + 1 } ?? 0) << 32 }
     /// Where its user id and evidence values are in its output's buffers.
     let userIDRange: Range<Int>
     let evidenceRange: Range<Int>
