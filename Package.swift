@@ -96,7 +96,7 @@ let package = Package(
         ),
         .testTarget(name: "LifecycleEngineTests", dependencies: ["LifecycleEngine", "LifecycleConfig"]),
         .testTarget(name: "LifecycleConfigTests", dependencies: ["LifecycleConfig"]),
-        .testTarget(name: "LifecycleCodecTests", dependencies: ["LifecycleCodec", "LifecycleConfig"]),
+        .testTarget(name: "LifecycleCodecTests", dependencies: ["LifecycleCodec", "LifecycleConfig", "CSimdJSONBridge"]),
         .testTarget(name: "KafkaSystemLibraryTests", dependencies: ["CRdKafka"]),
         .testTarget(name: "KafkaIntegrationTests", dependencies: ["LifecycleKafka"]),
         .testTarget(

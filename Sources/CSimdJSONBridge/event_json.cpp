@@ -1,6 +1,8 @@
-// simdjson's DOM parser behind a C interface. One reader owns one parser and one padded
+// Event JSON behind a C interface: the plain reader (plain_json.cpp) for the common
+// document, simdjson's DOM parser for every other. One reader owns one parser and one padded
 // input buffer, both reused, so parsing a stream of events allocates nothing once warm.
 #include "event_json.h"
+#include "key_tree.h"
 
 #include <simdjson.h>
 
@@ -10,21 +12,18 @@
 #include <string>
 #include <vector>
 
-// The paths as a tree of keys, so that one pass over an object's fields finds every path
-// through it (looking each path up by itself walked the fields once per path).
-struct key_node {
-    std::string key;
-    std::vector<size_t> paths;        // paths that end at this key
-    std::vector<key_node> children;   // keys below it
-    std::vector<unsigned char> found; // per child, while reading: its first field was seen
-};
-
 struct lc_json_reader {
     simdjson::dom::parser parser;
     key_node root;
     size_t path_count = 0;
+    bool plain_readable = true;  // no key has more children than the plain reader tracks
     std::vector<char> input;  // length + SIMDJSON_PADDING
 };
+
+static bool fits_plain_reader(const key_node &node) {
+    if (node.children.size() > plain_max_children) return false;
+    return std::all_of(node.children.begin(), node.children.end(), fits_plain_reader);
+}
 
 static key_node &child_named(key_node &node, const std::string &key) {
     for (auto &child : node.children) {
@@ -52,6 +51,7 @@ extern "C" lc_json_reader *lc_json_reader_new(const char *const *paths, size_t c
             node->paths.push_back(i);
         }
         reader->path_count = count;
+        reader->plain_readable = fits_plain_reader(reader->root);
     } catch (...) {
         delete reader;
         return nullptr;
@@ -122,8 +122,19 @@ static void read_fields(simdjson::dom::object object, key_node &node, lc_json_va
     }
 }
 
-extern "C" lc_json_status lc_json_reader_read(lc_json_reader *reader, const void *bytes, size_t length,
-                                              lc_json_value *values) {
+static void set_missing(const lc_json_reader *reader, lc_json_value *values) {
+    for (size_t i = 0; i < reader->path_count; i++) values[i] = lc_json_value{LC_JSON_MISSING, 0, 0, nullptr, 0};
+}
+
+extern "C" int lc_json_reader_read_plain(lc_json_reader *reader, const void *bytes, size_t length,
+                                         lc_json_value *values) {
+    if (!reader->plain_readable) return 0;
+    set_missing(reader, values);
+    return read_plain(static_cast<const unsigned char *>(bytes), length, reader->root, values) ? 1 : 0;
+}
+
+extern "C" lc_json_status lc_json_reader_read_simdjson(lc_json_reader *reader, const void *bytes, size_t length,
+                                                       lc_json_value *values) {
     size_t needed = length + simdjson::SIMDJSON_PADDING;
     if (reader->input.size() < needed) {
         try {
@@ -142,7 +153,13 @@ extern "C" lc_json_status lc_json_reader_read(lc_json_reader *reader, const void
     simdjson::dom::object object;
     if (root.get_object().get(object) != simdjson::SUCCESS) return LC_JSON_NOT_OBJECT;
 
-    for (size_t i = 0; i < reader->path_count; i++) values[i] = lc_json_value{LC_JSON_MISSING, 0, 0, nullptr, 0};
+    set_missing(reader, values);
     read_fields(object, reader->root, values);
     return LC_JSON_OK;
+}
+
+extern "C" lc_json_status lc_json_reader_read(lc_json_reader *reader, const void *bytes, size_t length,
+                                              lc_json_value *values) {
+    if (lc_json_reader_read_plain(reader, bytes, length, values)) return LC_JSON_OK;
+    return lc_json_reader_read_simdjson(reader, bytes, length, values);
 }

@@ -30,10 +30,13 @@ public enum EventRejection: String, Error, Sendable, CaseIterable, CustomStringC
     }
 }
 
-/// Decodes JSON events into the engine's `EventInput` with simdjson.
+/// Decodes JSON events into the engine's `EventInput`: plain JSON (ASCII strings without
+/// escapes, short numbers without exponents: nearly every event) in one pass by the shim's
+/// own reader, any other document by simdjson, with the same values and rejections.
 ///
 /// One decoder per thread; it owns its parser and buffers, so decoding allocates nothing
-/// per event. The `EventInput` handed to the closure borrows the decoder's memory.
+/// per event. The `EventInput` handed to the closure borrows the decoder's memory and the
+/// message's.
 public struct EventDecoder: ~Copyable {
     private let reader: OpaquePointer
     private let values: UnsafeMutableBufferPointer<lc_json_value>
