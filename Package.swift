@@ -128,7 +128,7 @@ let package = Package(
 // and a plain `swift build` never sees them.
 if ProcessInfo.processInfo.environment["LIFECYCLED_FUZZ"] != nil {
     let harnesses: [(name: String, dependencies: [Target.Dependency])] = [
-        ("FuzzEventDecoder", ["FuzzSupport", "LifecycleCodec", "LifecycleEngine"]),
+        ("FuzzEventDecoder", ["FuzzSupport", "LifecycleCodec", "LifecycleEngine", "CSimdJSONBridge"]),
         ("FuzzConfig", ["FuzzSupport", "LifecycleConfig"]),
         ("FuzzCondition", ["FuzzSupport", "LifecycleEngine"]),
     ]
