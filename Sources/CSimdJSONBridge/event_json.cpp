@@ -128,7 +128,8 @@ static void set_missing(const lc_json_reader *reader, lc_json_value *values) {
 
 extern "C" int lc_json_reader_read_plain(lc_json_reader *reader, const void *bytes, size_t length,
                                          lc_json_value *values) {
-    if (!reader->plain_readable) return 0;
+    // simdjson refuses documents beyond its capacity (4 GiB); so must the plain reader.
+    if (!reader->plain_readable || length > reader->parser.max_capacity()) return 0;
     set_missing(reader, values);
     return read_plain(static_cast<const unsigned char *>(bytes), length, reader->root, values) ? 1 : 0;
 }
