@@ -201,6 +201,7 @@ struct Benchmark {
         var restored: PartitionEngine?
         let read = try measure { restored = try PartitionEngine(rules: rules, snapshot: bytes) }
         let readPeak = peakResidentBytes() - base
+        let touch = touchNewMemory(byteCount: readPeak)
         let size = Double(bytes.count)
         func rate(_ seconds: Double) -> String { String(format: "%.2f GB/s (%.2f s)", size / seconds / 1e9, seconds) }
         print("")
@@ -211,7 +212,27 @@ struct Benchmark {
         print("| read | \(rate(read)) |")
         print("| peak extra memory, write | \(String(format: "%.2f", Double(writePeak) / size))× the snapshot |")
         print("| peak extra memory, read (the new engine included) | \(String(format: "%.2f", Double(readPeak) / size))× the snapshot |")
+        print("| read: new memory made resident per second | \(String(format: "%.2f GB/s", Double(readPeak) / read / 1e9)) |")
+        print("| for comparison, one byte written per page of as much new memory | \(String(format: "%.2f GB/s", Double(readPeak) / touch / 1e9)) |")
         note("restored \(restored?.userCount ?? 0) users\n")
+    }
+
+    /// Seconds to write one byte per page of `byteCount` new bytes: what this machine takes to
+    /// hand a process memory it has not touched before, the bound of a write into a new buffer
+    /// and of a read into a new engine. On a virtual machine that backs guest memory lazily it
+    /// varies between runs far more than copying does.
+    static func touchNewMemory(byteCount: Int) -> Double {
+        let count = max(byteCount, 4_096)
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 4_096)
+        defer { memory.deallocate() }
+        let seconds = measure {
+            for offset in stride(from: 0, to: count, by: 4_096) { memory.storeBytes(of: 1, toByteOffset: offset, as: UInt8.self) }
+        }
+        // Read back, so that the writes cannot be dropped as dead.
+        var sum = 0
+        for offset in stride(from: 0, to: count, by: 4_096) { sum &+= Int(memory.load(fromByteOffset: offset, as: UInt8.self)) }
+        note("touched \(sum) pages\n")
+        return seconds
     }
 
     /// Resident memory's high-water mark (VmHWM), in bytes.
