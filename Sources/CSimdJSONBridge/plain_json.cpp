@@ -165,35 +165,21 @@ struct plain_reader {
         return nullptr;
     }
 
-    // At a '{'. `node`: whose children to look for among the keys, or null.
-    const unsigned char *object(const unsigned char *p, const key_node *node) {
+    // At a '{' or '[': the items up to the matching `close`, each read by `item` from its
+    // first byte. A template, so that each container's item is inlined into its loop.
+    template <typename Item>
+    const unsigned char *container(const unsigned char *p, unsigned char close, Item item) {
         if (++depth > max_depth) return nullptr;
-        // As with simdjson's `at_key`, a key's first field is the one read.
-        uint64_t pending = 0;
-        if (node != nullptr) {
-            size_t count = node->children.size();
-            pending = count == plain_max_children ? ~uint64_t(0) : (uint64_t(1) << count) - 1;
-        }
         p = skip_space(p + 1);
-        if (p < end && *p == '}') {
+        if (p < end && *p == close) {
             depth--;
             return p + 1;
         }
         while (true) {
-            if (p == end || *p != '"') return nullptr;
-            const unsigned char *key = nullptr;
-            size_t length = 0;
-            p = string(p, key, length);
-            if (p == nullptr) return nullptr;
-            p = skip_space(p);
-            if (p == end || *p != ':') return nullptr;
-            p = skip_space(p + 1);
-            if (p == end) return nullptr;
-            p = value(p, pending != 0 ? child_named(*node, pending, key, length) : nullptr);
-            if (p == nullptr) return nullptr;
+            if (p == end || (p = item(p)) == nullptr) return nullptr;
             p = skip_space(p);
             if (p == end) return nullptr;
-            if (*p == '}') {
+            if (*p == close) {
                 depth--;
                 return p + 1;
             }
@@ -202,27 +188,31 @@ struct plain_reader {
         }
     }
 
+    // At a '{'. `node`: whose children to look for among the keys, or null.
+    const unsigned char *object(const unsigned char *p, const key_node *node) {
+        // As with simdjson's `at_key`, a key's first field is the one read.
+        uint64_t pending = 0;
+        if (node != nullptr) {
+            size_t count = node->children.size();
+            pending = count == plain_max_children ? ~uint64_t(0) : (uint64_t(1) << count) - 1;
+        }
+        return container(p, '}', [&](const unsigned char *at) -> const unsigned char * {
+            if (*at != '"') return nullptr;
+            const unsigned char *key = nullptr;
+            size_t length = 0;
+            at = string(at, key, length);
+            if (at == nullptr) return nullptr;
+            at = skip_space(at);
+            if (at == end || *at != ':') return nullptr;
+            at = skip_space(at + 1);
+            if (at == end) return nullptr;
+            return value(at, pending != 0 ? child_named(*node, pending, key, length) : nullptr);
+        });
+    }
+
     // At a '['.
     const unsigned char *array(const unsigned char *p) {
-        if (++depth > max_depth) return nullptr;
-        p = skip_space(p + 1);
-        if (p < end && *p == ']') {
-            depth--;
-            return p + 1;
-        }
-        while (true) {
-            if (p == end) return nullptr;
-            p = value(p, nullptr);
-            if (p == nullptr) return nullptr;
-            p = skip_space(p);
-            if (p == end) return nullptr;
-            if (*p == ']') {
-                depth--;
-                return p + 1;
-            }
-            if (*p != ',') return nullptr;
-            p = skip_space(p + 1);
-        }
+        return container(p, ']', [this](const unsigned char *at) { return value(at, nullptr); });
     }
 };
 
